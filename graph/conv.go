@@ -1,0 +1,294 @@
+package graph
+
+import (
+	"fmt"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+)
+
+// Conv2d is a stride-1 2-D convolution with square kernel K (1 or 3 in the
+// heads, any odd or even size works), zero padding Pad and dilation Dil.
+// Weight has shape OutC x InC x K x K; Bias (nil when absent) has OutC
+// values. A 1x1 kernel without padding is computed as a direct GEMM per
+// image, larger kernels through im2col over bands of output rows, so the
+// column buffer never holds more than one band.
+//
+// When SkipInputGrad is set, Backward computes only the parameter gradients
+// and returns nil; heads use it for their first layer because the backbone
+// features are frozen.
+type Conv2d struct {
+	InC, OutC, K, Pad, Dil int
+	Weight, Bias           *Param
+	SkipInputGrad          bool
+
+	x *Tensor
+}
+
+// NewConv2d returns a zero-initialised convolution; parameter names are
+// prefixed with name.
+func NewConv2d(name string, inC, outC, k, pad, dil int, bias bool) *Conv2d {
+	if inC < 1 || outC < 1 || k < 1 || pad < 0 || dil < 1 {
+		panic(fmt.Sprintf("graph: bad conv %s: in %d out %d k %d pad %d dil %d", name, inC, outC, k, pad, dil))
+	}
+	c := &Conv2d{InC: inC, OutC: outC, K: k, Pad: pad, Dil: dil}
+	c.Weight = newParam(name+".weight", true, outC, inC, k, k)
+	if bias {
+		c.Bias = newParam(name+".bias", false, outC)
+	}
+	return c
+}
+
+// Params returns the weight and, when present, the bias.
+func (c *Conv2d) Params() []*Param {
+	if c.Bias != nil {
+		return []*Param{c.Weight, c.Bias}
+	}
+	return []*Param{c.Weight}
+}
+
+// OutSize returns the output height and width for an h x w input.
+func (c *Conv2d) OutSize(h, w int) (int, int) {
+	span := c.Dil * (c.K - 1)
+	return h + 2*c.Pad - span, w + 2*c.Pad - span
+}
+
+func (c *Conv2d) direct() bool { return c.K == 1 && c.Pad == 0 }
+
+// bands returns how many row bands per image split n images over the threads.
+func bands(n, rows int) int {
+	t := Threads()
+	b := (t + n - 1) / n
+	if b > rows {
+		b = rows
+	}
+	if b < 1 {
+		b = 1
+	}
+	return b
+}
+
+// im2col writes the column matrix of image xn (InC x H x W) for output rows
+// [r0, r1) into dst, laid out (InC*K*K) x ((r1-r0)*wo).
+func (c *Conv2d) im2col(dst, xn []float32, h, w, wo, r0, r1 int) {
+	p := (r1 - r0) * wo
+	k := c.K
+	for ci := 0; ci < c.InC; ci++ {
+		plane := xn[ci*h*w : (ci+1)*h*w]
+		for ky := 0; ky < k; ky++ {
+			for kx := 0; kx < k; kx++ {
+				row := dst[((ci*k+ky)*k+kx)*p:][:p]
+				dx := kx*c.Dil - c.Pad
+				for oy := r0; oy < r1; oy++ {
+					out := row[(oy-r0)*wo : (oy-r0+1)*wo]
+					iy := oy - c.Pad + ky*c.Dil
+					if iy < 0 || iy >= h {
+						clear(out)
+						continue
+					}
+					src := plane[iy*w : (iy+1)*w]
+					for ox := range out {
+						ix := ox + dx
+						if ix < 0 || ix >= w {
+							out[ox] = 0
+						} else {
+							out[ox] = src[ix]
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2im adds the column gradients cols ((InC*K*K) x ((r1-r0)*wo)) into
+// image gradient dxn (InC x H x W).
+func (c *Conv2d) col2im(dxn, cols []float32, h, w, wo, r0, r1 int) {
+	p := (r1 - r0) * wo
+	k := c.K
+	for ci := 0; ci < c.InC; ci++ {
+		plane := dxn[ci*h*w : (ci+1)*h*w]
+		for ky := 0; ky < k; ky++ {
+			for kx := 0; kx < k; kx++ {
+				row := cols[((ci*k+ky)*k+kx)*p:][:p]
+				dx := kx*c.Dil - c.Pad
+				for oy := r0; oy < r1; oy++ {
+					iy := oy - c.Pad + ky*c.Dil
+					if iy < 0 || iy >= h {
+						continue
+					}
+					in := row[(oy-r0)*wo : (oy-r0+1)*wo]
+					dstRow := plane[iy*w : (iy+1)*w]
+					for ox, v := range in {
+						ix := ox + dx
+						if ix >= 0 && ix < w {
+							dstRow[ix] += v
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// Forward computes the convolution of x; it keeps x for Backward.
+func (c *Conv2d) Forward(x *Tensor, train bool) *Tensor {
+	x.check("conv forward")
+	if x.C != c.InC {
+		panic(fmt.Sprintf("graph: conv %s: input has %d channels, want %d", c.Weight.Name, x.C, c.InC))
+	}
+	ho, wo := c.OutSize(x.H, x.W)
+	if ho < 1 || wo < 1 {
+		panic(fmt.Sprintf("graph: conv %s: input %dx%d too small", c.Weight.Name, x.H, x.W))
+	}
+	c.x = x
+	y := NewTensor(x.N, c.OutC, ho, wo)
+	kk := c.InC * c.K * c.K
+	wm := blas32.General{Rows: c.OutC, Cols: kk, Stride: kk, Data: c.Weight.Data}
+	nb := bands(x.N, ho)
+	parallel(x.N*nb, func(_, lo, hi int) {
+		var cols []float32
+		for it := lo; it < hi; it++ {
+			n, b := it/nb, it%nb
+			r0, r1 := b*ho/nb, (b+1)*ho/nb
+			p := (r1 - r0) * wo
+			yn := y.Data[n*c.OutC*ho*wo:]
+			ym := blas32.General{Rows: c.OutC, Cols: p, Stride: ho * wo, Data: yn[r0*wo:]}
+			var beta float32
+			if c.Bias != nil {
+				for o := 0; o < c.OutC; o++ {
+					row := yn[o*ho*wo+r0*wo:][:p]
+					bv := c.Bias.Data[o]
+					for i := range row {
+						row[i] = bv
+					}
+				}
+				beta = 1
+			}
+			xn := x.Data[n*c.InC*x.H*x.W : (n+1)*c.InC*x.H*x.W]
+			var xm blas32.General
+			if c.direct() {
+				xm = blas32.General{Rows: kk, Cols: p, Stride: x.H * x.W, Data: xn[r0*wo:]}
+			} else {
+				if cap(cols) < kk*p {
+					cols = make([]float32, kk*p)
+				}
+				cols = cols[:kk*p]
+				c.im2col(cols, xn, x.H, x.W, wo, r0, r1)
+				xm = blas32.General{Rows: kk, Cols: p, Stride: p, Data: cols}
+			}
+			blas32.Gemm(blas.NoTrans, blas.NoTrans, 1, wm, xm, beta, ym)
+		}
+	})
+	return y
+}
+
+// Backward accumulates the weight and bias gradients for output gradient dy
+// and returns the input gradient, or nil when SkipInputGrad is set.
+func (c *Conv2d) Backward(dy *Tensor) *Tensor {
+	x := c.x
+	if x == nil {
+		panic("graph: conv backward before forward")
+	}
+	dy.check("conv backward")
+	ho, wo := c.OutSize(x.H, x.W)
+	if dy.N != x.N || dy.C != c.OutC || dy.H != ho || dy.W != wo {
+		panic(fmt.Sprintf("graph: conv %s: gradient shape %dx%dx%dx%d, want %dx%dx%dx%d", c.Weight.Name, dy.N, dy.C, dy.H, dy.W, x.N, c.OutC, ho, wo))
+	}
+	kk := c.InC * c.K * c.K
+	var dx *Tensor
+	if !c.SkipInputGrad {
+		dx = NewTensor(x.N, c.InC, x.H, x.W)
+	}
+	nb := bands(x.N, ho)
+	nw := workers(x.N * nb)
+	// Per-worker partial sums keep the reduction order fixed for a given
+	// thread count; worker 0 writes into the real gradients.
+	dW := make([][]float32, nw)
+	dB := make([][]float32, nw)
+	dX := make([][]float32, nw)
+	dW[0] = c.Weight.Grad
+	if c.Bias != nil {
+		dB[0] = c.Bias.Grad
+	}
+	overlap := dx != nil && !c.direct()
+	if dx != nil {
+		dX[0] = dx.Data
+	}
+	for w := 1; w < nw; w++ {
+		dW[w] = make([]float32, len(c.Weight.Grad))
+		if c.Bias != nil {
+			dB[w] = make([]float32, c.OutC)
+		}
+		if overlap {
+			dX[w] = make([]float32, len(dx.Data))
+		}
+	}
+	wm := blas32.General{Rows: c.OutC, Cols: kk, Stride: kk, Data: c.Weight.Data}
+	parallel(x.N*nb, func(wk, lo, hi int) {
+		var cols, dcols []float32
+		gw := blas32.General{Rows: c.OutC, Cols: kk, Stride: kk, Data: dW[wk]}
+		for it := lo; it < hi; it++ {
+			n, b := it/nb, it%nb
+			r0, r1 := b*ho/nb, (b+1)*ho/nb
+			p := (r1 - r0) * wo
+			dyn := dy.Data[n*c.OutC*ho*wo:]
+			dym := blas32.General{Rows: c.OutC, Cols: p, Stride: ho * wo, Data: dyn[r0*wo:]}
+			if c.Bias != nil {
+				g := dB[wk]
+				for o := 0; o < c.OutC; o++ {
+					var s float32
+					for _, v := range dyn[o*ho*wo+r0*wo:][:p] {
+						s += v
+					}
+					g[o] += s
+				}
+			}
+			xn := x.Data[n*c.InC*x.H*x.W : (n+1)*c.InC*x.H*x.W]
+			var xm blas32.General
+			if c.direct() {
+				xm = blas32.General{Rows: kk, Cols: p, Stride: x.H * x.W, Data: xn[r0*wo:]}
+			} else {
+				if cap(cols) < kk*p {
+					cols = make([]float32, kk*p)
+				}
+				cols = cols[:kk*p]
+				c.im2col(cols, xn, x.H, x.W, wo, r0, r1)
+				xm = blas32.General{Rows: kk, Cols: p, Stride: p, Data: cols}
+			}
+			// dW += dY * cols^T
+			blas32.Gemm(blas.NoTrans, blas.Trans, 1, dym, xm, 1, gw)
+			if dx == nil {
+				continue
+			}
+			if c.direct() {
+				dxm := blas32.General{Rows: kk, Cols: p, Stride: x.H * x.W, Data: dx.Data[n*c.InC*x.H*x.W+r0*wo:]}
+				blas32.Gemm(blas.Trans, blas.NoTrans, 1, wm, dym, 0, dxm)
+				continue
+			}
+			if cap(dcols) < kk*p {
+				dcols = make([]float32, kk*p)
+			}
+			dcols = dcols[:kk*p]
+			blas32.Gemm(blas.Trans, blas.NoTrans, 1, wm, dym, 0, blas32.General{Rows: kk, Cols: p, Stride: p, Data: dcols})
+			c.col2im(dX[wk][n*c.InC*x.H*x.W:(n+1)*c.InC*x.H*x.W], dcols, x.H, x.W, wo, r0, r1)
+		}
+	})
+	for w := 1; w < nw; w++ {
+		addTo(c.Weight.Grad, dW[w])
+		if c.Bias != nil {
+			addTo(c.Bias.Grad, dB[w])
+		}
+		if overlap {
+			addTo(dx.Data, dX[w])
+		}
+	}
+	return dx
+}
+
+func addTo(dst, src []float32) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] += v
+	}
+}

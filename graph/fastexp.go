@@ -1,0 +1,47 @@
+package graph
+
+import "math"
+
+const (
+	expMagic  = float32(12582912) // 1.5 * 2^23: adding it rounds to an integer
+	expLog2e  = float32(1.44269504088896341)
+	expLn2Hi  = float32(0.693359375)
+	expLn2Lo  = float32(-2.12194440e-4)
+	expMinArg = float32(-87.33654)
+	expMaxArg = float32(88.72283)
+)
+
+// exp32 returns e**x in float32 with a relative error below 1e-6 for
+// x in [-87.3, 88.7]; smaller arguments give 0, larger ones +Inf and NaN
+// stays NaN. It reduces x = n*ln2 + r with |r| <= ln2/2 (Cody-Waite, two
+// constants) and evaluates the degree-7 Taylor polynomial of e**r.
+func exp32(x float32) float32 {
+	if !(x >= expMinArg) {
+		if x != x {
+			return x
+		}
+		return 0
+	}
+	if x > expMaxArg {
+		return float32(math.Inf(1))
+	}
+	k := x*expLog2e + expMagic
+	n := int32(math.Float32bits(k)) - int32(math.Float32bits(expMagic))
+	fn := k - expMagic
+	r := x - fn*expLn2Hi
+	r = r - fn*expLn2Lo
+	p := float32(1.0 / 5040)
+	p = p*r + 1.0/720
+	p = p*r + 1.0/120
+	p = p*r + 1.0/24
+	p = p*r + 1.0/6
+	p = p*r + 0.5
+	p = p*r + 1
+	p = p*r + 1
+	// n lies in [-126, 128]: 2^n is built from its exponent bits, with n = 128
+	// split in two to stay representable.
+	if n > 127 {
+		return p * math.Float32frombits(uint32(n-1+127)<<23) * 2
+	}
+	return p * math.Float32frombits(uint32(n+127)<<23)
+}
