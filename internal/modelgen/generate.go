@@ -1,0 +1,3 @@
+package modelgen
+
+//go:generate go run ./cmd/genmodels -out ../../testdata/models
