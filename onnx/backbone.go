@@ -1,0 +1,78 @@
+package onnx
+
+import (
+	"fmt"
+)
+
+// Backbone runs a frozen feature extractor: an ONNX model read up to one
+// tensor (Options.Feature) in onnxruntime.
+type Backbone struct {
+	s       *Session
+	feature string
+}
+
+// OpenBackbone opens the model at path in onnxruntime for reading the tensor
+// o.Feature (the first graph output when empty). An intermediate tensor is
+// exposed as a graph output before the session is created, so that only the
+// nodes feeding it run. The model must have one float NCHW image input.
+func OpenBackbone(path string, o Options) (*Backbone, error) {
+	m, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	return newBackbone(m, o, true)
+}
+
+// NewBackbone is OpenBackbone for a model already in memory. A model with
+// tensors in external data files needs its Path set.
+func NewBackbone(m *Model, o Options) (*Backbone, error) {
+	return newBackbone(m, o, false)
+}
+
+func newBackbone(m *Model, o Options, fromFile bool) (*Backbone, error) {
+	if m == nil {
+		return nil, fmt.Errorf("onnx: nil model")
+	}
+	if err := Validate(m.Proto); err != nil {
+		return nil, err
+	}
+	feat := o.Feature
+	if feat == "" {
+		feat = m.Proto.GetGraph().GetOutput()[0].GetName()
+	} else if !hasValue(m.Proto.GetGraph(), feat) {
+		return nil, missingTensorError(m.Proto.GetGraph(), feat)
+	}
+	s, err := newSession(m, []string{feat}, o, fromFile)
+	if err != nil {
+		return nil, err
+	}
+	return &Backbone{s: s, feature: feat}, nil
+}
+
+// Feature returns the name of the tensor the backbone returns.
+func (b *Backbone) Feature() string { return b.feature }
+
+// Session returns the underlying session.
+func (b *Backbone) Session() *Session { return b.s }
+
+// Channels returns the number of input channels Run expects: the model's
+// static channel count, or 3.
+func (b *Backbone) Channels() int { return b.s.channels() }
+
+// Run runs n NCHW float32 images of size h×w (with Channels channels) held
+// in x and returns the feature tensor and its shape. Batches whose shape a
+// static model does not accept are refused before onnxruntime is called.
+func (b *Backbone) Run(x []float32, n, h, w int) (feat []float32, shape []int64, err error) {
+	outs, err := b.s.Run(x, n, b.s.channels(), h, w)
+	if err != nil {
+		return nil, nil, err
+	}
+	o := outs[0]
+	if o.Type != "float32" {
+		return nil, nil, fmt.Errorf("onnx: feature tensor %q has element type %s; float32 is needed", b.feature, o.Type)
+	}
+	return o.Data, o.Shape, nil
+}
+
+// Close destroys the onnxruntime session. It is safe to call more than once.
+func (b *Backbone) Close() error { return b.s.Close() }

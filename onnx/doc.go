@@ -1,0 +1,36 @@
+// Package onnx reads, edits, writes and runs ONNX models for lmpseg.
+//
+// Models are held as the protobuf types of
+// github.com/advancedclimatesystems/gonnx/onnx, decoded and encoded with
+// google.golang.org/protobuf. Load and Decode check that the bytes really
+// are a model (a graph, an IR version and at least one input that is not an
+// initializer) and return one-line errors otherwise; Decode never panics.
+// Save writes back everything it read, fields this package does not know
+// included, and keeps tensors stored in external data files external,
+// linking or copying the data files next to the output when needed.
+//
+// Cut, ExposeOutputs and Merge do graph surgery. Cut ends a model at any
+// tensor and prunes what no longer feeds it; ExposeOutputs makes
+// intermediate tensors graph outputs; Merge appends a head's nodes and
+// initializers to a backbone and checks names and data flow. A tensor name
+// that does not exist gives an error that lists the nearest names.
+//
+// InitRuntime finds and loads the onnxruntime shared library (an explicit
+// path, then $ONNXRUNTIME_LIB, then the project's third_party folder, then
+// the system) and checks that it is onnxruntime 1.24.x, the version of the C
+// API the onnxruntime_go binding is built against. OpenBackbone opens a
+// model in onnxruntime for reading one tensor, on the CPU or through the
+// CUDA execution provider, and Backbone.Run turns NCHW float32 batches into
+// that tensor. OpenSession runs all outputs of a whole model, whatever
+// their element type, converting them to float32. Input shapes that a
+// static model does not accept are refused before onnxruntime is called.
+// Every onnxruntime value a run creates is destroyed before Run returns.
+//
+// Inspect describes a model (IR version, opsets, inputs and outputs with
+// symbolic dimensions, an operator histogram, parameter count and size)
+// and, with a probe size, runs one forward pass to list the rank-4 float
+// tensors that could serve as features, with their strides.
+//
+// Functions that receive data return errors, prefixed "onnx: ", and never
+// panic on bad models or batches.
+package onnx

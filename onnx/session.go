@@ -1,0 +1,470 @@
+package onnx
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	pb "github.com/advancedclimatesystems/gonnx/onnx"
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// Options configures how a model is run.
+type Options struct {
+	// Feature is the tensor a Backbone returns: any graph output or
+	// intermediate value. "" selects the model's first output.
+	Feature string
+	// Device is "cpu" (also ""), "cuda" or "cuda:N" for GPU N.
+	Device string
+	// Threads is the number of intra-op threads on the CPU; 0 lets
+	// onnxruntime choose.
+	Threads int
+	// LibPath is passed to InitRuntime (the --ort-lib flag); "" uses the
+	// default search.
+	LibPath string
+}
+
+// liveValues counts the onnxruntime values created by this package and not
+// yet destroyed; tests use it to check that nothing leaks.
+var liveValues atomic.Int64
+
+// Output is one output tensor of a Session run, converted to float32.
+type Output struct {
+	Name string
+	// Type is the element type of the tensor as onnxruntime produced it,
+	// for example "float32", "int64" or "uint8". Data holds the values
+	// converted to float32 whatever Type is.
+	Type  string
+	Data  []float32
+	Shape []int64
+}
+
+// Session runs an ONNX model with one float image input in onnxruntime.
+// Its methods are safe for concurrent use.
+type Session struct {
+	mu       sync.RWMutex
+	sess     *ort.DynamicAdvancedSession
+	input    string
+	inDims   []int64 // -1 for dimensions the model leaves free
+	outputs  []string
+	device   string
+	lib      string
+	modelDir string
+}
+
+// OpenSession opens the model at path for running all its graph outputs
+// (for example logits, probabilities or a label map of an exported model).
+// o.Feature, when set, restricts the run to that one tensor, which may be
+// intermediate.
+func OpenSession(path string, o Options) (*Session, error) {
+	m, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	var outs []string
+	if o.Feature != "" {
+		outs = []string{o.Feature}
+	}
+	return newSession(m, outs, o, true)
+}
+
+// NewSession creates a session for m that computes the tensors named in
+// outputs (nil: every graph output). Intermediate tensors are exposed as
+// graph outputs before the session is created. The runtime is initialized
+// with o.LibPath when needed.
+func NewSession(m *Model, outputs []string, o Options) (*Session, error) {
+	return newSession(m, outputs, o, false)
+}
+
+// newSession creates the session; fromFile says that m is unchanged since
+// Load, so that onnxruntime may read m.Path itself when nothing is exposed.
+func newSession(m *Model, outputs []string, o Options, fromFile bool) (*Session, error) {
+	if m == nil || m.Proto == nil {
+		return nil, errors.New("onnx: nil model")
+	}
+	if err := Validate(m.Proto); err != nil {
+		return nil, err
+	}
+	lib, err := InitRuntime(o.LibPath)
+	if err != nil {
+		return nil, err
+	}
+	g := m.Proto.GetGraph()
+	ins := RealInputs(g)
+	if len(ins) != 1 {
+		names := make([]string, len(ins))
+		for i, v := range ins {
+			names[i] = v.GetName()
+		}
+		return nil, fmt.Errorf("onnx: the model has %d inputs (%s); one image input is needed", len(ins), strings.Join(names, ", "))
+	}
+	in := ins[0]
+	tt := in.GetType().GetTensorType()
+	if tt == nil {
+		return nil, fmt.Errorf("onnx: input %q is not a tensor", in.GetName())
+	}
+	if et := tt.GetElemType(); et != int32(pb.TensorProto_FLOAT) {
+		return nil, fmt.Errorf("onnx: input %q has element type %s; a float32 image input is needed", in.GetName(), elemTypeName(et))
+	}
+	var dims []int64
+	if sh := tt.GetShape(); sh != nil {
+		for _, d := range sh.GetDim() {
+			if v := d.GetDimValue(); v > 0 {
+				dims = append(dims, v)
+			} else {
+				dims = append(dims, -1)
+			}
+		}
+		if len(dims) != 4 {
+			return nil, fmt.Errorf("onnx: input %q has rank %d; an NCHW image input (rank 4) is needed", in.GetName(), len(dims))
+		}
+	}
+	if len(outputs) == 0 {
+		for _, v := range g.GetOutput() {
+			outputs = append(outputs, v.GetName())
+		}
+	}
+	isOut := map[string]bool{}
+	for _, v := range g.GetOutput() {
+		isOut[v.GetName()] = true
+	}
+	var expose []string
+	for _, n := range outputs {
+		if !isOut[n] {
+			expose = append(expose, n)
+		}
+	}
+	dev, cudaID, err := parseDevice(o.Device)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := sessionOptions(o, dev, cudaID, lib)
+	if err != nil {
+		return nil, err
+	}
+	defer opts.Destroy()
+	var sess *ort.DynamicAdvancedSession
+	if len(expose) == 0 && fromFile && m.Path != "" {
+		sess, err = ort.NewDynamicAdvancedSession(m.Path, []string{in.GetName()}, outputs, opts)
+	} else {
+		mm := m
+		if len(expose) > 0 {
+			if mm, err = exposeUntyped(m, expose); err != nil {
+				return nil, err
+			}
+		}
+		if mm.HasExternalData() {
+			if mm.Path == "" {
+				return nil, errors.New("onnx: the model has tensors in external data files but no path to resolve them")
+			}
+			// Tensors in external files are resolved relative to
+			// the model's folder although the session is created
+			// from bytes.
+			if err := opts.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", mm.Dir()); err != nil {
+				return nil, fmt.Errorf("onnx: session options: %s", trimLines(err.Error()))
+			}
+		}
+		b, merr := mm.Marshal()
+		if merr != nil {
+			return nil, merr
+		}
+		sess, err = ort.NewDynamicAdvancedSessionWithONNXData(b, []string{in.GetName()}, outputs, opts)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("onnx: creating onnxruntime session: %s", trimLines(err.Error()))
+	}
+	return &Session{sess: sess, input: in.GetName(), inDims: dims, outputs: outputs, device: dev, lib: lib, modelDir: m.Dir()}, nil
+}
+
+// exposeUntyped is ExposeOutputs for the runner: exposed tensors carry no
+// element type, so onnxruntime infers it and tensors of any type can be
+// read.
+func exposeUntyped(m *Model, names []string) (*Model, error) {
+	mm, err := ExposeOutputs(m, names...)
+	if err != nil {
+		return nil, err
+	}
+	g := mm.Proto.Graph
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	for i, v := range g.Output {
+		if want[v.GetName()] && !hasTypedInfo(m.Proto.GetGraph(), v.GetName()) {
+			g.Output[i] = &pb.ValueInfoProto{Name: v.GetName()}
+		}
+	}
+	return mm, nil
+}
+
+// hasTypedInfo reports whether g records a type for name in its outputs or
+// value_info.
+func hasTypedInfo(g *pb.GraphProto, name string) bool {
+	for _, v := range g.GetOutput() {
+		if v.GetName() == name && v.GetType() != nil {
+			return true
+		}
+	}
+	for _, v := range g.GetValueInfo() {
+		if v.GetName() == name && v.GetType() != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// parseDevice splits "cpu", "cuda" or "cuda:N".
+func parseDevice(d string) (string, int, error) {
+	switch {
+	case d == "" || d == "cpu":
+		return "cpu", 0, nil
+	case d == "cuda":
+		return "cuda", 0, nil
+	case strings.HasPrefix(d, "cuda:"):
+		n, err := strconv.Atoi(d[5:])
+		if err != nil || n < 0 {
+			return "", 0, fmt.Errorf("onnx: bad device %q: want cpu, cuda or cuda:N", d)
+		}
+		return d, n, nil
+	}
+	return "", 0, fmt.Errorf("onnx: bad device %q: want cpu, cuda or cuda:N", d)
+}
+
+// sessionOptions builds the onnxruntime options for o.
+func sessionOptions(o Options, dev string, cudaID int, lib string) (*ort.SessionOptions, error) {
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("onnx: session options: %s", trimLines(err.Error()))
+	}
+	if o.Threads < 0 {
+		opts.Destroy()
+		return nil, fmt.Errorf("onnx: threads must be >= 0, got %d", o.Threads)
+	}
+	if o.Threads > 0 {
+		if err := opts.SetIntraOpNumThreads(o.Threads); err != nil {
+			opts.Destroy()
+			return nil, fmt.Errorf("onnx: setting %d threads: %s", o.Threads, trimLines(err.Error()))
+		}
+	}
+	if dev != "cpu" {
+		if err := appendCUDA(opts, cudaID); err != nil {
+			opts.Destroy()
+			return nil, fmt.Errorf("onnx: the onnxruntime library %s lacks the CUDA execution provider; --device %s needs a CUDA build of onnxruntime 1.24.x given by --ort-lib or ONNXRUNTIME_LIB (see docs/gpu.md)%s", lib, dev, cudaHint(err))
+		}
+	}
+	return opts, nil
+}
+
+// cudaHint keeps the one onnxruntime detail worth showing: that a CUDA
+// build was found but CUDA itself (driver, libraries, device) failed.
+func cudaHint(err error) string {
+	msg := err.Error()
+	if strings.Contains(msg, "providers_shared") || strings.Contains(msg, "not enabled") {
+		return ""
+	}
+	return " (onnxruntime said: " + trimLines(msg) + ")"
+}
+
+func appendCUDA(opts *ort.SessionOptions, id int) error {
+	co, err := ort.NewCUDAProviderOptions()
+	if err != nil {
+		return err
+	}
+	defer co.Destroy()
+	if err := co.Update(map[string]string{"device_id": strconv.Itoa(id)}); err != nil {
+		return err
+	}
+	return opts.AppendExecutionProviderCUDA(co)
+}
+
+// Input returns the name of the image input and its dimensions, -1 where
+// the model leaves a dimension free (nil when the model gives no shape).
+func (s *Session) Input() (string, []int64) {
+	return s.input, append([]int64(nil), s.inDims...)
+}
+
+// Outputs returns the names of the tensors a run computes.
+func (s *Session) Outputs() []string { return append([]string(nil), s.outputs...) }
+
+// Device returns the device the session runs on: "cpu", "cuda" or "cuda:N".
+func (s *Session) Device() string { return s.device }
+
+// Library returns the path of the onnxruntime library in use.
+func (s *Session) Library() string { return s.lib }
+
+// channels is the channel count of the input: the static value, or 3.
+func (s *Session) channels() int {
+	if len(s.inDims) == 4 && s.inDims[1] > 0 {
+		return int(s.inDims[1])
+	}
+	return 3
+}
+
+// checkInput validates a batch against the model's static input dimensions.
+func (s *Session) checkInput(x []float32, n, c, h, w int) error {
+	if n <= 0 || c <= 0 || h <= 0 || w <= 0 {
+		return fmt.Errorf("onnx: bad batch shape [%d %d %d %d]", n, c, h, w)
+	}
+	if len(x) != n*c*h*w {
+		return fmt.Errorf("onnx: batch of shape [%d %d %d %d] needs %d values, got %d", n, c, h, w, n*c*h*w, len(x))
+	}
+	given := []int64{int64(n), int64(c), int64(h), int64(w)}
+	for i, d := range s.inDims {
+		if d > 0 && d != given[i] {
+			return fmt.Errorf("onnx: input %q expects shape %s, given %s", s.input, dimsString(s.inDims), dimsString(given))
+		}
+	}
+	return nil
+}
+
+func dimsString(d []int64) string {
+	parts := make([]string, len(d))
+	for i, v := range d {
+		if v < 0 {
+			parts[i] = "?"
+		} else {
+			parts[i] = strconv.FormatInt(v, 10)
+		}
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// Run runs the model on n NCHW float32 images of c channels and size h×w
+// held in x and returns the outputs in the order of Outputs.
+func (s *Session) Run(x []float32, n, c, h, w int) ([]Output, error) {
+	if err := s.checkInput(x, n, c, h, w); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.sess == nil {
+		return nil, errors.New("onnx: run on a closed session")
+	}
+	in, err := ort.NewTensor(ort.NewShape(int64(n), int64(c), int64(h), int64(w)), x)
+	if err != nil {
+		return nil, fmt.Errorf("onnx: input tensor: %s", trimLines(err.Error()))
+	}
+	liveValues.Add(1)
+	defer func() { in.Destroy(); liveValues.Add(-1) }()
+	outs := make([]ort.Value, len(s.outputs))
+	err = s.sess.Run([]ort.Value{in}, outs)
+	for _, v := range outs {
+		if v != nil {
+			liveValues.Add(1)
+		}
+	}
+	defer func() {
+		for _, v := range outs {
+			if v != nil {
+				v.Destroy()
+				liveValues.Add(-1)
+			}
+		}
+	}()
+	if err != nil {
+		return nil, fmt.Errorf("onnx: running the model on a batch of shape [%d %d %d %d]: %s", n, c, h, w, trimLines(strings.TrimPrefix(err.Error(), "Error running network: ")))
+	}
+	res := make([]Output, len(outs))
+	for i, v := range outs {
+		o, err := convertOutput(v)
+		if err != nil {
+			return nil, fmt.Errorf("onnx: output %q: %w", s.outputs[i], err)
+		}
+		o.Name = s.outputs[i]
+		res[i] = o
+	}
+	return res, nil
+}
+
+// convertOutput copies (or, for float32, takes over) the data of v.
+func convertOutput(v ort.Value) (Output, error) {
+	if v == nil {
+		return Output{}, errors.New("missing value")
+	}
+	shape := []int64(v.GetShape().Clone())
+	switch t := v.(type) {
+	case *ort.Tensor[float32]:
+		// Outputs allocated by onnxruntime_go are copied into Go memory,
+		// which stays valid after Destroy.
+		return Output{Type: "float32", Data: t.GetData(), Shape: shape}, nil
+	case *ort.Tensor[float64]:
+		return Output{Type: "float64", Data: toFloat32(t.GetData()), Shape: shape}, nil
+	case *ort.Tensor[int64]:
+		return Output{Type: "int64", Data: toFloat32(t.GetData()), Shape: shape}, nil
+	case *ort.Tensor[int32]:
+		return Output{Type: "int32", Data: toFloat32(t.GetData()), Shape: shape}, nil
+	case *ort.Tensor[uint8]:
+		return Output{Type: "uint8", Data: toFloat32(t.GetData()), Shape: shape}, nil
+	case *ort.Tensor[int8]:
+		return Output{Type: "int8", Data: toFloat32(t.GetData()), Shape: shape}, nil
+	case *ort.Tensor[uint16]:
+		return Output{Type: "uint16", Data: toFloat32(t.GetData()), Shape: shape}, nil
+	case *ort.Tensor[int16]:
+		return Output{Type: "int16", Data: toFloat32(t.GetData()), Shape: shape}, nil
+	case *ort.Tensor[uint32]:
+		return Output{Type: "uint32", Data: toFloat32(t.GetData()), Shape: shape}, nil
+	case *ort.Tensor[uint64]:
+		return Output{Type: "uint64", Data: toFloat32(t.GetData()), Shape: shape}, nil
+	case *ort.Tensor[bool]:
+		d := t.GetData()
+		f := make([]float32, len(d))
+		for i, b := range d {
+			if b {
+				f[i] = 1
+			}
+		}
+		return Output{Type: "bool", Data: f, Shape: shape}, nil
+	}
+	return Output{}, fmt.Errorf("unsupported output type %s", v.GetONNXType())
+}
+
+type number interface {
+	~float64 | ~int64 | ~int32 | ~uint8 | ~int8 | ~uint16 | ~int16 | ~uint32 | ~uint64
+}
+
+func toFloat32[T number](d []T) []float32 {
+	f := make([]float32, len(d))
+	for i, v := range d {
+		f[i] = float32(v)
+	}
+	return f
+}
+
+// Close destroys the onnxruntime session. It is safe to call more than
+// once; Run after Close returns an error.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sess == nil {
+		return nil
+	}
+	err := s.sess.Destroy()
+	s.sess = nil
+	if err != nil {
+		return fmt.Errorf("onnx: destroying session: %w", err)
+	}
+	return nil
+}
+
+// elemTypeName names an ONNX TensorProto data type.
+func elemTypeName(t int32) string {
+	switch pb.TensorProto_DataType(t) {
+	case pb.TensorProto_FLOAT:
+		return "float32"
+	case pb.TensorProto_DOUBLE:
+		return "float64"
+	case pb.TensorProto_FLOAT16:
+		return "float16"
+	case pb.TensorProto_BFLOAT16:
+		return "bfloat16"
+	case pb.TensorProto_UNDEFINED:
+		return "undefined"
+	}
+	if s, ok := pb.TensorProto_DataType_name[t]; ok {
+		return strings.ToLower(s)
+	}
+	return "type" + strconv.Itoa(int(t))
+}
