@@ -1,0 +1,532 @@
+package lmp
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync/atomic"
+)
+
+// ErrInput is wrapped by every error that Weights and the losses return for invalid data or
+// parameters.
+var ErrInput = errors.New("invalid input")
+
+// fastMin is the smallest n for which Weights uses the bucketed linear-time solver for
+// 1 < p < +Inf; smaller inputs use the sort-based solver. Tests lower it to exercise the
+// fast path on small inputs.
+var fastMin = 2048
+
+// maxFastR is the largest exponent r = 1/(p-1) (p >= 1+1/128) handled by the bucketed solver.
+// Closer to p = 1 the per-bucket powers could overflow, and Weights uses the sort-based
+// solver in the log domain instead.
+const maxFastR = 128
+
+// Weights writes the optimal LMP weights for losses into w and returns the pooled loss
+// sum_i w_i*l_i.
+//
+// The weights solve
+//
+//	max_w sum_i w_i*l_i  subject to  ||w||_p <= gamma = n^(1/p-1),  0 <= w_i <= tau = gamma*m^(-1/p),
+//
+// with n = len(losses) and m = ratio*n clamped to [1, n] (not rounded). p = math.Inf(1) and
+// m = n give the mean, p = 1 the mean of the m largest losses. The pooled loss is computed
+// in float64 from the optimality conditions; the float32 weights in w agree with it to
+// float32 rounding. Zero losses get weight zero unless they tie with the m-th largest loss
+// (p = 1) or the problem is a plain mean.
+//
+// Weights returns an error wrapping ErrInput when len(w) != len(losses), n = 0, p < 1 or NaN,
+// ratio is outside [0, 1] or NaN, or a loss is negative, NaN or infinite (the error names the
+// first such index). On error the contents of w are unspecified.
+//
+// For 1 < p < +Inf and p = 1 the expected running time is linear in n; only for
+// 1 < p < 1+1/128 or when a loss is a float32 subnormal does Weights fall back to an
+// O(n log n) sort.
+func Weights(w, losses []float32, p, ratio float64) (float64, error) {
+	n := len(losses)
+	switch {
+	case len(w) != n:
+		return 0, fmt.Errorf("lmp: len(w) = %d differs from len(losses) = %d: %w", len(w), n, ErrInput)
+	case n == 0:
+		return 0, fmt.Errorf("lmp: no losses: %w", ErrInput)
+	case math.IsNaN(p) || p < 1:
+		return 0, fmt.Errorf("lmp: norm exponent p = %v, want p >= 1: %w", p, ErrInput)
+	case math.IsNaN(ratio) || ratio < 0 || ratio > 1:
+		return 0, fmt.Errorf("lmp: ratio = %v outside [0, 1]: %w", ratio, ErrInput)
+	}
+	m := ratio * float64(n)
+	if m < 1 {
+		m = 1
+	}
+	if m >= float64(n) || math.IsInf(p, 1) {
+		return uniform(w, losses)
+	}
+	if p == 1 {
+		return topM(w, losses, m)
+	}
+	gamma := math.Pow(float64(n), 1/p-1)
+	tau := gamma * math.Pow(m, -1/p)
+	r := 1 / (p - 1) // q - 1, with q = p/(p-1) the dual exponent
+	q := 1 + r
+	if n >= fastMin && r <= maxFastR {
+		L, ok, err := weightsFast(w, losses, m, tau, r, q)
+		if err != nil || ok {
+			return L, err
+		}
+	} else if err := check(losses); err != nil {
+		return 0, err
+	}
+	return weightsSorted(w, losses, m, tau, r, q), nil
+}
+
+// badLoss returns the error for the invalid loss x at index i.
+func badLoss(i int, x float32) error {
+	return fmt.Errorf("lmp: loss %d is %v, want a finite value >= 0: %w", i, x, ErrInput)
+}
+
+// check returns an error for the first negative, NaN or infinite loss.
+func check(losses []float32) error {
+	for i, x := range losses {
+		if u := math.Float32bits(x); u >= 0x7f800000 && u != 0x80000000 {
+			return badLoss(i, x)
+		}
+	}
+	return nil
+}
+
+// uniform writes w_i = 1/n and returns the mean.
+func uniform(w, losses []float32) (float64, error) {
+	n := len(losses)
+	wi := float32(1 / float64(n))
+	var s float64
+	for i, x := range losses {
+		if u := math.Float32bits(x); u >= 0x7f800000 && u != 0x80000000 {
+			return 0, badLoss(i, x)
+		}
+		s += float64(x)
+		w[i] = wi
+	}
+	return s / float64(n), nil
+}
+
+// topM solves p = 1: weight 1/m on the floor(m) largest losses and the remainder on the next,
+// spread evenly over the losses tied with the ceil(m)-th largest.
+func topM(w, losses []float32, m float64) (float64, error) {
+	if err := check(losses); err != nil {
+		return 0, err
+	}
+	n := len(losses)
+	k := int(math.Ceil(m))
+	if k > n {
+		k = n
+	}
+	a := make([]float32, n)
+	copy(a, losses)
+	v := nthSmallest(a, n-k)
+	var cgt, ceq int
+	var sgt float64
+	for _, x := range losses {
+		if x > v {
+			cgt++
+			sgt += float64(x)
+		} else if x == v {
+			ceq++
+		}
+	}
+	rest := m - float64(cgt)
+	wgt := float32(1 / m)
+	weq := float32(rest / (m * float64(ceq)))
+	for i, x := range losses {
+		switch {
+		case x > v:
+			w[i] = wgt
+		case x == v:
+			w[i] = weq
+		default:
+			w[i] = 0
+		}
+	}
+	return (sgt + rest*float64(v)) / m, nil
+}
+
+// rng is a small xorshift generator for pivot choice.
+type rng uint64
+
+func (r *rng) next(n int) int {
+	x := uint64(*r)
+	x ^= x << 13
+	x ^= x >> 7
+	x ^= x << 17
+	*r = rng(x)
+	return int(x % uint64(n))
+}
+
+// nthSmallest reorders a and returns its k-th smallest element (0-based), by quickselect with
+// random pivots and three-way partitioning.
+func nthSmallest(a []float32, k int) float32 {
+	g := rng(0x9e3779b97f4a7c15 ^ uint64(len(a)))
+	lo, hi := 0, len(a)
+	for {
+		if hi-lo == 1 {
+			return a[lo]
+		}
+		e := a[lo+g.next(hi-lo)]
+		i, lt, gt := lo, lo, hi
+		for i < gt {
+			switch v := a[i]; {
+			case v < e:
+				a[i], a[lt] = a[lt], v
+				lt++
+				i++
+			case v > e:
+				gt--
+				a[i], a[gt] = a[gt], v
+			default:
+				i++
+			}
+		}
+		switch {
+		case k < lt:
+			hi = lt
+		case k >= gt:
+			lo = gt
+		default:
+			return e
+		}
+	}
+}
+
+// saturate writes tau on the positive losses and zero elsewhere, and returns tau times their
+// sum: the optimum when at most m losses are positive.
+func saturate(w, losses []float32, tau float64) float64 {
+	t := float32(tau)
+	var s float64
+	for i, x := range losses {
+		if x > 0 {
+			w[i] = t
+			s += float64(x)
+		} else {
+			w[i] = 0
+		}
+	}
+	return tau * s
+}
+
+// weightsSorted solves 1 < p < +Inf by sorting the positive losses, in the log domain so that
+// any exponent q and any range of losses is safe. It is the path for small n, for p close to 1
+// and for subnormal losses. The losses must have been checked.
+func weightsSorted(w, losses []float32, m, tau, r, q float64) float64 {
+	pos := make([]float64, 0, len(losses))
+	for _, x := range losses {
+		if x > 0 {
+			pos = append(pos, float64(x))
+		}
+	}
+	k := len(pos)
+	if float64(k) <= m {
+		return saturate(w, losses, tau)
+	}
+	slices.Sort(pos)
+	slices.Reverse(pos)
+	// lg[j] = q*ln(pos[j]); suf[j] = sum_{i>=j} exp(lg[i]-lg[j]) >= 1.
+	lg := make([]float64, k)
+	for j, x := range pos {
+		lg[j] = q * math.Log(x)
+	}
+	suf := make([]float64, k+1)
+	suf[k-1] = 1
+	for j := k - 2; j >= 0; j-- {
+		suf[j] = 1 + suf[j+1]*math.Exp(lg[j+1]-lg[j])
+	}
+	// g(pos[j]) = #{l >= pos[j]} + sum_{l < pos[j]} (l/pos[j])^q decreases with pos[j];
+	// the saturated losses are the tie groups from the top with g < m.
+	s := 0
+	for s < k {
+		j1 := s
+		for j1+1 < k && pos[j1+1] == pos[s] {
+			j1++
+		}
+		g := float64(j1 + 1)
+		if j1+1 < k {
+			g += suf[j1+1] * math.Exp(lg[j1+1]-lg[s])
+		}
+		if g >= m {
+			break
+		}
+		s = j1 + 1
+	}
+	var lsat float64
+	for _, x := range pos[:s] {
+		lsat += x
+	}
+	// alpha^q = sum_{i>=s} pos[i]^q / (m-s).
+	lnAlpha := (lg[s] + math.Log(suf[s]) - math.Log(m-float64(s))) / q
+	alpha := math.Exp(lnAlpha)
+	t := float32(tau)
+	for i, x := range losses {
+		switch {
+		case x <= 0:
+			w[i] = 0
+		case float64(x) >= alpha:
+			w[i] = t
+		default:
+			w[i] = min(t, float32(tau*math.Exp(r*(math.Log(float64(x))-lnAlpha))))
+		}
+	}
+	return tau * (lsat + alpha*(m-float64(s)))
+}
+
+// The bucketed solver groups positive normal float32 losses by their top 12 bits (sign,
+// exponent and three mantissa bits): bucket b holds [v_b, v_{b+1}) with v_b = 2^(E-127)*(1+j/8).
+const nBuckets = 2048
+
+// powTable evaluates (l/v_b)^r for a positive normal float32 l in bucket b without math.Pow:
+// with the mantissa split into its top 11 bits hi and low 12 bits lo,
+// l/v_b = t[hi]^(1/r) * (1+d), d = lo*inv[hi] < 2^-11, and (1+d)^r is a short binomial series.
+type powTable struct {
+	r   float64
+	deg int
+	c   [16]float64
+	t   [2048]float64
+	inv [2048]float64
+}
+
+var cachedTable atomic.Pointer[powTable]
+
+// tableFor returns the power table for exponent r, building it (2048 powers) unless the
+// last one built has the same r.
+func tableFor(r float64) *powTable {
+	if tb := cachedTable.Load(); tb != nil && tb.r == r {
+		return tb
+	}
+	tb := &powTable{r: r}
+	for hi := range tb.t {
+		num := 1 + float64(hi)/2048
+		den := 1 + float64(hi>>8)/8
+		tb.t[hi] = math.Pow(num/den, r)
+		tb.inv[hi] = 1 / (8388608 + float64(hi)*4096)
+	}
+	// Binomial coefficients C(r,k); stop when the next term is below 1e-18 for d < 2^-11.
+	const dmax = 1.0 / 2048
+	tb.c[0] = 1
+	term := 1.0
+	for k := 1; k < len(tb.c); k++ {
+		tb.c[k] = tb.c[k-1] * (r - float64(k-1)) / float64(k)
+		term *= dmax
+		tb.deg = k
+		if math.Abs(tb.c[k])*term*dmax < 1e-18 {
+			break
+		}
+	}
+	cachedTable.Store(tb)
+	return tb
+}
+
+// pow returns (l/v_b)^r for the bits u of a positive normal float32 l.
+func (tb *powTable) pow(u uint32) float64 {
+	hi := (u >> 12) & 0x7ff
+	d := float64(u&0xfff) * tb.inv[hi]
+	var s float64
+	if tb.deg <= 5 {
+		c := &tb.c
+		s = c[0] + d*(c[1]+d*(c[2]+d*(c[3]+d*(c[4]+d*c[5]))))
+	} else {
+		s = tb.c[tb.deg]
+		for k := tb.deg - 1; k >= 0; k-- {
+			s = s*d + tb.c[k]
+		}
+	}
+	return tb.t[hi] * s
+}
+
+// invEdge[j] = 2^-23/(1+j/8): l/v_b = float64(1<<23 | mantissa) * invEdge[j].
+var invEdge = [8]float64{
+	1 / 8388608.0, 1 / 9437184.0, 1 / 10485760.0, 1 / 11534336.0,
+	1 / 12582912.0, 1 / 13631488.0, 1 / 14680064.0, 1 / 15728640.0,
+}
+
+// bucketLog2 returns log2 of the lower edge of bucket b >= 8.
+func bucketLog2(b int) float64 {
+	return float64(b>>3-127) + math.Log2(1+float64(b&7)/8)
+}
+
+// weightsFast solves 1 < p < 1+maxFastR... in expected linear time. It reports ok = false,
+// with the losses checked, when a subnormal loss needs the sort-based path.
+//
+// Pass 1 validates the losses, histograms them into buckets and sums per bucket the powers
+// (l/v_b)^q, storing (l/v_b)^(q-1) in w. The threshold alpha satisfies
+// g(alpha) = sum_i min(1, (l_i/alpha)^q) = m with g decreasing; evaluating g at the bucket
+// edges locates the bucket b* that holds alpha, with everything above it saturated and
+// everything below unsaturated. Pass 2 gathers b*, an exact randomized selection finds alpha
+// inside it, and pass 3 writes the weights.
+func weightsFast(w, losses []float32, m, tau, r, q float64) (L float64, ok bool, err error) {
+	tb := tableFor(r)
+	var cnt [nBuckets]int
+	var sum [nBuckets]float64
+	subnormal := false
+	for i, x := range losses {
+		u := math.Float32bits(x)
+		if u >= 0x7f800000 {
+			if u == 0x80000000 {
+				w[i] = 0
+				continue
+			}
+			return 0, false, badLoss(i, x)
+		}
+		if u < 0x00800000 {
+			w[i] = 0
+			if u != 0 {
+				subnormal = true
+			}
+			continue
+		}
+		t := tb.pow(u)
+		w[i] = float32(t)
+		b := u >> 20 & (nBuckets - 1)
+		cnt[b]++
+		sum[b] += t * float64(u&0x7fffff|0x800000) * invEdge[b&7]
+	}
+	if subnormal {
+		return 0, false, nil
+	}
+	k := 0
+	for _, c := range cnt {
+		k += c
+	}
+	if float64(k) <= m {
+		return saturate(w, losses, tau), true, nil
+	}
+
+	// Locate b*: the largest non-empty bucket whose lower edge has g(v_b) >= m. The smallest
+	// non-empty bucket qualifies, since there g = k > m.
+	bstar, below := -1, 0
+	var R, lgPrev float64
+	prev := -1
+	for b := 8; b < nBuckets; b++ {
+		if cnt[b] == 0 {
+			continue
+		}
+		lg := bucketLog2(b)
+		if prev >= 0 {
+			R = (R + sum[prev]) * math.Exp2(q*(lgPrev-lg))
+		}
+		if float64(k-below)+R < m {
+			break
+		}
+		bstar = b
+		below += cnt[b]
+		prev, lgPrev = b, lg
+	}
+	s0 := k - below
+	lgStar := bucketLog2(bstar)
+	// U0 = sum over the buckets below b* of (l/v_b*)^q, summed afresh for accuracy.
+	var u0 float64
+	for b := 8; b < bstar; b++ {
+		if cnt[b] != 0 {
+			u0 += sum[b] * math.Exp2(q*(bucketLog2(b)-lgStar))
+		}
+	}
+
+	// Pass 2: gather b*, sum the saturated losses above it.
+	vals := make([]float32, 0, cnt[bstar])
+	pws := make([]float64, 0, cnt[bstar])
+	var lsat float64
+	for _, x := range losses {
+		u := math.Float32bits(x)
+		if u < 0x00800000 || u >= 0x80000000 {
+			continue
+		}
+		switch b := int(u >> 20); {
+		case b > bstar:
+			lsat += float64(x)
+		case b == bstar:
+			vals = append(vals, x)
+			pws = append(pws, tb.pow(u)*float64(u&0x7fffff|0x800000)*invEdge[b&7])
+		}
+	}
+	s, u, ls := solveSet(vals, pws, s0, u0, m)
+	lsat += ls
+	alphaRel := math.Pow(u/(m-float64(s)), 1/q) // alpha / v_b*
+	lgAlpha := lgStar + math.Log2(alphaRel)
+	alpha := math.Exp2(lgAlpha)
+
+	// Pass 3: weights. For b <= b*, w_i = tau*(v_b/alpha)^r * (l/v_b)^r = f[b]*w_i.
+	var f [nBuckets]float64
+	for b := 8; b <= bstar; b++ {
+		if cnt[b] != 0 {
+			f[b] = tau * math.Exp2(r*(bucketLog2(b)-lgAlpha))
+		}
+	}
+	t := float32(tau)
+	for i, x := range losses {
+		u := math.Float32bits(x)
+		if u < 0x00800000 || u >= 0x80000000 {
+			w[i] = 0
+			continue
+		}
+		b := int(u>>20) & (nBuckets - 1)
+		switch {
+		case b > bstar:
+			w[i] = t
+		case b == bstar && float64(x) >= alpha:
+			w[i] = t
+		default:
+			w[i] = min(t, float32(f[b]*float64(w[i])))
+		}
+	}
+	return tau * (lsat + alpha*(m-float64(s))), true, nil
+}
+
+// solveSet finds the threshold inside a set of losses vals, with pws[i] = (vals[i]/ref)^q, given
+// s0 saturated losses above the set and the power sum u0 (in units of ref^q) of the
+// unsaturated losses below it. It returns the total saturated count s, the total unsaturated
+// power sum u, and the sum of the saturated losses inside the set; then
+// (alpha/ref)^q = u/(m-s). It is a quickselect on g: a pivot e with g(e) >= m puts alpha >= e,
+// so everything <= e is unsaturated; otherwise everything >= e is saturated. The slices are
+// reordered.
+func solveSet(vals []float32, pws []float64, s0 int, u0, m float64) (s int, u, lsat float64) {
+	g := rng(0x2545f4914f6cdd1d ^ uint64(len(vals)))
+	lo, hi := 0, len(vals)
+	sAbove := 0
+	uBelow := 0.0
+	for lo < hi {
+		piv := lo + g.next(hi-lo)
+		e, pe := vals[piv], pws[piv]
+		i, lt, gt := lo, lo, hi
+		for i < gt {
+			switch v := vals[i]; {
+			case v < e:
+				vals[i], vals[lt] = vals[lt], v
+				pws[i], pws[lt] = pws[lt], pws[i]
+				lt++
+				i++
+			case v > e:
+				gt--
+				vals[i], vals[gt] = vals[gt], v
+				pws[i], pws[gt] = pws[gt], pws[i]
+			default:
+				i++
+			}
+		}
+		var sumLT, sumEQ float64
+		for _, x := range pws[lo:lt] {
+			sumLT += x
+		}
+		for _, x := range pws[lt:gt] {
+			sumEQ += x
+		}
+		cntGE := hi - lt
+		G := float64(s0+sAbove+cntGE) + (u0+uBelow+sumLT)/pe
+		if G >= m {
+			uBelow += sumLT + sumEQ
+			lo = gt
+		} else {
+			sAbove += cntGE
+			for _, x := range vals[lt:hi] {
+				lsat += float64(x)
+			}
+			hi = lt
+		}
+	}
+	return s0 + sAbove, u0 + uBelow, lsat
+}
