@@ -78,3 +78,5 @@ func maxAbsDiff(a, b []float32) float64 {
 	}
 	return m
 }
+
+func logf64(s float32) float64 { return math.Log(float64(s)) }

@@ -1,0 +1,210 @@
+package graph
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+type stepSize struct {
+	name             string
+	n, c, h, w, H, W int
+	classes          int
+}
+
+var stepSizes = []stepSize{
+	{"Small", 1, 64, 32, 64, 256, 512, 19},
+	{"Cityscapes", 1, 256, 128, 256, 1024, 2048, 19},
+}
+
+type stepData struct {
+	x      *Tensor
+	labels []int32
+	ce, pr []float32
+	coef   []float32
+}
+
+func newStepData(s stepSize) *stepData {
+	rng := rand.New(rand.NewPCG(1, 1))
+	d := &stepData{x: randTensor(rng, s.n, s.c, s.h, s.w, 1)}
+	np := s.n * s.H * s.W
+	d.labels = randLabels(rng, np, s.classes, 0.05, 255)
+	d.ce = make([]float32, np)
+	d.pr = make([]float32, np)
+	d.coef = make([]float32, np)
+	return d
+}
+
+// uniformCoef stands in for the lmp package: the mean over valid pixels.
+func uniformCoef(coef []float32, labels []int32, ignore int32) {
+	valid := 0
+	for _, l := range labels {
+		if l != ignore {
+			valid++
+		}
+	}
+	for i, l := range labels {
+		if l != ignore && valid > 0 {
+			coef[i] = 1 / float32(valid)
+		} else {
+			coef[i] = 0
+		}
+	}
+}
+
+func fusedStep(h *Head, d *stepData, H, W int) {
+	z := h.Forward(d.x, true)
+	PixelCE(d.ce, d.pr, z, d.labels, H, W, 255)
+	uniformCoef(d.coef, d.labels, 255)
+	dz := NewTensor(z.N, z.C, z.H, z.W)
+	PixelCEBackward(dz, z, d.labels, d.coef, H, W, 255)
+	h.ZeroGrad()
+	h.Backward(dz)
+}
+
+// naiveStep materialises the full-resolution logits and their gradient.
+func naiveStep(h *Head, d *stepData, H, W int) {
+	z := h.Forward(d.x, true)
+	up := NewTensor(z.N, z.C, H, W)
+	ResizeBilinear(up, z)
+	hw := H * W
+	c := z.C
+	parallel(z.N*hw, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			n, p := i/hw, i%hw
+			l := d.labels[i]
+			if l == 255 {
+				d.ce[i], d.pr[i] = 0, 1
+				continue
+			}
+			base := n*c*hw + p
+			m := up.Data[base]
+			for k := 1; k < c; k++ {
+				m = max(m, up.Data[base+k*hw])
+			}
+			var s float32
+			for k := 0; k < c; k++ {
+				s += exp32(up.Data[base+k*hw] - m)
+			}
+			zl := up.Data[base+int(l)*hw] - m
+			d.ce[i] = float32(logf64(s)) - zl
+			d.pr[i] = exp32(zl) / s
+		}
+	})
+	uniformCoef(d.coef, d.labels, 255)
+	// up becomes its own gradient in place.
+	parallel(z.N*hw, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			n, p := i/hw, i%hw
+			l := d.labels[i]
+			base := n*c*hw + p
+			if l == 255 {
+				for k := 0; k < c; k++ {
+					up.Data[base+k*hw] = 0
+				}
+				continue
+			}
+			m := up.Data[base]
+			for k := 1; k < c; k++ {
+				m = max(m, up.Data[base+k*hw])
+			}
+			var s float32
+			for k := 0; k < c; k++ {
+				e := exp32(up.Data[base+k*hw] - m)
+				up.Data[base+k*hw] = e
+				s += e
+			}
+			inv := d.coef[i] / s
+			for k := 0; k < c; k++ {
+				up.Data[base+k*hw] *= inv
+			}
+			up.Data[base+int(l)*hw] -= d.coef[i]
+		}
+	})
+	dz := NewTensor(z.N, z.C, z.H, z.W)
+	ResizeBilinearBackward(dz, up)
+	h.ZeroGrad()
+	h.Backward(dz)
+}
+
+// heapPeak samples HeapInuse until stop is called and returns the peak.
+func heapPeak() (stop func() uint64) {
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	sample := func() {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		if ms.HeapInuse > peak.Load() {
+			peak.Store(ms.HeapInuse)
+		}
+	}
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				sample()
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		wg.Wait()
+		sample()
+		return peak.Load()
+	}
+}
+
+func benchStep(b *testing.B, s stepSize, threads int, step func(*Head, *stepData, int, int)) {
+	if threads == 1 {
+		// gonum's GEMM spawns its own goroutines up to GOMAXPROCS.
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	}
+	SetThreads(threads)
+	defer SetThreads(0)
+	h, err := NewHead(HeadSpec{Kind: "linear", InChannels: s.c, Classes: s.classes}, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := newStepData(s)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	stop := heapPeak()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		step(h, d, s.H, s.W)
+	}
+	b.StopTimer()
+	peak := stop()
+	b.ReportMetric(float64(peak)/(1<<20), "MB-peak")
+	b.ReportMetric(float64(peak-min(peak, base))/(1<<20), "MB-step")
+}
+
+func BenchmarkStepFused(b *testing.B) {
+	for _, s := range stepSizes {
+		for _, t := range []int{1, runtime.GOMAXPROCS(0)} {
+			b.Run(fmt.Sprintf("%s/threads=%d", s.name, t), func(b *testing.B) { benchStep(b, s, t, fusedStep) })
+		}
+	}
+}
+
+func BenchmarkStepNaive(b *testing.B) {
+	for _, s := range stepSizes {
+		for _, t := range []int{1, runtime.GOMAXPROCS(0)} {
+			b.Run(fmt.Sprintf("%s/threads=%d", s.name, t), func(b *testing.B) { benchStep(b, s, t, naiveStep) })
+		}
+	}
+}

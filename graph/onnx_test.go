@@ -1,0 +1,175 @@
+package graph
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	pb "github.com/advancedclimatesystems/gonnx/onnx"
+	ort "github.com/yalue/onnxruntime_go"
+	"google.golang.org/protobuf/proto"
+)
+
+var (
+	ortOnce sync.Once
+	ortErr  error
+)
+
+// initORT loads onnxruntime from $ONNXRUNTIME_LIB or third_party/, skipping
+// the test when the library is absent.
+func initORT(t *testing.T) {
+	t.Helper()
+	lib := os.Getenv("ONNXRUNTIME_LIB")
+	if lib == "" {
+		lib = filepath.Join("..", "third_party", "onnxruntime", "lib", "libonnxruntime.so.1.24.1")
+	}
+	if _, err := os.Stat(lib); err != nil {
+		t.Skipf("onnxruntime library not found (%v); run scripts/install-onnxruntime.sh", err)
+	}
+	ortOnce.Do(func() {
+		if ort.IsInitialized() {
+			return
+		}
+		ort.SetSharedLibraryPath(lib)
+		ortErr = ort.InitializeEnvironment()
+	})
+	if ortErr != nil {
+		t.Fatalf("onnxruntime: %v", ortErr)
+	}
+}
+
+func dynTensorType(dims ...string) *pb.TypeProto {
+	var d []*pb.TensorShapeProto_Dimension
+	for _, s := range dims {
+		d = append(d, &pb.TensorShapeProto_Dimension{Value: &pb.TensorShapeProto_Dimension_DimParam{DimParam: s}})
+	}
+	return &pb.TypeProto{Value: &pb.TypeProto_TensorType{TensorType: &pb.TypeProto_Tensor{
+		ElemType: int32(pb.TensorProto_FLOAT), Shape: &pb.TensorShapeProto{Dim: d}}}}
+}
+
+// headModel wraps the lowered head in a model with dynamic N, H and W.
+func headModel(t *testing.T, h *Head) []byte {
+	t.Helper()
+	nodes, inits, err := h.ToONNX("features", "logits", "head/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &pb.ModelProto{
+		IrVersion:   8,
+		OpsetImport: []*pb.OperatorSetIdProto{{Domain: "", Version: 17}},
+		Graph: &pb.GraphProto{
+			Name:        "head",
+			Node:        nodes,
+			Initializer: inits,
+			Input:       []*pb.ValueInfoProto{{Name: "features", Type: dynTensorType("N", "C", "H", "W")}},
+			Output:      []*pb.ValueInfoProto{{Name: "logits", Type: dynTensorType("N", "K", "H", "W")}},
+		},
+	}
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestToONNXParity(t *testing.T) {
+	initORT(t)
+	cases := []struct {
+		spec    HeadSpec
+		n, h, w int
+	}{
+		{HeadSpec{Kind: "linear", InChannels: 16, Classes: 5}, 2, 7, 9},
+		{HeadSpec{Kind: "fcn", InChannels: 12, Classes: 4, Hidden: 8}, 2, 6, 5},
+		{HeadSpec{Kind: "fcn", InChannels: 3, Classes: 3, Hidden: 16}, 1, 1, 1},
+	}
+	for k, tc := range cases {
+		name := fmt.Sprintf("case %d %+v", k, tc.spec)
+		rng := rand.New(rand.NewPCG(uint64(k), 21))
+		h, err := NewHead(tc.spec, int64(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := randTensor(rng, tc.n, tc.spec.InChannels, tc.h, tc.w, 1)
+		if h.bn != nil {
+			// Non-trivial BN: train a couple of steps' worth of running
+			// statistics and perturb gamma and beta.
+			for i := 0; i < 3; i++ {
+				h.Forward(randTensor(rng, 2, tc.spec.InChannels, 4, 4, 2), true)
+			}
+			for i := range h.bn.Weight.Data {
+				h.bn.Weight.Data[i] = float32(0.5 + rng.Float64())
+				h.bn.Bias.Data[i] = float32(rng.NormFloat64())
+			}
+		}
+		for _, p := range h.Params() {
+			if p.Name == "classifier.bias" {
+				for i := range p.Data {
+					p.Data[i] = float32(rng.NormFloat64())
+				}
+			}
+		}
+		want := h.Forward(x, false)
+
+		model := headModel(t, h)
+		sess, err := ort.NewDynamicAdvancedSessionWithONNXData(model, []string{"features"}, []string{"logits"}, nil)
+		if err != nil {
+			t.Fatalf("%s: session: %v", name, err)
+		}
+		in, err := ort.NewTensor(ort.NewShape(int64(x.N), int64(x.C), int64(x.H), int64(x.W)), x.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := ort.NewEmptyTensor[float32](ort.NewShape(int64(want.N), int64(want.C), int64(want.H), int64(want.W)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sess.Run([]ort.Value{in}, []ort.Value{out}); err != nil {
+			t.Fatalf("%s: run: %v", name, err)
+		}
+		if d := maxAbsDiff(out.GetData(), want.Data); d > 1e-4 {
+			t.Errorf("%s: onnxruntime and Go differ by %g", name, d)
+		}
+		in.Destroy()
+		out.Destroy()
+		sess.Destroy()
+	}
+}
+
+func TestFoldBN(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	conv := NewConv2d("c", 3, 4, 3, 1, 1, true)
+	for _, p := range conv.Params() {
+		for i := range p.Data {
+			p.Data[i] = float32(rng.NormFloat64())
+		}
+	}
+	bn := NewBatchNorm2d("bn", 4)
+	for i := 0; i < 4; i++ {
+		bn.Weight.Data[i] = float32(rng.Float64() + 0.5)
+		bn.Bias.Data[i] = float32(rng.NormFloat64())
+		bn.RunningMean.Data[i] = float32(rng.NormFloat64())
+		bn.RunningVar.Data[i] = float32(rng.Float64() + 0.1)
+	}
+	x := randTensor(rng, 2, 3, 5, 6, 1)
+	want := bn.Forward(conv.Forward(x, false), false)
+	fw, fb := FoldBN(conv.Weight.Data, conv.Bias.Data, bn)
+	folded := NewConv2d("f", 3, 4, 3, 1, 1, true)
+	copy(folded.Weight.Data, fw)
+	copy(folded.Bias.Data, fb)
+	got := folded.Forward(x, false)
+	if d := maxAbsDiff(got.Data, want.Data); d > 1e-5 {
+		t.Errorf("folded conv differs from conv+bn by %g", d)
+	}
+}
+
+func TestToONNXErrors(t *testing.T) {
+	h, _ := NewHead(HeadSpec{Kind: "linear", InChannels: 2, Classes: 2}, 1)
+	for _, io := range [][2]string{{"", "y"}, {"x", ""}, {"x", "x"}} {
+		if _, _, err := h.ToONNX(io[0], io[1], "p/"); err == nil {
+			t.Errorf("ToONNX(%q, %q): no error", io[0], io[1])
+		}
+	}
+}
