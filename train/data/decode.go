@@ -1,0 +1,246 @@
+package data
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	_ "image/gif" // register decoders for image.Decode
+	_ "image/jpeg"
+	"image/png"
+	"io"
+
+	_ "golang.org/x/image/bmp"
+	_ "golang.org/x/image/tiff"
+	_ "golang.org/x/image/webp"
+)
+
+// MaxPixels bounds the width times height of any decoded image or label;
+// larger files are rejected before their pixels are allocated.
+var MaxPixels = 1 << 28
+
+// DecodeImage decodes a PNG, JPEG, GIF, BMP, TIFF or WebP image into 3 planes
+// of h*w float32 values (RGB, 0..255). Alpha is dropped.
+func DecodeImage(b []byte) (pix []float32, h, w int, err error) {
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if err := checkSize(cfg.Width, cfg.Height); err != nil {
+		return nil, 0, 0, err
+	}
+	img, _, err := image.Decode(bytes.NewReader(b))
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	pix, h, w = ImageToFloat(img)
+	return pix, h, w, nil
+}
+
+func checkSize(w, h int) error {
+	if w <= 0 || h <= 0 {
+		return fmt.Errorf("empty image (%dx%d)", w, h)
+	}
+	if w > MaxPixels/h {
+		return fmt.Errorf("image of %dx%d pixels exceeds the limit of %d pixels", w, h, MaxPixels)
+	}
+	return nil
+}
+
+// ImageToFloat converts img into 3 planes of h*w float32 values in RGB order
+// with values 0..255. Non-opaque pixels are un-premultiplied and their alpha
+// dropped.
+func ImageToFloat(img image.Image) (pix []float32, h, w int) {
+	r := img.Bounds()
+	h, w = r.Dy(), r.Dx()
+	pix = make([]float32, 3*h*w)
+	switch m := img.(type) {
+	case *image.YCbCr:
+		ycbcrToFloat(pix, m)
+	case *image.RGBA:
+		rgbaToFloat(pix, m)
+	case *image.NRGBA:
+		nrgbaToFloat(pix, m)
+	case *image.Gray:
+		hw := h * w
+		for y := 0; y < h; y++ {
+			row := m.Pix[y*m.Stride : y*m.Stride+w]
+			for x, v := range row {
+				f := float32(v)
+				i := y*w + x
+				pix[i], pix[hw+i], pix[2*hw+i] = f, f, f
+			}
+		}
+	default:
+		imageToFloatRef(pix, img)
+	}
+	return pix, h, w
+}
+
+// imageToFloatRef is the plain reference conversion, one At call per pixel.
+func imageToFloatRef(dst []float32, img image.Image) {
+	r := img.Bounds()
+	h, w := r.Dy(), r.Dx()
+	hw := h * w
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			c := color.NRGBAModel.Convert(img.At(r.Min.X+x, r.Min.Y+y)).(color.NRGBA)
+			i := y*w + x
+			dst[i], dst[hw+i], dst[2*hw+i] = float32(c.R), float32(c.G), float32(c.B)
+		}
+	}
+}
+
+func ycbcrToFloat(dst []float32, m *image.YCbCr) {
+	r := m.Rect
+	h, w := r.Dy(), r.Dx()
+	hw := h * w
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			yi := m.YOffset(r.Min.X+x, r.Min.Y+y)
+			ci := m.COffset(r.Min.X+x, r.Min.Y+y)
+			cr, cg, cb := color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
+			i := y*w + x
+			dst[i], dst[hw+i], dst[2*hw+i] = float32(cr), float32(cg), float32(cb)
+		}
+	}
+}
+
+func rgbaToFloat(dst []float32, m *image.RGBA) {
+	h, w := m.Rect.Dy(), m.Rect.Dx()
+	hw := h * w
+	for y := 0; y < h; y++ {
+		row := m.Pix[y*m.Stride : y*m.Stride+4*w]
+		for x := 0; x < w; x++ {
+			p := row[4*x : 4*x+4 : 4*x+4]
+			i := y*w + x
+			if p[3] != 255 {
+				c := color.NRGBAModel.Convert(color.RGBA{p[0], p[1], p[2], p[3]}).(color.NRGBA)
+				dst[i], dst[hw+i], dst[2*hw+i] = float32(c.R), float32(c.G), float32(c.B)
+				continue
+			}
+			dst[i], dst[hw+i], dst[2*hw+i] = float32(p[0]), float32(p[1]), float32(p[2])
+		}
+	}
+}
+
+func nrgbaToFloat(dst []float32, m *image.NRGBA) {
+	h, w := m.Rect.Dy(), m.Rect.Dx()
+	hw := h * w
+	for y := 0; y < h; y++ {
+		row := m.Pix[y*m.Stride : y*m.Stride+4*w]
+		for x := 0; x < w; x++ {
+			p := row[4*x : 4*x+4 : 4*x+4]
+			i := y*w + x
+			if p[3] == 0 {
+				// Fully transparent: NRGBAModel yields black.
+				dst[i], dst[hw+i], dst[2*hw+i] = 0, 0, 0
+				continue
+			}
+			dst[i], dst[hw+i], dst[2*hw+i] = float32(p[0]), float32(p[1]), float32(p[2])
+		}
+	}
+}
+
+// DecodeLabel decodes a label PNG into h*w class values. The PNG must be
+// 8-bit gray, 16-bit gray or paletted (the palette index is the value); an
+// RGB(A) PNG is accepted only when every pixel is gray (R = G = B). A colour
+// mask is rejected with an error naming the first colour pixel. DecodeLabel
+// never panics on malformed input.
+func DecodeLabel(r io.Reader) (label []int32, h, w int, err error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	return decodeLabelBytes(b)
+}
+
+func decodeLabelBytes(b []byte) (label []int32, h, w int, err error) {
+	cfg, err := png.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("not a PNG label: %w", err)
+	}
+	if err := checkSize(cfg.Width, cfg.Height); err != nil {
+		return nil, 0, 0, err
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	return labelFromImage(img)
+}
+
+// errColour marks a label image that holds colours rather than indices.
+var errColour = errors.New("colour label")
+
+func labelFromImage(img image.Image) (label []int32, h, w int, err error) {
+	r := img.Bounds()
+	h, w = r.Dy(), r.Dx()
+	label = make([]int32, h*w)
+	colourAt := func(x, y int, c color.Color) error {
+		return fmt.Errorf("%w: pixel (x=%d, y=%d) is %v; labels must hold class indices "+
+			"(8-bit gray, 16-bit gray or paletted PNG), not colours", errColour, x, y, c)
+	}
+	switch m := img.(type) {
+	case *image.Gray:
+		for y := 0; y < h; y++ {
+			row := m.Pix[y*m.Stride : y*m.Stride+w]
+			for x, v := range row {
+				label[y*w+x] = int32(v)
+			}
+		}
+	case *image.Paletted:
+		for y := 0; y < h; y++ {
+			row := m.Pix[y*m.Stride : y*m.Stride+w]
+			for x, v := range row {
+				label[y*w+x] = int32(v)
+			}
+		}
+	case *image.Gray16:
+		for y := 0; y < h; y++ {
+			row := m.Pix[y*m.Stride : y*m.Stride+2*w]
+			for x := 0; x < w; x++ {
+				label[y*w+x] = int32(row[2*x])<<8 | int32(row[2*x+1])
+			}
+		}
+	case *image.NRGBA, *image.RGBA:
+		var pix []uint8
+		var stride int
+		if n, ok := m.(*image.NRGBA); ok {
+			pix, stride = n.Pix, n.Stride
+		} else {
+			pix, stride = m.(*image.RGBA).Pix, m.(*image.RGBA).Stride
+		}
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				p := pix[y*stride+4*x : y*stride+4*x+4]
+				if p[0] != p[1] || p[0] != p[2] {
+					return nil, 0, 0, colourAt(x, y, img.At(r.Min.X+x, r.Min.Y+y))
+				}
+				label[y*w+x] = int32(p[0])
+			}
+		}
+	case *image.NRGBA64, *image.RGBA64:
+		var pix []uint8
+		var stride int
+		if n, ok := m.(*image.NRGBA64); ok {
+			pix, stride = n.Pix, n.Stride
+		} else {
+			pix, stride = m.(*image.RGBA64).Pix, m.(*image.RGBA64).Stride
+		}
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				p := pix[y*stride+8*x : y*stride+8*x+8]
+				rr, gg, bb := int32(p[0])<<8|int32(p[1]), int32(p[2])<<8|int32(p[3]), int32(p[4])<<8|int32(p[5])
+				if rr != gg || rr != bb {
+					return nil, 0, 0, colourAt(x, y, img.At(r.Min.X+x, r.Min.Y+y))
+				}
+				label[y*w+x] = rr
+			}
+		}
+	default:
+		return nil, 0, 0, fmt.Errorf("unsupported label colour model %T", img)
+	}
+	return label, h, w, nil
+}

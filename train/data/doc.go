@@ -1,0 +1,38 @@
+// Package data reads segmentation datasets and prepares samples for
+// training, evaluation and prediction.
+//
+// A Dataset lists image/label pairs and decodes one Sample at a time: the
+// image as three float32 planes (RGB, values 0..255) and the label as one
+// int32 class index per pixel. Open understands three layouts: "folder"
+// (DIR/images with DIR/labels of the same stems and an optional
+// DIR/classes.txt), "cityscapes" (leftImg8bit and gtFine, with labelIds
+// mapped to the 19 trainIds, or labelTrainIds files when present) and "voc"
+// (VOC2012 with ImageSets/Segmentation lists and palette PNGs). Label PNGs
+// may be 8-bit gray, 16-bit gray or paletted, the palette index being the
+// class. Every label value is checked when the label is decoded: a value
+// that is neither a class nor the ignore label is an error naming the file,
+// the pixel and the value; so are images and labels of different sizes,
+// images without labels and files that do not decode. No input file can
+// make the package panic.
+//
+// Augment implements the usual training augmentation (random scale, random
+// crop with padding, horizontal flip) driven by a caller-supplied
+// *rand.Rand from math/rand/v2, and Normalize turns a sample into the
+// model's input (mean and standard deviation, RGB or BGR, 0-1 or 0-255).
+// ResizeBilinear and ResizeNearest are the resizing kernels, with the
+// half-pixel convention of ONNX Resize and PyTorch (align_corners = false).
+//
+// A Loader decodes and transforms samples on several goroutines and hands
+// them out in a fixed order through a bounded queue, so datasets are
+// streamed rather than held in memory. Each sample's random source is
+// derived from the seed, the epoch and the sample's index, so the output
+// does not depend on the number of workers or on scheduling.
+//
+// LabelHistogram counts class pixels for class weighting. The palette
+// functions and writers produce label PNGs, colour masks and overlays for
+// people to look at.
+//
+// Functions that take slices with sizes (ResizeBilinear, Normalize.Apply,
+// ColorMask, ...) panic with a "data:" message when the lengths do not match
+// the sizes: that is a programming error, not a data error.
+package data
