@@ -1,0 +1,499 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/lmpseg/lmpseg/graph"
+	"github.com/lmpseg/lmpseg/infer"
+	"github.com/lmpseg/lmpseg/internal/modelgen"
+	"github.com/lmpseg/lmpseg/internal/synth"
+	"github.com/lmpseg/lmpseg/lmp"
+	"github.com/lmpseg/lmpseg/onnx"
+	"github.com/lmpseg/lmpseg/train"
+	"github.com/lmpseg/lmpseg/train/data"
+	"github.com/lmpseg/lmpseg/train/metrics"
+)
+
+var demoCommand = &cli.Command{
+	Name:      "demo",
+	Usage:     "compare LMP with the baseline losses on the synthetic long-tailed dataset, end to end",
+	ArgsUsage: " ",
+	Description: "Generates the synthetic street dataset and the demo backbone when missing, trains a linear head\n" +
+		"with ce, wce (median frequency), ohem, topk and two LMP settings for the same budget over several\n" +
+		"seeds, evaluates them on val, exports the LMP head as one ONNX model and checks that onnxruntime\n" +
+		"evaluates it to the same numbers as the Go path. Prints the table and writes report.md,\n" +
+		"report.json and PNG plots to --out.",
+	Flags: append([]cli.Flag{
+		&cli.StringFlag{Name: "out", Value: "demo-out", Usage: "output folder"},
+		&cli.IntFlag{Name: "seeds", Value: 3, Usage: "seeds per loss"},
+		&cli.BoolFlag{Name: "quick", Usage: "one seed and a short budget (a smoke run)"},
+		&cli.IntFlag{Name: "iters", Usage: "iterations per run (default 120, 30 with --quick)"},
+		&cli.IntFlag{Name: "batch", Value: 4, Usage: "images per iteration"},
+		&cli.Float64Flag{Name: "lr", Value: 0.05, Usage: "base learning rate (SGD, momentum 0.9)"},
+	}, runtimeFlags...),
+	Action: runDemo,
+}
+
+// demoLoss is one row of the comparison.
+type demoLoss struct {
+	Name string           `json:"name"`
+	Loss train.LossConfig `json:"loss"`
+}
+
+func demoLosses() []demoLoss {
+	return []demoLoss{
+		{"ce", train.LossConfig{Name: "ce"}},
+		{"wce (median freq)", train.LossConfig{Name: "wce", ClassWeight: "median"}},
+		{"ohem (0.7)", train.LossConfig{Name: "ohem", Options: lmp.Options{Thresh: 0.7, MinKept: 25000}}},
+		{"topk (25%)", train.LossConfig{Name: "topk", Options: lmp.Options{TopK: 0.25}}},
+		{"lmp p=1.7 r=0.25", train.LossConfig{Name: "lmp", Options: lmp.Options{P: 1.7, Ratio: 0.25}}},
+		{"lmp p=3 r=0.1", train.LossConfig{Name: "lmp", Options: lmp.Options{P: 3, Ratio: 0.1}}},
+	}
+}
+
+type demoSeedResult struct {
+	Seed   int64     `json:"seed"`
+	MIoU   float64   `json:"miou"`
+	AAcc   float64   `json:"aacc"`
+	IoU    []float64 `json:"iou"` // per class, NaN-free: absent classes are null in JSON via -1
+	Rare   float64   `json:"rare_miou"`
+	Second float64   `json:"seconds"`
+}
+
+type demoRow struct {
+	demoLoss
+	Seeds    []demoSeedResult `json:"seeds"`
+	MIoUMean float64          `json:"miou_mean"`
+	MIoUStd  float64          `json:"miou_std"`
+	RareMean float64          `json:"rare_miou_mean"`
+	RareStd  float64          `json:"rare_miou_std"`
+	IoUMean  []float64        `json:"iou_mean"`
+}
+
+type demoReport struct {
+	Machine   string    `json:"machine"`
+	Date      string    `json:"date"`
+	Iters     int       `json:"iters"`
+	Batch     int       `json:"batch"`
+	LR        float64   `json:"lr"`
+	Head      string    `json:"head"`
+	Classes   []string  `json:"classes"`
+	Freq      []float64 `json:"class_pixel_fraction"`
+	Rare      []bool    `json:"rare"`
+	Rows      []demoRow `json:"rows"`
+	Export    demoExport `json:"export"`
+	TotalSecs float64   `json:"total_seconds"`
+}
+
+type demoExport struct {
+	Path       string  `json:"path"`
+	MaxDiff    float64 `json:"parity_max_abs_logit_diff"`
+	GoMIoU     float64 `json:"go_miou"`
+	OnnxMIoU   float64 `json:"onnxruntime_miou"`
+	PixelsDiff int64   `json:"confusion_cells_abs_diff"`
+	Match      bool    `json:"match"`
+}
+
+// rareFraction marks classes below this share of labelled training pixels as rare.
+const rareFraction = 0.01
+
+func meanStd(v []float64) (float64, float64) {
+	if len(v) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	var m float64
+	for _, x := range v {
+		m += x
+	}
+	m /= float64(len(v))
+	var s float64
+	for _, x := range v {
+		s += (x - m) * (x - m)
+	}
+	if len(v) > 1 {
+		s /= float64(len(v) - 1)
+	}
+	return m, math.Sqrt(s)
+}
+
+func runDemo(c *cli.Context) error {
+	t0 := time.Now()
+	out := c.String("out")
+	seeds, iters := c.Int("seeds"), c.Int("iters")
+	if c.Bool("quick") {
+		seeds = 1
+		if iters == 0 {
+			iters = 30
+		}
+	}
+	if iters == 0 {
+		iters = 120
+	}
+	if seeds < 1 {
+		return fmt.Errorf("--seeds %d: want at least 1", seeds)
+	}
+	w := c.App.Writer
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	// The embedded default: data and backbone, made when missing.
+	dataDir := filepath.Join(out, "data")
+	if _, err := os.Stat(filepath.Join(dataDir, "val", "classes.txt")); err != nil {
+		fmt.Fprintf(w, "generating the synthetic dataset in %s ...\n", dataDir)
+		if err := synth.Generate(dataDir, synth.Options{Seed: 1}); err != nil {
+			return err
+		}
+	}
+	bbPath := filepath.Join(out, "backbone.onnx")
+	if _, err := os.Stat(bbPath); err != nil {
+		if err := modelgen.WriteFile(bbPath, modelgen.DemoBackbone()); err != nil {
+			return err
+		}
+	}
+	if err := initRuntime(c); err != nil {
+		return err
+	}
+	if c.Int("threads") > 0 {
+		graph.SetThreads(c.Int("threads"))
+	}
+	trainDS, err := data.Open(filepath.Join(dataDir, "train"), "folder", data.Options{})
+	if err != nil {
+		return err
+	}
+	valDS, err := data.Open(filepath.Join(dataDir, "val"), "folder", data.Options{})
+	if err != nil {
+		return err
+	}
+	classes := trainDS.Classes()
+	hist, err := data.LabelHistogram(trainDS, len(classes))
+	if err != nil {
+		return err
+	}
+	var total int64
+	for _, h := range hist {
+		total += h
+	}
+	rep := &demoReport{Machine: fmt.Sprintf("%s/%s, %d cores", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()),
+		Date: time.Now().UTC().Format("2006-01-02"), Iters: iters, Batch: c.Int("batch"), LR: c.Float64("lr"), Head: "linear", Classes: classes}
+	for _, h := range hist {
+		f := float64(h) / float64(total)
+		rep.Freq = append(rep.Freq, f)
+		rep.Rare = append(rep.Rare, f < rareFraction)
+	}
+
+	sha, err := onnx.Sha256(bbPath)
+	if err != nil {
+		return err
+	}
+	bb, err := onnx.OpenBackbone(bbPath, backboneOptions(c, "features"))
+	if err != nil {
+		return err
+	}
+	defer bb.Close()
+	feats := &train.LockedFeatures{F: bb}
+	pre := train.ImageNetPreprocess
+	md, _ := onnx.Load(bbPath)
+	if md != nil {
+		if m, err := infer.ReadMetadata(md); err == nil && m.Pre != nil {
+			pre = *m.Pre
+		}
+	}
+	// Validation features once, in float32, shared by every run.
+	fmt.Fprintf(w, "extracting validation features (%d images) ...\n", valDS.Len())
+	type vf struct {
+		f    *graph.Tensor
+		lab  []int32
+		h, w int
+	}
+	vals := make([]vf, valDS.Len())
+	direct := directFeatures(valDS, feats, pre)
+	for i := range vals {
+		f, lab, h, ww, _, err := direct(i)
+		if err != nil {
+			return err
+		}
+		vals[i] = vf{f, lab, h, ww}
+	}
+	valFeat := func(i int) (*graph.Tensor, []int32, int, int, string, error) {
+		return vals[i].f, vals[i].lab, vals[i].h, vals[i].w, valDS.Name(i), nil
+	}
+	cacheDir := filepath.Join(out, "cache")
+	var lmpRun string
+	curves := map[string][][2]float64{}
+	for _, dl := range demoLosses() {
+		row := demoRow{demoLoss: dl}
+		for s := 1; s <= seeds; s++ {
+			runDir := filepath.Join(out, "runs", fmt.Sprintf("%s-seed%d", strings.NewReplacer(" ", "_", "=", "", "(", "", ")", "", "%", "").Replace(dl.Name), s))
+			cfg := &train.Config{
+				Tool: "lmpseg " + Version, Backbone: absPath(bbPath), BackboneSHA256: sha, Feature: "features", Preprocess: pre,
+				Data: absPath(filepath.Join(dataDir, "train")), ValData: absPath(filepath.Join(dataDir, "val")), Format: "folder",
+				Classes: classes, Ignore: 255, Loss: dl.Loss, LR: c.Float64("lr"), Warmup: iters / 10, Iters: iters, Batch: c.Int("batch"),
+				Scale: [2]float64{1, 1}, Seed: int64(s), CkptEvery: iters, CacheFeatures: true, CacheDir: cacheDir,
+				Optim: train.OptimConfig{Name: "sgd", Momentum: 0.9, WeightDecay: 1e-4},
+			}
+			f0, _, _, _, _, _ := valFeat(0)
+			cfg.Head = graph.HeadSpec{Kind: "linear", InChannels: f0.C, Classes: len(classes)}
+			cfg.FeatureShape = []int64{1, int64(f0.C), int64(f0.H), int64(f0.W)}
+			os.RemoveAll(runDir)
+			if err := os.MkdirAll(runDir, 0o755); err != nil {
+				return err
+			}
+			if err := train.SaveConfig(runDir, cfg); err != nil {
+				return err
+			}
+			ts := time.Now()
+			fmt.Fprintf(w, "training %-18s seed %d (%d iterations) ... ", dl.Name, s, iters)
+			if err := trainRun(io.Discard, runDir, cfg, 0, trainDS, nil, feats, true); err != nil {
+				return fmt.Errorf("demo: %s seed %d: %w", dl.Name, s, err)
+			}
+			_, head, _, err := train.OpenRun(runDir)
+			if err != nil {
+				return err
+			}
+			r, _, err := validate(context.Background(), head, valDS, valFeat, 255)
+			if err != nil {
+				return err
+			}
+			res := demoSeedResult{Seed: int64(s), MIoU: r.MIoU, AAcc: r.AAcc, Second: time.Since(ts).Seconds()}
+			var rare []float64
+			for k, v := range r.IoUs() {
+				res.IoU = append(res.IoU, v)
+				if rep.Rare[k] && !math.IsNaN(v) {
+					rare = append(rare, v)
+				}
+			}
+			res.Rare, _ = meanStd(rare)
+			fmt.Fprintf(w, "mIoU %.2f%%, rare-class mIoU %.2f%% (%.1f s)\n", 100*res.MIoU, 100*res.Rare, res.Second)
+			row.Seeds = append(row.Seeds, res)
+			if s == 1 {
+				curve, _ := train.ReadLossCurve(runDir)
+				curves[dl.Name] = curve
+				if dl.Name == "lmp p=1.7 r=0.25" {
+					lmpRun = runDir
+				}
+			}
+		}
+		var m, rr []float64
+		row.IoUMean = make([]float64, len(classes))
+		for _, sr := range row.Seeds {
+			m = append(m, sr.MIoU)
+			rr = append(rr, sr.Rare)
+			for k, v := range sr.IoU {
+				row.IoUMean[k] += v / float64(len(row.Seeds))
+			}
+		}
+		row.MIoUMean, row.MIoUStd = meanStd(m)
+		row.RareMean, row.RareStd = meanStd(rr)
+		rep.Rows = append(rep.Rows, row)
+	}
+
+	// Export the LMP head and evaluate the file through onnxruntime against the Go path.
+	if lmpRun == "" {
+		return errors.New("demo: no LMP run to export")
+	}
+	modelPath := filepath.Join(out, "lmp.onnx")
+	fmt.Fprintf(w, "exporting %s to %s and evaluating it in onnxruntime ...\n", lmpRun, modelPath)
+	ex, err := exportRun(lmpRun, modelPath, exportOptions{Output: "logits", LabelsType: "int64", ProbeH: 128, ProbeW: 256, Tol: 1e-4, Backbone: backboneOptions(c, "")})
+	if err != nil {
+		return err
+	}
+	rep.Export = demoExport{Path: modelPath, MaxDiff: ex.MaxDiff}
+	goConf, onnxConf, err := demoCompare(c, lmpRun, modelPath, valDS)
+	if err != nil {
+		return err
+	}
+	rep.Export.GoMIoU = goConf.Report(classes).MIoU
+	rep.Export.OnnxMIoU = onnxConf.Report(classes).MIoU
+	for i := range goConf.M {
+		d := goConf.M[i] - onnxConf.M[i]
+		if d < 0 {
+			d = -d
+		}
+		rep.Export.PixelsDiff += d
+	}
+	rep.Export.Match = math.Abs(rep.Export.GoMIoU-rep.Export.OnnxMIoU) < 1e-4
+	rep.TotalSecs = time.Since(t0).Seconds()
+
+	if err := writeDemoReport(out, rep, curves); err != nil {
+		return err
+	}
+	printDemoTable(w, rep)
+	fmt.Fprintf(w, "\nexported %s: parity max |Δlogit| %.2e; val mIoU Go path %.4f%%, onnxruntime %.4f%% (%s)\n",
+		modelPath, rep.Export.MaxDiff, 100*rep.Export.GoMIoU, 100*rep.Export.OnnxMIoU, map[bool]string{true: "match", false: "MISMATCH"}[rep.Export.Match])
+	fmt.Fprintf(w, "report: %s, %s, plots in %s (%.0f s in all)\n", filepath.Join(out, "report.md"), filepath.Join(out, "report.json"), filepath.Join(out, "plots"), rep.TotalSecs)
+	if !rep.Export.Match {
+		return fmt.Errorf("demo: the exported model's mIoU (%.4f) differs from the Go path's (%.4f)", rep.Export.OnnxMIoU, rep.Export.GoMIoU)
+	}
+	return nil
+}
+
+// demoCompare evaluates the run folder (Go head on float32 features) and the exported model
+// (onnxruntime) on val with the same predictor code.
+func demoCompare(c *cli.Context, run, model string, val data.Dataset) (*metrics.Confusion, *metrics.Confusion, error) {
+	cfg, head, _, err := train.OpenRun(run)
+	if err != nil {
+		return nil, nil, err
+	}
+	bb, err := onnx.OpenBackbone(cfg.Backbone, backboneOptions(c, cfg.Feature))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer bb.Close()
+	goP := &infer.Predictor{Scorer: &infer.HeadScorer{Backbone: bb, Head: head}, Pre: cfg.Preprocess, Classes: cfg.Classes}
+	goConf, _, err := infer.Evaluate(context.Background(), goP, val, len(cfg.Classes), infer.EvalOptions{Ignore: cfg.Ignore, Workers: 1, Strict: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := onnx.Load(model)
+	if err != nil {
+		return nil, nil, err
+	}
+	md, err := infer.ReadMetadata(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	sess, err := onnx.OpenSession(model, backboneOptions(c, ""))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer sess.Close()
+	onnxP := &infer.Predictor{Scorer: &infer.ModelScorer{Session: sess}, Pre: *md.Pre, Classes: md.Classes}
+	onnxConf, _, err := infer.Evaluate(context.Background(), onnxP, val, len(md.Classes), infer.EvalOptions{Ignore: cfg.Ignore, Workers: 1, Strict: true})
+	return goConf, onnxConf, err
+}
+
+// classOrder returns class indices by decreasing training frequency.
+func classOrder(freq []float64) []int {
+	idx := make([]int, len(freq))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return freq[idx[a]] > freq[idx[b]] })
+	return idx
+}
+
+func pct(v float64) string {
+	if math.IsNaN(v) {
+		return "  –  "
+	}
+	return fmt.Sprintf("%.1f", 100*v)
+}
+
+func printDemoTable(w io.Writer, rep *demoReport) {
+	order := classOrder(rep.Freq)
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "\nloss\tmIoU\trare mIoU\t")
+	for _, k := range order {
+		mark := ""
+		if rep.Rare[k] {
+			mark = "*"
+		}
+		fmt.Fprintf(tw, "%s%s\t", abbrev(rep.Classes[k]), mark)
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintf(tw, "pixels %%\t\t\t")
+	for _, k := range order {
+		fmt.Fprintf(tw, "%.2f\t", 100*rep.Freq[k])
+	}
+	fmt.Fprintln(tw)
+	for _, r := range rep.Rows {
+		fmt.Fprintf(tw, "%s\t%s±%s\t%s±%s\t", r.Name, pct(r.MIoUMean), pct(r.MIoUStd), pct(r.RareMean), pct(r.RareStd))
+		for _, k := range order {
+			fmt.Fprintf(tw, "%s\t", pct(r.IoUMean[k]))
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "IoU in %%, mean over %d seed(s) (± std); classes by decreasing pixel share; * rare (< %.0f%% of training pixels)\n",
+		len(rep.Rows[0].Seeds), 100*rareFraction)
+}
+
+func abbrev(s string) string {
+	if len(s) > 8 {
+		return s[:8]
+	}
+	return s
+}
+
+func writeDemoReport(out string, rep *demoReport, curves map[string][][2]float64) error {
+	// JSON cannot hold NaN: absent classes become -1 there.
+	clean := func(v []float64) {
+		for i := range v {
+			if math.IsNaN(v[i]) {
+				v[i] = -1
+			}
+		}
+	}
+	for i := range rep.Rows {
+		clean(rep.Rows[i].IoUMean)
+		for j := range rep.Rows[i].Seeds {
+			clean(rep.Rows[i].Seeds[j].IoU)
+		}
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := train.WriteFileAtomic(filepath.Join(out, "report.json"), append(b, '\n')); err != nil {
+		return err
+	}
+	var md strings.Builder
+	fmt.Fprintf(&md, "# lmpseg demo report\n\nMachine: %s. Date: %s. Linear head on the demo backbone's `features`, SGD (momentum 0.9), lr %g, %d iterations of batch %d per run, cached features, %d seed(s) per loss. Total time %.0f s.\n\n",
+		rep.Machine, rep.Date, rep.LR, rep.Iters, rep.Batch, len(rep.Rows[0].Seeds), rep.TotalSecs)
+	var tb strings.Builder
+	printDemoTable(&tb, rep)
+	fmt.Fprintf(&md, "```\n%s```\n\n", strings.TrimPrefix(tb.String(), "\n"))
+	fmt.Fprintf(&md, "Export: `%s`, parity max |Δlogit| %.2e; val mIoU Go path %.4f%%, onnxruntime %.4f%%; confusion cells differing in total by %d pixels.\n\n",
+		rep.Export.Path, rep.Export.MaxDiff, 100*rep.Export.GoMIoU, 100*rep.Export.OnnxMIoU, rep.Export.PixelsDiff)
+	fmt.Fprintf(&md, "Plots: `plots/iou_per_loss.png` (per-class IoU per loss), `plots/loss_curves.png` (training loss, seed 1).\n")
+	if err := train.WriteFileAtomic(filepath.Join(out, "report.md"), []byte(md.String())); err != nil {
+		return err
+	}
+	plots := filepath.Join(out, "plots")
+	if err := os.MkdirAll(plots, 0o755); err != nil {
+		return err
+	}
+	order := classOrder(rep.Freq)
+	names := make([]string, len(order))
+	series := map[string][]float64{}
+	for i, k := range order {
+		names[i] = rep.Classes[k]
+		if rep.Rare[k] {
+			names[i] += "*"
+		}
+	}
+	var keys []string
+	for _, r := range rep.Rows {
+		v := make([]float64, len(order))
+		for i, k := range order {
+			v[i] = math.Max(r.IoUMean[k], 0)
+		}
+		series[r.Name] = v
+		keys = append(keys, r.Name)
+	}
+	if err := metrics.GroupedIoUBars(filepath.Join(plots, "iou_per_loss.png"), names, series); err != nil {
+		return err
+	}
+	xy := map[string][]metrics.XY{}
+	for k, v := range curves {
+		for _, p := range v {
+			xy[k] = append(xy[k], metrics.XY{X: p[0], Y: p[1]})
+		}
+	}
+	_ = keys
+	return metrics.LossCurves(filepath.Join(plots, "loss_curves.png"), xy)
+}

@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/lmpseg/lmpseg/infer"
+	"github.com/lmpseg/lmpseg/train/data"
+	"github.com/lmpseg/lmpseg/train/metrics"
+)
+
+var evalCommand = &cli.Command{
+	Name:      "eval",
+	Usage:     "evaluate a segmentation model (mIoU, per-class IoU, accuracy, Dice)",
+	ArgsUsage: " ",
+	Description: "Evaluates an ONNX segmentation model (--model) or a run folder (--run) on a labelled dataset,\n" +
+		"from one confusion matrix with the ignore label excluded: per-class IoU, accuracy and Dice, and\n" +
+		"aAcc, mIoU, mAcc and fwIoU. Classes absent from both predictions and labels are left out of the\n" +
+		"means. --shard i/N evaluates every N-th image (default from JOB_COMPLETION_INDEX or\n" +
+		"SLURM_ARRAY_TASK_ID); 'lmpseg eval merge' sums the shards' --json reports.",
+	Flags: append(append(append(append([]cli.Flag{
+		&cli.StringFlag{Name: "json", Usage: "write the full report with the confusion matrix to this file"},
+		&cli.StringFlag{Name: "plot", Usage: "write confusion-matrix and per-class IoU plots (PNG) to this folder"},
+		&cli.StringFlag{Name: "shard", Usage: "i/N: evaluate images i, i+N, i+2N, ..."},
+		&cli.IntFlag{Name: "shards", Usage: "N for the shard index read from JOB_COMPLETION_INDEX (Kubernetes Indexed Job)"},
+		&cli.BoolFlag{Name: "strict", Usage: "stop at an image that fails to decode (default: name it and go on)"},
+		&cli.IntFlag{Name: "classes", Usage: "number of classes (default: the model's metadata or the dataset)"},
+	}, modelFlags...), dataFlags...), preprocessFlags...), runtimeFlags...),
+	Subcommands: []*cli.Command{evalMergeCommand},
+	Action:      runEval,
+}
+
+var evalMergeCommand = &cli.Command{
+	Name:        "merge",
+	Usage:       "sum the confusion matrices of shard reports into one report",
+	ArgsUsage:   "A.json B.json ...",
+	Description: "Reads the --json reports of 'lmpseg eval --shard i/N' runs, checks they share classes, sums\nthe confusion matrices and prints (and with --json writes) the merged report.",
+	Flags: []cli.Flag{
+		&cli.StringFlag{Name: "json", Usage: "write the merged report here"},
+		&cli.StringFlag{Name: "plot", Usage: "write plots (PNG) to this folder"},
+	},
+	Action: func(c *cli.Context) error {
+		if c.NArg() < 1 {
+			return errors.New("eval merge takes the shard reports: lmpseg eval merge A.json B.json ...")
+		}
+		var rs []*metrics.Result
+		for _, p := range c.Args().Slice() {
+			r, err := metrics.Load(p)
+			if err != nil {
+				return err
+			}
+			rs = append(rs, r)
+		}
+		merged, err := metrics.Merge(rs...)
+		if err != nil {
+			return err
+		}
+		if miss := merged.Missing(); len(miss) > 0 {
+			fmt.Fprintf(c.App.ErrWriter, "warning: shards missing from the merge: %v\n", miss)
+		}
+		return writeReport(c, merged)
+	},
+}
+
+// shardSpec returns the shard from --shard, else from the environment.
+func shardSpec(c *cli.Context) (metrics.Shard, error) {
+	return metrics.ResolveShard(c.String("shard"), c.Int("shards"))
+}
+
+func runEval(c *cli.Context) error {
+	if c.String("data") == "" {
+		return errors.New("--data is required: the labelled dataset to evaluate on")
+	}
+	sh, err := shardSpec(c)
+	if err != nil {
+		return err
+	}
+	lm, err := openModel(c)
+	if err != nil {
+		return err
+	}
+	defer lm.Close()
+	split := c.String("split")
+	if split == "" {
+		split = "val"
+	}
+	opts := data.Options{Ignore: int32(c.Int("ignore")), NumClasses: c.Int("classes"), Split: split}
+	if opts.NumClasses == 0 {
+		opts.NumClasses = len(lm.Classes)
+	}
+	ds, err := data.Open(c.String("data"), c.String("format"), opts)
+	if err != nil {
+		return err
+	}
+	classes := ds.Classes()
+	if len(lm.Classes) > 0 && len(lm.Classes) != len(classes) {
+		return fmt.Errorf("the model has %d classes, the dataset %s has %d; evaluate on a dataset with the model's classes", len(lm.Classes), c.String("data"), len(classes))
+	}
+	lm.Classes = classes
+	prog := newProgress(c.App.ErrWriter, len(sh.Indices(ds.Len())), 0, false)
+	conf, st, err := infer.Evaluate(context.Background(), lm.Predictor, ds, len(classes), infer.EvalOptions{
+		Shard: sh.I, Shards: sh.N, Strict: c.Bool("strict"), Ignore: int32(c.Int("ignore")),
+		Progress: func(done, total int) { prog.Step(done, 0, 0) },
+		Warn:     func(msg string) { prog.Note("warning: %s", msg) },
+	})
+	prog.Finish()
+	if err != nil {
+		return err
+	}
+	res := metrics.NewResult(classes, sh)
+	res.Conf, res.Images = conf, st.Images
+	res.Meta = map[string]string{"model": c.String("model"), "run": c.String("run"), "data": c.String("data"), "mode": lm.Mode.Name, "tool": "lmpseg " + Version}
+	if err := writeReport(c, res); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "%d images in %.1f s (%.2f images/s)", st.Images, st.Seconds, st.ImagesPerSecond())
+	if len(st.Skipped) > 0 {
+		fmt.Fprintf(c.App.Writer, "; %d skipped (failed to decode)", len(st.Skipped))
+	}
+	fmt.Fprintln(c.App.Writer)
+	return nil
+}
+
+func writeReport(c *cli.Context, f *metrics.Result) error {
+	rep := f.Report()
+	if err := rep.Print(c.App.Writer); err != nil {
+		return err
+	}
+	if p := c.String("json"); p != "" {
+		if err := f.Save(p); err != nil {
+			return err
+		}
+	}
+	if dir := c.String("plot"); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := metrics.ConfusionHeatmap(filepath.Join(dir, "confusion.png"), f.Conf, f.Names); err != nil {
+			return err
+		}
+		if err := metrics.IoUBars(filepath.Join(dir, "iou.png"), f.Names, rep.IoUs()); err != nil {
+			return err
+		}
+	}
+	return nil
+}

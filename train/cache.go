@@ -1,0 +1,111 @@
+package train
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/lmpseg/lmpseg/graph"
+)
+
+const cacheMagic = "LMPFEAT1"
+
+// FeatureCache stores backbone features (float16) and labels of a dataset on disk, one file per
+// sample, so that epochs after the first skip the frozen backbone. Its folder name is a key derived
+// from everything the features depend on: the backbone's sha256, the feature tensor and the
+// preprocessing. A file that fails its checksum is treated as missing and rewritten.
+type FeatureCache struct {
+	Dir string
+}
+
+// CacheKey returns the cache key for features of the backbone with the given sha256, read at
+// tensor feature, of images preprocessed as described by pre (any JSON-encodable value).
+func CacheKey(backboneSHA256, feature string, pre any) string {
+	b, _ := json.Marshal(struct {
+		SHA, Feature string
+		Pre          any
+	}{backboneSHA256, feature, pre})
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:12])
+}
+
+// OpenFeatureCache creates (when needed) the cache folder root/key.
+func OpenFeatureCache(root, key string) (*FeatureCache, error) {
+	dir := filepath.Join(root, key)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("train: feature cache: %w", err)
+	}
+	return &FeatureCache{Dir: dir}, nil
+}
+
+func (c *FeatureCache) path(split string, i int) string {
+	return filepath.Join(c.Dir, fmt.Sprintf("%s-%06d.f16", split, i))
+}
+
+// Put stores the features (1 x C x h x w) and the H x W label map of sample i of split.
+func (c *FeatureCache) Put(split string, i int, feat *graph.Tensor, label []int32, H, W int) error {
+	if feat.N != 1 || len(label) != H*W {
+		panic("train: FeatureCache.Put: want one sample and a label of H*W")
+	}
+	var b bytes.Buffer
+	b.Grow(32 + 2*len(feat.Data) + 2*len(label))
+	b.WriteString(cacheMagic)
+	for _, v := range []uint32{uint32(feat.C), uint32(feat.H), uint32(feat.W), uint32(H), uint32(W)} {
+		binary.Write(&b, binary.LittleEndian, v)
+	}
+	tmp := make([]byte, 2)
+	for _, v := range feat.Data {
+		binary.LittleEndian.PutUint16(tmp, f32to16(v))
+		b.Write(tmp)
+	}
+	for _, v := range label {
+		binary.LittleEndian.PutUint16(tmp, uint16(v))
+		b.Write(tmp)
+	}
+	binary.Write(&b, binary.LittleEndian, crc32.ChecksumIEEE(b.Bytes()))
+	return WriteFileAtomic(c.path(split, i), b.Bytes())
+}
+
+// Get loads sample i of split. ok is false when the sample is not cached (or its file is damaged).
+func (c *FeatureCache) Get(split string, i int) (feat *graph.Tensor, label []int32, H, W int, ok bool, err error) {
+	data, err := os.ReadFile(c.path(split, i))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, 0, 0, false, nil
+	}
+	if err != nil {
+		return nil, nil, 0, 0, false, fmt.Errorf("train: feature cache: %w", err)
+	}
+	hdr := len(cacheMagic) + 20
+	if len(data) < hdr+4 || string(data[:len(cacheMagic)]) != cacheMagic ||
+		crc32.ChecksumIEEE(data[:len(data)-4]) != binary.LittleEndian.Uint32(data[len(data)-4:]) {
+		return nil, nil, 0, 0, false, nil
+	}
+	var d [5]int
+	for k := range d {
+		d[k] = int(binary.LittleEndian.Uint32(data[len(cacheMagic)+4*k:]))
+	}
+	nf, nl := d[0]*d[1]*d[2], d[3]*d[4]
+	if hdr+2*nf+2*nl+4 != len(data) {
+		return nil, nil, 0, 0, false, nil
+	}
+	feat = graph.NewTensor(1, d[0], d[1], d[2])
+	p := data[hdr:]
+	for k := range feat.Data {
+		feat.Data[k] = f16to32(binary.LittleEndian.Uint16(p[2*k:]))
+	}
+	p = p[2*nf:]
+	label = make([]int32, nl)
+	for k := range label {
+		v := binary.LittleEndian.Uint16(p[2*k:])
+		label[k] = int32(v)
+	}
+	return feat, label, d[3], d[4], true, nil
+}

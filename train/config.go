@@ -1,0 +1,118 @@
+package train
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/lmpseg/lmpseg/graph"
+	"github.com/lmpseg/lmpseg/lmp"
+)
+
+// Preprocess says how images become backbone input: x = (v*scale - mean)/std per channel, where v
+// is the 0..255 pixel value, scale is 1 for Range "0-255" and 1/255 for "0-1", and Mean/Std are in
+// the units of that range. Channels "RGB" or "BGR".
+type Preprocess struct {
+	Mean     [3]float32 `json:"mean"`
+	Std      [3]float32 `json:"std"`
+	Range    string     `json:"range"`
+	Channels string     `json:"channels"`
+}
+
+// ImageNetPreprocess is torchvision's ImageNet normalisation on the 0..1 range, RGB.
+var ImageNetPreprocess = Preprocess{
+	Mean: [3]float32{0.485, 0.456, 0.406}, Std: [3]float32{0.229, 0.224, 0.225}, Range: "0-1", Channels: "RGB",
+}
+
+// LossConfig names the pixel loss and its parameters (see lmp.New).
+type LossConfig struct {
+	Name        string      `json:"name"`
+	Options     lmp.Options `json:"options"`
+	ClassWeight string      `json:"class_weighting,omitempty"` // inverse | median, for wce
+}
+
+// Config is config.json of a run folder: everything needed to rebuild the model and to resume.
+type Config struct {
+	Tool           string         `json:"tool"`
+	Backbone       string         `json:"backbone"`
+	BackboneSHA256 string         `json:"backbone_sha256"`
+	Feature        string         `json:"feature"`
+	FeatureShape   []int64        `json:"feature_shape,omitempty"` // of the probe batch, for checks
+	Preprocess     Preprocess     `json:"preprocess"`
+	Data           string         `json:"data"`
+	ValData        string         `json:"val_data,omitempty"`
+	Format         string         `json:"format"`
+	Classes        []string       `json:"classes"`
+	Ignore         int32          `json:"ignore"`
+	Head           graph.HeadSpec `json:"head"`
+	Loss           LossConfig     `json:"loss"`
+	Optim          OptimConfig    `json:"optimizer"`
+	LR             float64        `json:"lr"`
+	Warmup         int            `json:"warmup"`
+	Iters          int            `json:"iters"`
+	Batch          int            `json:"batch"`
+	Crop           [2]int         `json:"crop"`  // H, W; 0 = no crop
+	Scale          [2]float64     `json:"scale"` // random scale range; {1,1} = none
+	Flip           bool           `json:"flip"`
+	Seed           int64          `json:"seed"`
+	ValEvery       int            `json:"val_every"`
+	CkptEvery      int            `json:"ckpt_every"`
+	CacheFeatures  bool           `json:"cache_features"`
+	CacheDir       string         `json:"cache_dir,omitempty"`
+}
+
+// Run folder file names.
+const (
+	ConfigFile  = "config.json"
+	LastCkpt    = "last.ckpt"
+	BestCkpt    = "best.ckpt"
+	MetricsFile = "metrics.jsonl"
+	CSVFile     = "train.csv"
+)
+
+// SaveConfig writes c as RUN/config.json atomically.
+func SaveConfig(run string, c *Config) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	return WriteFileAtomic(filepath.Join(run, ConfigFile), append(b, '\n'))
+}
+
+// LoadConfig reads RUN/config.json.
+func LoadConfig(run string) (*Config, error) {
+	p := filepath.Join(run, ConfigFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("train: %s is not a run folder: %s is missing (train one with 'lmpseg train --out %s')", run, ConfigFile, run)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("train: %s: %w (the file is damaged; retrain or restore it)", p, err)
+	}
+	return &c, nil
+}
+
+// Compatible reports why a run folder's config old cannot be resumed or overwritten by new:
+// a different backbone file, feature tensor, classes or head.
+func Compatible(old, new *Config) error {
+	switch {
+	case old.BackboneSHA256 != new.BackboneSHA256:
+		return fmt.Errorf("backbone differs (sha256 %.12s… in the run, %.12s… given)", old.BackboneSHA256, new.BackboneSHA256)
+	case old.Feature != new.Feature:
+		return fmt.Errorf("feature tensor differs (%q in the run, %q given)", old.Feature, new.Feature)
+	case len(old.Classes) != len(new.Classes):
+		return fmt.Errorf("class count differs (%d in the run, %d given)", len(old.Classes), len(new.Classes))
+	case old.Head != new.Head:
+		return fmt.Errorf("head differs (%+v in the run, %+v given)", old.Head, new.Head)
+	case old.Loss.Name != new.Loss.Name:
+		return fmt.Errorf("loss differs (%s in the run, %s given)", old.Loss.Name, new.Loss.Name)
+	}
+	return nil
+}

@@ -1,0 +1,148 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/lmpseg/lmpseg/graph"
+)
+
+// OpenRun loads a run folder's config and its head: the best checkpoint when there is one,
+// else the last.
+func OpenRun(run string) (*Config, *graph.Head, *Checkpoint, error) {
+	cfg, err := LoadConfig(run)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, name := range []string{BestCkpt, LastCkpt} {
+		p := filepath.Join(run, name)
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		h, c, err := LoadHead(p)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return cfg, h, c, nil
+	}
+	return nil, nil, nil, fmt.Errorf("train: run %s has no checkpoint yet (%s or %s); train it first", run, BestCkpt, LastCkpt)
+}
+
+// Logs appends to a run's metrics.jsonl and train.csv.
+type Logs struct {
+	jsonl, csv *os.File
+}
+
+// OpenLogs opens the logs of run for appending. Lines of iterations after keepUpTo (the iteration
+// of the checkpoint being resumed) are dropped first, so that a resumed run's logs read as if it
+// had never stopped.
+func OpenLogs(run string, keepUpTo int) (*Logs, error) {
+	l := &Logs{}
+	for _, f := range []struct {
+		name string
+		dst  **os.File
+		iter func(line string) (int, bool)
+	}{
+		{MetricsFile, &l.jsonl, func(line string) (int, bool) {
+			var v struct {
+				Iter *int `json:"iter"`
+			}
+			if json.Unmarshal([]byte(line), &v) != nil || v.Iter == nil {
+				return 0, false
+			}
+			return *v.Iter, true
+		}},
+		{CSVFile, &l.csv, func(line string) (int, bool) {
+			a, _, _ := strings.Cut(line, ",")
+			n, err := strconv.Atoi(a)
+			return n, err == nil
+		}},
+	} {
+		p := filepath.Join(run, f.name)
+		old, err := os.ReadFile(p)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		var keep bytes.Buffer
+		sc := bufio.NewScanner(bytes.NewReader(old))
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		for sc.Scan() {
+			line := sc.Text()
+			if it, ok := f.iter(line); ok && it > keepUpTo {
+				continue
+			}
+			if it, ok := f.iter(line); !ok && f.name == MetricsFile && it == 0 {
+				continue // a torn last line from a kill
+			}
+			keep.WriteString(line)
+			keep.WriteByte('\n')
+		}
+		if f.name == CSVFile && keep.Len() == 0 {
+			keep.WriteString("iter,loss,lr,grad_norm,eff_frac,max_w,valid,seconds\n")
+		}
+		if err := WriteFileAtomic(p, keep.Bytes()); err != nil {
+			return nil, err
+		}
+		fh, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		*f.dst = fh
+	}
+	return l, nil
+}
+
+// Step logs one training step.
+func (l *Logs) Step(it int, st StepStats, seconds float64) error {
+	b, _ := json.Marshal(map[string]any{"iter": it + 1, "loss": st.Loss, "lr": st.LR, "grad_norm": st.GradNorm,
+		"eff_frac": st.EffFrac, "max_w": st.MaxW, "valid": st.Valid, "seconds": seconds})
+	if _, err := l.jsonl.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("train: writing %s: %w", l.jsonl.Name(), err)
+	}
+	_, err := fmt.Fprintf(l.csv, "%d,%.6g,%.6g,%.6g,%.4f,%.4g,%d,%.3f\n", it+1, st.Loss, st.LR, st.GradNorm, st.EffFrac, st.MaxW, st.Valid, seconds)
+	if err != nil {
+		return fmt.Errorf("train: writing %s: %w", l.csv.Name(), err)
+	}
+	return nil
+}
+
+// Eval logs a validation result.
+func (l *Logs) Eval(it int, miou, aacc float64) error {
+	b, _ := json.Marshal(map[string]any{"iter": it, "val_miou": miou, "val_aacc": aacc})
+	_, err := l.jsonl.Write(append(b, '\n'))
+	return err
+}
+
+// Close closes the log files.
+func (l *Logs) Close() error {
+	e1 := l.jsonl.Close()
+	e2 := l.csv.Close()
+	return errors.Join(e1, e2)
+}
+
+// ReadLossCurve returns (iteration, loss) pairs from a run's metrics.jsonl.
+func ReadLossCurve(run string) ([][2]float64, error) {
+	b, err := os.ReadFile(filepath.Join(run, MetricsFile))
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	var out [][2]float64
+	for _, line := range strings.Split(string(b), "\n") {
+		var v struct {
+			Iter int      `json:"iter"`
+			Loss *float64 `json:"loss"`
+		}
+		if json.Unmarshal([]byte(line), &v) == nil && v.Loss != nil {
+			out = append(out, [2]float64{float64(v.Iter), *v.Loss})
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,225 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+
+	"github.com/lmpseg/lmpseg/graph"
+	"github.com/lmpseg/lmpseg/train/data"
+)
+
+// Features turns preprocessed images into backbone features. *onnx.Backbone satisfies it.
+type Features interface {
+	Run(x []float32, n, h, w int) (feat []float32, shape []int64, err error)
+}
+
+// LockedFeatures serialises calls to a Features shared by the training source and evaluation.
+type LockedFeatures struct {
+	mu sync.Mutex
+	F  Features
+}
+
+// Run implements Features.
+func (l *LockedFeatures) Run(x []float32, n, h, w int) ([]float32, []int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.F.Run(x, n, h, w)
+}
+
+// Apply writes the backbone input for sample s (3 x H x W, RGB, 0..255) into dst as p says.
+func (p Preprocess) Apply(dst []float32, s *data.Sample) {
+	hw := s.H * s.W
+	if len(dst) != 3*hw || len(s.Image) != 3*hw {
+		panic("train: Preprocess.Apply: buffer size mismatch")
+	}
+	scale := float32(1)
+	if p.Range == "0-1" {
+		scale = 1.0 / 255
+	}
+	for c := 0; c < 3; c++ {
+		src := c
+		if p.Channels == "BGR" {
+			src = 2 - c
+		}
+		m, inv := p.Mean[c], 1/p.Std[c]
+		in, out := s.Image[src*hw:(src+1)*hw], dst[c*hw:(c+1)*hw]
+		for i, v := range in {
+			out[i] = (v*scale - m) * inv
+		}
+	}
+}
+
+// Transform changes a training sample (augmentation); rng is derived from the seed, the epoch and
+// the sample index, so the result does not depend on scheduling.
+type Transform func(s *data.Sample, rng *rand.Rand) (*data.Sample, error)
+
+// sampleOrder maps iteration and batch slot to a sample index: epochs are seeded permutations.
+type sampleOrder struct {
+	n, batch int
+	seed     int64
+	mu       sync.Mutex
+	perms    map[int][]int
+}
+
+func (o *sampleOrder) at(it, k int) (epoch, idx int) {
+	g := it*o.batch + k
+	epoch = g / o.n
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.perms == nil {
+		o.perms = map[int][]int{}
+	}
+	p, ok := o.perms[epoch]
+	if !ok {
+		p = rand.New(rand.NewPCG(uint64(o.seed), uint64(epoch))).Perm(o.n)
+		o.perms[epoch] = p
+		delete(o.perms, epoch-2)
+	}
+	return epoch, p[g%o.n]
+}
+
+// SampleRNG returns the random source for sample idx of epoch under seed.
+func SampleRNG(seed int64, epoch, idx int) *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(seed)^0x9e3779b97f4a7c15, uint64(epoch)<<32|uint64(uint32(idx))))
+}
+
+// ImageSource runs the backbone on (augmented) images at every iteration.
+type ImageSource struct {
+	DS        data.Dataset
+	Backbone  Features
+	Pre       Preprocess
+	Transform Transform // may be nil
+	BatchSize int
+	Seed      int64
+	order     *sampleOrder
+}
+
+// Batch implements Source.
+func (s *ImageSource) Batch(ctx context.Context, it int) (*Batch, error) {
+	if s.order == nil {
+		s.order = &sampleOrder{n: s.DS.Len(), batch: s.BatchSize, seed: s.Seed}
+	}
+	samples := make([]*data.Sample, s.BatchSize)
+	errs := make([]error, s.BatchSize)
+	var wg sync.WaitGroup
+	for k := range samples {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			epoch, idx := s.order.at(it, k)
+			smp, err := s.DS.Load(idx)
+			if err == nil && s.Transform != nil {
+				smp, err = s.Transform(smp, SampleRNG(s.Seed, epoch, idx))
+			}
+			samples[k], errs[k] = smp, err
+		}(k)
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return FeatureBatch(s.Backbone, s.Pre, samples)
+}
+
+// FeatureBatch stacks samples of one size, runs the backbone and returns the batch.
+func FeatureBatch(f Features, pre Preprocess, samples []*data.Sample) (*Batch, error) {
+	H, W := samples[0].H, samples[0].W
+	n := len(samples)
+	x := make([]float32, n*3*H*W)
+	b := &Batch{H: H, W: W, Labels: make([]int32, 0, n*H*W)}
+	for k, smp := range samples {
+		if smp.H != H || smp.W != W {
+			return nil, fmt.Errorf("train: images %s (%dx%d) and %s (%dx%d) differ in size; use --crop HxW or --batch 1",
+				samples[0].Name, H, W, smp.Name, smp.H, smp.W)
+		}
+		pre.Apply(x[k*3*H*W:(k+1)*3*H*W], smp)
+		b.Labels = append(b.Labels, smp.Label...)
+		b.Names = append(b.Names, smp.Name)
+	}
+	feat, shape, err := f.Run(x, n, H, W)
+	if err != nil {
+		return nil, fmt.Errorf("train: backbone on %s: %w", samples[0].Name, err)
+	}
+	t, err := toTensor(feat, shape)
+	if err != nil {
+		return nil, err
+	}
+	b.Feat = t
+	return b, nil
+}
+
+func toTensor(feat []float32, shape []int64) (*graph.Tensor, error) {
+	if len(shape) != 4 {
+		return nil, fmt.Errorf("train: feature tensor has shape %v; a head needs a rank-4 NCHW tensor (pick another with --feature; 'lmpseg inspect --probe HxW' lists them)", shape)
+	}
+	return &graph.Tensor{N: int(shape[0]), C: int(shape[1]), H: int(shape[2]), W: int(shape[3]), Data: feat}, nil
+}
+
+// CachedSource reads features from a FeatureCache, computing and storing them on a miss. It does
+// no augmentation: the features of a sample are the same at every epoch.
+type CachedSource struct {
+	DS        data.Dataset
+	Backbone  Features
+	Pre       Preprocess
+	Cache     *FeatureCache
+	Split     string
+	BatchSize int
+	Seed      int64
+	order     *sampleOrder
+}
+
+// Sample returns the cached features and label of sample idx.
+func (s *CachedSource) Sample(idx int) (*graph.Tensor, []int32, int, int, string, error) {
+	name := s.DS.Name(idx)
+	f, lab, H, W, ok, err := s.Cache.Get(s.Split, idx)
+	if err != nil || ok {
+		return f, lab, H, W, name, err
+	}
+	smp, err := s.DS.Load(idx)
+	if err != nil {
+		return nil, nil, 0, 0, name, err
+	}
+	b, err := FeatureBatch(s.Backbone, s.Pre, []*data.Sample{smp})
+	if err != nil {
+		return nil, nil, 0, 0, name, err
+	}
+	if err := s.Cache.Put(s.Split, idx, b.Feat, b.Labels, b.H, b.W); err != nil {
+		return nil, nil, 0, 0, name, err
+	}
+	return b.Feat, b.Labels, b.H, b.W, name, nil
+}
+
+// Batch implements Source.
+func (s *CachedSource) Batch(ctx context.Context, it int) (*Batch, error) {
+	if s.order == nil {
+		s.order = &sampleOrder{n: s.DS.Len(), batch: s.BatchSize, seed: s.Seed}
+	}
+	var b *Batch
+	for k := 0; k < s.BatchSize; k++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		_, idx := s.order.at(it, k)
+		f, lab, H, W, name, err := s.Sample(idx)
+		if err != nil {
+			return nil, err
+		}
+		if b == nil {
+			b = &Batch{H: H, W: W, Feat: graph.NewTensor(s.BatchSize, f.C, f.H, f.W)}
+		}
+		if H != b.H || W != b.W || f.H != b.Feat.H || f.W != b.Feat.W {
+			return nil, fmt.Errorf("train: sample %s is %dx%d, others %dx%d; with --cache-features images must share one size, or use --batch 1", name, H, W, b.H, b.W)
+		}
+		copy(b.Feat.Data[k*len(f.Data):], f.Data)
+		b.Labels = append(b.Labels, lab...)
+		b.Names = append(b.Names, name)
+	}
+	return b, nil
+}

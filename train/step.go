@@ -1,0 +1,125 @@
+package train
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/lmpseg/lmpseg/graph"
+	"github.com/lmpseg/lmpseg/lmp"
+)
+
+// Batch is one training batch: backbone features and the label maps at label resolution.
+type Batch struct {
+	Feat   *graph.Tensor // N x C x h x w
+	Labels []int32       // N x H x W
+	H, W   int
+	Names  []string // sample names, for error messages
+}
+
+// StepStats describes one training step.
+type StepStats struct {
+	Loss     float64
+	LR       float64
+	GradNorm float64
+	Valid    int     // labelled pixels in the batch
+	EffFrac  float64 // effective fraction of pixels the loss weighs: (Σc)²/(Σc²)/valid
+	MaxW     float64 // largest per-pixel coefficient times the valid count (1 for the mean)
+}
+
+// Stepper performs training steps of a head. Its scratch buffers are reused between steps, so
+// that memory grows with the number of label pixels, never with pixels times classes.
+type Stepper struct {
+	Head   *graph.Head
+	Opt    Optimizer
+	Loss   lmp.Loss
+	Sched  Schedule
+	Clip   float64
+	Ignore int32
+
+	ce, prob, coef []float32
+	dlogits        *graph.Tensor
+}
+
+// NumericError reports a NaN or Inf met during a step.
+type NumericError struct {
+	Iter   int
+	Tensor string
+	Sample string
+}
+
+func (e *NumericError) Error() string {
+	return fmt.Sprintf("train: non-finite values in %s at iteration %d (sample %s); lower --lr or check the data", e.Tensor, e.Iter, e.Sample)
+}
+
+func firstNonFinite(x []float32, per int) int {
+	for i, v := range x {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return i / per
+		}
+	}
+	return -1
+}
+
+// Step runs forward, loss, pooling, backward and the update on b at iteration it (0-based).
+func (s *Stepper) Step(b *Batch, it int) (StepStats, error) {
+	name := func(k int) string {
+		if k >= 0 && k < len(b.Names) {
+			return b.Names[k]
+		}
+		return "?"
+	}
+	n := b.Feat.N
+	if k := firstNonFinite(b.Feat.Data, b.Feat.C*b.Feat.H*b.Feat.W); k >= 0 {
+		return StepStats{}, &NumericError{Iter: it, Tensor: "backbone features", Sample: name(k)}
+	}
+	logits := s.Head.Forward(b.Feat, true)
+	if k := firstNonFinite(logits.Data, logits.C*logits.H*logits.W); k >= 0 {
+		return StepStats{}, &NumericError{Iter: it, Tensor: "head logits", Sample: name(k)}
+	}
+	np := n * b.H * b.W
+	if cap(s.ce) < np {
+		s.ce, s.prob, s.coef = make([]float32, np), make([]float32, np), make([]float32, np)
+	}
+	s.ce, s.prob, s.coef = s.ce[:np], s.prob[:np], s.coef[:np]
+	graph.PixelCE(s.ce, s.prob, logits, b.Labels, b.H, b.W, s.Ignore)
+	loss, err := s.Loss.Reduce(s.coef, lmp.Batch{N: n, HW: b.H * b.W, CE: s.ce, Prob: s.prob, Labels: b.Labels, Ignore: s.Ignore})
+	if err != nil {
+		return StepStats{}, fmt.Errorf("train: iteration %d: %w", it, err)
+	}
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return StepStats{}, &NumericError{Iter: it, Tensor: "loss", Sample: name(0)}
+	}
+	if k := firstNonFinite(s.coef, b.H*b.W); k >= 0 {
+		return StepStats{}, &NumericError{Iter: it, Tensor: "loss weights", Sample: name(k)}
+	}
+	st := StepStats{Loss: loss, LR: s.Sched.At(it)}
+	var sum, sum2, mx float64
+	for i, c := range s.coef {
+		if b.Labels[i] == s.Ignore {
+			continue
+		}
+		st.Valid++
+		sum += float64(c)
+		sum2 += float64(c) * float64(c)
+		mx = math.Max(mx, float64(c))
+	}
+	if sum2 > 0 && st.Valid > 0 {
+		st.EffFrac = sum * sum / sum2 / float64(st.Valid)
+		st.MaxW = mx * float64(st.Valid)
+	}
+	if s.dlogits == nil || s.dlogits.N != logits.N || s.dlogits.C != logits.C || s.dlogits.H != logits.H || s.dlogits.W != logits.W {
+		s.dlogits = graph.NewTensor(logits.N, logits.C, logits.H, logits.W)
+	} else {
+		clear(s.dlogits.Data)
+	}
+	graph.PixelCEBackward(s.dlogits, logits, b.Labels, s.coef, b.H, b.W, s.Ignore)
+	s.Head.ZeroGrad()
+	s.Head.Backward(s.dlogits)
+	params := s.Head.Params()
+	st.GradNorm = ClipGradNorm(params, s.Clip)
+	if math.IsNaN(st.GradNorm) || math.IsInf(st.GradNorm, 0) {
+		return StepStats{}, &NumericError{Iter: it, Tensor: "gradients", Sample: name(0)}
+	}
+	s.Opt.Step(params, st.LR)
+	return st, nil
+}
