@@ -14,6 +14,10 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 )
 
+// percentTicks marks 0, 20, ..., 100 whatever headroom the axis has.
+var percentTicks = plot.ConstantTicks{{Value: 0, Label: "0"}, {Value: 20, Label: "20"}, {Value: 40, Label: "40"},
+	{Value: 60, Label: "60"}, {Value: 80, Label: "80"}, {Value: 100, Label: "100"}}
+
 // XY is one point of a curve.
 type XY struct{ X, Y float64 }
 
@@ -171,7 +175,8 @@ func IoUBars(path string, names []string, iou []float64) error {
 		p.Title.Text += fmt.Sprintf(" (mIoU %.2f%% over %d classes; absent classes left out)", 100*sum/float64(n), n)
 	}
 	p.Y.Label.Text = "IoU (%)"
-	p.Y.Min, p.Y.Max = 0, 105
+	p.Y.Min, p.Y.Max = 0, 108
+	p.Y.Tick.Marker = percentTicks
 	barW := vg.Points(14)
 	bars, err := plotter.NewBarChart(vals, barW)
 	if err != nil {
@@ -278,6 +283,7 @@ func GroupedIoUBars(path string, names []string, iou map[string][]float64) error
 	p.Title.Text = "Per-class IoU by loss"
 	p.Y.Label.Text = "IoU (%)"
 	p.Y.Min, p.Y.Max = 0, 100+8*float64(len(keys)) // room for the legend
+	p.Y.Tick.Marker = percentTicks
 	barW := vg.Points(max(3, 36/float64(len(keys))))
 	for i, key := range keys {
 		vals := make(plotter.Values, k)
