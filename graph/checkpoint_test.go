@@ -1,0 +1,108 @@
+package graph
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"hash/crc32"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestCheckpointRoundTrip(t *testing.T) {
+	specs := []HeadSpec{
+		{Kind: "linear", InChannels: 8, Classes: 3},
+		{Kind: "fcn", InChannels: 6, Classes: 4, Hidden: 5, Dropout: 0.2},
+	}
+	for _, s := range specs {
+		rng := rand.New(rand.NewPCG(1, 1))
+		h, err := NewHead(s, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Forward(randTensor(rng, 2, s.InChannels, 4, 4, 1), true) // move BN stats
+		b, err := h.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g Head
+		if err := g.UnmarshalBinary(b); err != nil {
+			t.Fatalf("%+v: %v", s, err)
+		}
+		if g.Spec() != h.Spec() {
+			t.Errorf("spec %+v, want %+v", g.Spec(), h.Spec())
+		}
+		a, c := append(h.Params(), h.Buffers()...), append(g.Params(), g.Buffers()...)
+		if len(a) != len(c) {
+			t.Fatalf("%+v: %d tensors after round trip, want %d", s, len(c), len(a))
+		}
+		for i := range a {
+			if a[i].Name != c[i].Name || maxAbsDiff(a[i].Data, c[i].Data) != 0 {
+				t.Errorf("%+v: tensor %s differs after round trip", s, a[i].Name)
+			}
+		}
+		x := randTensor(rng, 1, s.InChannels, 3, 3, 1)
+		if d := maxAbsDiff(h.Forward(x, false).Data, g.Forward(x, false).Data); d != 0 {
+			t.Errorf("%+v: restored head output differs by %g", s, d)
+		}
+	}
+}
+
+func TestCheckpointCorrupt(t *testing.T) {
+	h, _ := NewHead(HeadSpec{Kind: "fcn", InChannels: 3, Classes: 2, Hidden: 4}, 1)
+	good, _ := h.MarshalBinary()
+	resum := func(b []byte) []byte {
+		b = append([]byte(nil), b[:len(b)-4]...)
+		return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+	}
+	flip := func(i int) []byte {
+		b := append([]byte(nil), good...)
+		b[i] ^= 0x40
+		return b
+	}
+	cases := map[string][]byte{
+		"empty":          nil,
+		"magic":          flip(0),
+		"checksum":       flip(len(good) / 2),
+		"truncated":      good[:len(good)-9],
+		"version":        resum(flip(8)),
+		"spec length":    resum(flip(13)),
+		"spec json":      resum(flip(17)),
+		"trailing bytes": resum(append(append([]byte(nil), good[:len(good)-4]...), 0, 0, 0, 0, 0)),
+	}
+	spec, _ := json.Marshal(h.Spec())
+	cases["count"] = resum(flip(16 + len(spec)))
+	cases["name"] = resum(flip(16 + len(spec) + 4 + 4))
+	// A valid spec claiming a huge head must fail before allocating it.
+	big, _ := json.Marshal(HeadSpec{Kind: "fcn", InChannels: 60000, Classes: 60000, Hidden: 60000})
+	hb := append([]byte(ckptMagic), 1, 0, 0, 0)
+	hb = binary.LittleEndian.AppendUint32(hb, uint32(len(big)))
+	hb = append(hb, big...)
+	cases["huge spec"] = resum(append(hb, 0, 0, 0, 0, 0, 0, 0, 0))
+	// Every truncation with a valid checksum must fail cleanly too.
+	for cut := 12; cut < len(good)-4; cut += 7 {
+		b := resum(append(append([]byte(nil), good[:cut]...), 0, 0, 0, 0))
+		if err := new(Head).UnmarshalBinary(b); !errors.Is(err, ErrCheckpoint) {
+			t.Fatalf("truncated at %d: error %v", cut, err)
+		}
+	}
+	for name, b := range cases {
+		g := &Head{}
+		if err := g.UnmarshalBinary(b); !errors.Is(err, ErrCheckpoint) {
+			t.Errorf("%s: error %v, want ErrCheckpoint", name, err)
+		}
+		if g.layers != nil {
+			t.Errorf("%s: head modified on error", name)
+		}
+	}
+}
+
+func FuzzUnmarshalHead(f *testing.F) {
+	h, _ := NewHead(HeadSpec{Kind: "linear", InChannels: 2, Classes: 2}, 1)
+	b, _ := h.MarshalBinary()
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var g Head
+		_ = g.UnmarshalBinary(b)
+	})
+}
