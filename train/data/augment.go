@@ -15,19 +15,28 @@ func ResizeBilinear(dst, src []float32, c, sh, sw, dh, dw int) {
 		panic(fmt.Sprintf("data: ResizeBilinear: lengths %d, %d do not match %dx%dx%d -> %dx%dx%d",
 			len(src), len(dst), c, sh, sw, c, dh, dw))
 	}
-	if dh == 0 || dw == 0 {
+	resizeBilinearWindow(dst, dw, src, c, sh, sw, dh, dw, 0, 0, dh, dw)
+}
+
+// resizeBilinearWindow computes rows [y0, y0+h) and columns [x0, x0+w) of
+// the dh x dw bilinear resize of src, writing them into c planes of dst with
+// row stride dstride and plane size len(dst)/c. The window must lie inside
+// the resized image.
+func resizeBilinearWindow(dst []float32, dstride int, src []float32, c, sh, sw, dh, dw, y0, x0, h, w int) {
+	if h <= 0 || w <= 0 {
 		return
 	}
-	xs0, xs1, xw := bilinearTaps(sw, dw)
-	ys0, ys1, yw := bilinearTaps(sh, dh)
+	xs0, xs1, xw := bilinearTaps(sw, dw, x0, w)
+	ys0, ys1, yw := bilinearTaps(sh, dh, y0, h)
+	plane := len(dst) / c
 	for ch := 0; ch < c; ch++ {
 		sp := src[ch*sh*sw : (ch+1)*sh*sw]
-		dp := dst[ch*dh*dw : (ch+1)*dh*dw]
-		for y := 0; y < dh; y++ {
+		dp := dst[ch*plane : (ch+1)*plane]
+		for y := 0; y < h; y++ {
 			r0 := sp[ys0[y]*sw : ys0[y]*sw+sw]
 			r1 := sp[ys1[y]*sw : ys1[y]*sw+sw]
 			fy := yw[y]
-			out := dp[y*dw : y*dw+dw]
+			out := dp[y*dstride : y*dstride+w]
 			for x := range out {
 				x0, x1, fx := xs0[x], xs1[x], xw[x]
 				top := r0[x0] + fx*(r0[x1]-r0[x0])
@@ -38,13 +47,13 @@ func ResizeBilinear(dst, src []float32, c, sh, sw, dh, dw int) {
 	}
 }
 
-// bilinearTaps returns, for each of the d output positions, the two source
-// indices and the weight of the second one.
-func bilinearTaps(s, d int) (i0, i1 []int, f []float32) {
-	i0, i1, f = make([]int, d), make([]int, d), make([]float32, d)
+// bilinearTaps returns, for the n output positions from o0 of a resize from
+// s to d, the two source indices and the weight of the second one.
+func bilinearTaps(s, d, o0, n int) (i0, i1 []int, f []float32) {
+	i0, i1, f = make([]int, n), make([]int, n), make([]float32, n)
 	scale := float64(s) / float64(d)
-	for o := 0; o < d; o++ {
-		p := (float64(o)+0.5)*scale - 0.5
+	for j := 0; j < n; j++ {
+		p := (float64(o0+j)+0.5)*scale - 0.5
 		if p < 0 {
 			p = 0
 		}
@@ -56,7 +65,7 @@ func bilinearTaps(s, d int) (i0, i1 []int, f []float32) {
 		if b > s-1 {
 			b = s - 1
 		}
-		i0[o], i1[o], f[o] = a, b, float32(p-float64(a))
+		i0[j], i1[j], f[j] = a, b, float32(p-float64(a))
 	}
 	return i0, i1, f
 }
@@ -90,17 +99,66 @@ func ResizeNearest(dst, src []int32, sh, sw, dh, dw int) {
 		panic(fmt.Sprintf("data: ResizeNearest: lengths %d, %d do not match %dx%d -> %dx%d",
 			len(src), len(dst), sh, sw, dh, dw))
 	}
-	xs := make([]int, dw)
-	for x := range xs {
-		xs[x] = min(x*sw/dw, sw-1)
+	resizeNearestWindow(dst, dw, src, sh, sw, dh, dw, 0, 0, dh, dw)
+}
+
+// resizeNearestWindow is resizeBilinearWindow for labels.
+func resizeNearestWindow(dst []int32, dstride int, src []int32, sh, sw, dh, dw, y0, x0, h, w int) {
+	if h <= 0 || w <= 0 {
+		return
 	}
-	for y := 0; y < dh; y++ {
-		sy := min(y*sh/dh, sh-1)
+	xs := make([]int, w)
+	for x := range xs {
+		xs[x] = min((x0+x)*sw/dw, sw-1)
+	}
+	for y := 0; y < h; y++ {
+		sy := min((y0+y)*sh/dh, sh-1)
 		row := src[sy*sw : sy*sw+sw]
-		out := dst[y*dw : y*dw+dw]
+		out := dst[y*dstride : y*dstride+w]
 		for x, sx := range xs {
 			out[x] = row[sx]
 		}
+	}
+}
+
+// ResizeCrop returns the h x w window at (y0, x0) of s resized to dh x dw,
+// computing only the pixels inside the window: the result equals
+// Crop(Resize(s, dh, dw), y0, x0, h, w, pad, ignore) exactly, at a fraction
+// of the cost when the window is small.
+func ResizeCrop(s *Sample, dh, dw, y0, x0, h, w int, pad [3]float32, ignore int32) *Sample {
+	out := &Sample{Name: s.Name, H: h, W: w, Image: make([]float32, 3*h*w)}
+	if s.Label != nil {
+		out.Label = make([]int32, h*w)
+	}
+	// The part of the window inside the resized image.
+	iy0, ix0 := max(y0, 0), max(x0, 0)
+	iy1, ix1 := min(y0+h, dh), min(x0+w, dw)
+	for c := 0; c < 3; c++ {
+		p := out.Image[c*h*w : (c+1)*h*w]
+		for i := range p {
+			p[i] = pad[c]
+		}
+	}
+	for i := range out.Label {
+		out.Label[i] = ignore
+	}
+	if iy1 <= iy0 || ix1 <= ix0 {
+		return out
+	}
+	off := (iy0-y0)*w + (ix0 - x0)
+	// Each plane of out.Image starts at c*h*w; shift by off within planes.
+	resizeBilinearWindowAt(out.Image, h*w, off, w, s.Image, 3, s.H, s.W, dh, dw, iy0, ix0, iy1-iy0, ix1-ix0)
+	if s.Label != nil {
+		resizeNearestWindow(out.Label[off:], w, s.Label, s.H, s.W, dh, dw, iy0, ix0, iy1-iy0, ix1-ix0)
+	}
+	return out
+}
+
+// resizeBilinearWindowAt runs resizeBilinearWindow plane by plane into dst
+// planes of size plane, starting at offset off in each plane.
+func resizeBilinearWindowAt(dst []float32, plane, off, dstride int, src []float32, c, sh, sw, dh, dw, y0, x0, h, w int) {
+	for ch := 0; ch < c; ch++ {
+		resizeBilinearWindow(dst[ch*plane+off:(ch+1)*plane], dstride, src[ch*sh*sw:(ch+1)*sh*sw], 1, sh, sw, dh, dw, y0, x0, h, w)
 	}
 }
 
@@ -230,19 +288,20 @@ func (a Augment) Apply(s *Sample, rng *rand.Rand) error {
 		ignore = DefaultIgnore
 	}
 	cur := s
+	h, w := s.H, s.W
 	if a.ScaleMax > 0 {
 		f := a.ScaleMin + rng.Float64()*(a.ScaleMax-a.ScaleMin)
-		h := max(1, int(math.Round(float64(cur.H)*f)))
-		w := max(1, int(math.Round(float64(cur.W)*f)))
-		if h != cur.H || w != cur.W {
-			cur = Resize(cur, h, w)
-		}
+		h = max(1, int(math.Round(float64(s.H)*f)))
+		w = max(1, int(math.Round(float64(s.W)*f)))
 	}
 	if a.CropH > 0 {
-		ph, pw := max(cur.H, a.CropH), max(cur.W, a.CropW)
+		// Scale and crop in one pass: only the window is interpolated.
+		ph, pw := max(h, a.CropH), max(w, a.CropW)
 		y0 := rng.IntN(ph - a.CropH + 1)
 		x0 := rng.IntN(pw - a.CropW + 1)
-		cur = Crop(cur, y0, x0, a.CropH, a.CropW, a.Pad, ignore)
+		cur = ResizeCrop(s, h, w, y0, x0, a.CropH, a.CropW, a.Pad, ignore)
+	} else if h != s.H || w != s.W {
+		cur = Resize(s, h, w)
 	}
 	if a.Flip && rng.IntN(2) == 1 {
 		FlipH(cur)

@@ -210,3 +210,20 @@ func TestNormalize(t *testing.T) {
 		}
 	}
 }
+
+// TestResizeCrop checks the fused scale-and-crop against Resize then Crop.
+func TestResizeCrop(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	pad := [3]float32{1, 2, 3}
+	for trial := 0; trial < 200; trial++ {
+		s := randSample(r, 1+r.IntN(15), 1+r.IntN(15), 5)
+		dh, dw := 1+r.IntN(30), 1+r.IntN(30)
+		h, w := 1+r.IntN(20), 1+r.IntN(20)
+		y0, x0 := r.IntN(40)-10, r.IntN(40)-10
+		got := ResizeCrop(s, dh, dw, y0, x0, h, w, pad, 99)
+		want := Crop(Resize(s, dh, dw), y0, x0, h, w, pad, 99)
+		if !slices.Equal(got.Image, want.Image) || !slices.Equal(got.Label, want.Label) {
+			t.Fatalf("%dx%d -> %dx%d, window %dx%d at (%d,%d): differs", s.H, s.W, dh, dw, h, w, y0, x0)
+		}
+	}
+}

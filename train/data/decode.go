@@ -96,13 +96,19 @@ func ycbcrToFloat(dst []float32, m *image.YCbCr) {
 	r := m.Rect
 	h, w := r.Dy(), r.Dx()
 	hw := h * w
+	// COffset is separable: offset(x, y) = COffset(x, Min.Y) + COffset(Min.X, y).
+	cols := make([]int, w)
+	for x := range cols {
+		cols[x] = m.COffset(r.Min.X+x, r.Min.Y)
+	}
 	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			yi := m.YOffset(r.Min.X+x, r.Min.Y+y)
-			ci := m.COffset(r.Min.X+x, r.Min.Y+y)
-			cr, cg, cb := color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
-			i := y*w + x
-			dst[i], dst[hw+i], dst[2*hw+i] = float32(cr), float32(cg), float32(cb)
+		yrow := m.Y[m.YOffset(r.Min.X, r.Min.Y+y):]
+		crow := m.COffset(r.Min.X, r.Min.Y+y)
+		cb, cr := m.Cb[crow:], m.Cr[crow:]
+		dr, dg, db := dst[y*w:y*w+w], dst[hw+y*w:hw+y*w+w], dst[2*hw+y*w:2*hw+y*w+w]
+		for x, cx := range cols {
+			R, G, B := color.YCbCrToRGB(yrow[x], cb[cx], cr[cx])
+			dr[x], dg[x], db[x] = float32(R), float32(G), float32(B)
 		}
 	}
 }
