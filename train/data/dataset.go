@@ -295,3 +295,52 @@ func openVOC(dir string, o Options) (*fileDataset, error) {
 	}
 	return d, nil
 }
+
+// LoadImage decodes one image file into a Sample without a label, for
+// prediction. The name is the file's base name without its extension.
+func LoadImage(path string) (*Sample, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	img, h, w, err := DecodeImage(b)
+	if err != nil {
+		return nil, fmt.Errorf("data: decode image %s: %w", path, err)
+	}
+	base := filepath.Base(path)
+	return &Sample{Name: strings.TrimSuffix(base, filepath.Ext(base)), H: h, W: w, Image: img}, nil
+}
+
+// ListImages expands paths into image files: a file is taken as it is, a
+// folder contributes the files with an image extension (.png, .jpg, .jpeg,
+// .bmp, .tif, .tiff, .webp, any case) found below it, in lexical order.
+func ListImages(paths ...string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("data: %w", err)
+		}
+		if !st.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		n := len(out)
+		err = filepath.WalkDir(p, func(path string, e fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !e.IsDir() && imageExts[strings.ToLower(filepath.Ext(path))] {
+				out = append(out, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("data: %w", err)
+		}
+		if len(out) == n {
+			return nil, fmt.Errorf("data: no images in %s", p)
+		}
+	}
+	return out, nil
+}

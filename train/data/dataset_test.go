@@ -553,3 +553,36 @@ func TestImageToFloatFast(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadImageList(t *testing.T) {
+	dir := t.TempDir()
+	makeFolder(t, dir, []string{"b", "a", "sub/c"}, 5, 4, 3, false)
+	writeFile(t, filepath.Join(dir, "images", "x.txt"), []byte("no"))
+	got, err := ListImages(filepath.Join(dir, "images"), filepath.Join(dir, "labels", "a.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"images/a.png", "images/b.png", "images/sub/c.png", "labels/a.png"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for i := range got {
+		if rel, _ := filepath.Rel(dir, got[i]); filepath.ToSlash(rel) != want[i] {
+			t.Errorf("image %d = %s, want %s", i, rel, want[i])
+		}
+	}
+	if _, err := ListImages(filepath.Join(dir, "nope")); err == nil {
+		t.Error("missing path accepted")
+	}
+	mkdir(t, filepath.Join(dir, "empty"))
+	if _, err := ListImages(filepath.Join(dir, "empty")); err == nil {
+		t.Error("empty folder accepted")
+	}
+	s, err := LoadImage(got[1])
+	if err != nil || s.Name != "b" || s.H != 4 || s.W != 5 || s.Label != nil || s.Image[5] != 1 {
+		t.Fatalf("LoadImage: %+v %v", s, err)
+	}
+	if _, err := LoadImage(filepath.Join(dir, "images", "x.txt")); err == nil || !strings.Contains(err.Error(), "x.txt") {
+		t.Errorf("text file as image: %v", err)
+	}
+}
