@@ -250,8 +250,9 @@ type Augment struct {
 	// Ignore is the label used for padding; zero means DefaultIgnore (255).
 	Ignore int32
 	// Pad is the image padding value, RGB in 0..255 units. Its zero value
-	// pads with black; set it to the normalisation mean (as DefaultAugment
-	// does) so that padded pixels become 0 after Normalize.
+	// pads with black; set it to Normalize.MeanPixel() (DefaultAugment uses
+	// the ImageNet mean) so that padded pixels become 0 after Normalize,
+	// which is what padding after normalisation does in mmsegmentation.
 	Pad [3]float32
 }
 

@@ -163,9 +163,9 @@ func TestNormalize(t *testing.T) {
 	hw := 12
 	for _, n := range []Normalize{
 		ImageNet,
-		{Mean: ImageNet.Mean, Std: ImageNet.Std, BGR: true},
+		{Mean: [3]float32{103.53, 116.28, 123.675}, Std: [3]float32{57.375, 57.12, 58.395}, BGR: true},
 		{Mean: [3]float32{0.485, 0.456, 0.406}, Std: [3]float32{0.229, 0.224, 0.225}, Range: "0-1"},
-		{Mean: [3]float32{0.485, 0.456, 0.406}, Std: [3]float32{0.229, 0.224, 0.225}, Range: "0-1", BGR: true},
+		{Mean: [3]float32{0.406, 0.456, 0.485}, Std: [3]float32{0.225, 0.224, 0.229}, Range: "0-1", BGR: true},
 		{Std: [3]float32{1, 1, 1}, Range: "0-1"},
 	} {
 		if err := n.Validate(); err != nil {
@@ -183,20 +183,31 @@ func TestNormalize(t *testing.T) {
 				if n.Range == "0-1" {
 					v /= 255
 				}
-				want := (v - float64(n.Mean[rgb])) / float64(n.Std[rgb])
+				want := (v - float64(n.Mean[oc])) / float64(n.Std[oc]) // mean/std in model channel order
 				if math.Abs(float64(dst[oc*hw+i])-want) > 1e-4 {
 					t.Fatalf("%+v: out[%d][%d] = %v, want %v", n, oc, i, dst[oc*hw+i], want)
 				}
 			}
 		}
 	}
-	// ImageNet mean in 0..1 units: the mean pixel maps to zero.
+	// The ImageNet mean pixel maps to zero, for RGB and (with the mean
+	// reversed) BGR models, in both ranges.
 	p := &Sample{H: 1, W: 1, Image: []float32{0.485 * 255, 0.456 * 255, 0.406 * 255}}
 	dst := make([]float32, 3)
-	Normalize{Mean: [3]float32{0.485, 0.456, 0.406}, Std: [3]float32{0.229, 0.224, 0.225}, Range: "0-1"}.Apply(dst, p)
-	for _, v := range dst {
-		if math.Abs(float64(v)) > 1e-5 {
-			t.Errorf("mean pixel -> %v", dst)
+	for _, n := range []Normalize{
+		{Mean: [3]float32{0.485, 0.456, 0.406}, Std: [3]float32{0.229, 0.224, 0.225}, Range: "0-1"},
+		{Mean: [3]float32{0.406, 0.456, 0.485}, Std: [3]float32{0.229, 0.224, 0.225}, Range: "0-1", BGR: true},
+		{Mean: [3]float32{0.406 * 255, 0.456 * 255, 0.485 * 255}, Std: [3]float32{1, 1, 1}, Range: "0-255", BGR: true},
+	} {
+		n.Apply(dst, p)
+		mp := n.MeanPixel()
+		n.Apply(dst[:0:0], &Sample{}) // zero-size input is fine
+		q := make([]float32, 3)
+		n.Apply(q, &Sample{H: 1, W: 1, Image: mp[:]})
+		for i, v := range dst {
+			if math.Abs(float64(v)) > 1e-4 || math.Abs(float64(q[i])) > 1e-4 {
+				t.Errorf("%+v: mean pixel -> %v, MeanPixel %v -> %v", n, dst, mp, q)
+			}
 		}
 	}
 	for _, bad := range []Normalize{

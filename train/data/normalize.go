@@ -7,24 +7,27 @@ import (
 
 // Normalize turns a Sample's image into a model input.
 //
-// Mean and Std are always given in RGB order (Mean[0] is the red channel),
-// whatever BGR says, and in the units of Range:
+// Mean and Std are given in the units of Range and in the order of the
+// model's input channels (as mmsegmentation and train.Preprocess do): with
+// BGR set, output channel 0 is blue and Mean[0], Std[0] are the blue
+// channel's values.
 //
-//   - Range "0-255" (or ""): out = (v - Mean) / Std with v the pixel in 0..255.
-//     ImageNet: Mean 123.675, 116.28, 103.53; Std 58.395, 57.12, 57.375.
-//   - Range "0-1": out = (v/255 - Mean) / Std, so Mean and Std are in 0..1
-//     units (ImageNet: 0.485, 0.456, 0.406 and 0.229, 0.224, 0.225).
+//   - Range "0-255" (or ""): out[c] = (v - Mean[c]) / Std[c] with v the pixel
+//     in 0..255. ImageNet in RGB order: Mean 123.675, 116.28, 103.53;
+//     Std 58.395, 57.12, 57.375 (reverse both for a BGR model).
+//   - Range "0-1": out[c] = (v/255 - Mean[c]) / Std[c], so Mean and Std are
+//     in 0..1 units (ImageNet, RGB: 0.485, 0.456, 0.406 and 0.229, 0.224,
+//     0.225).
 //
-// With Mean 0 and Std 1 the image is only rescaled. When BGR is set the
-// output channels are blue, green, red (channel 0 is (B - Mean[2]) / Std[2]).
-// The output is channel-major, C x H x W.
+// With Mean 0 and Std 1 the image is only rescaled. The output is
+// channel-major, C x H x W.
 type Normalize struct {
 	Mean, Std [3]float32
 	BGR       bool
 	Range     string
 }
 
-// ImageNet is the usual normalisation in 0..255 units, RGB order.
+// ImageNet is the usual normalisation in 0..255 units for an RGB model.
 var ImageNet = Normalize{
 	Mean:  [3]float32{123.675, 116.28, 103.53},
 	Std:   [3]float32{58.395, 57.12, 57.375},
@@ -69,12 +72,30 @@ func (n Normalize) Apply(dst []float32, s *Sample) {
 			ic = 2 - oc
 		}
 		// out = (v*unit - mean)/std = v*a + b
-		a := unit / n.Std[ic]
-		b := -n.Mean[ic] / n.Std[ic]
+		a := unit / n.Std[oc]
+		b := -n.Mean[oc] / n.Std[oc]
 		src := s.Image[ic*hw : (ic+1)*hw]
 		out := dst[oc*hw : (oc+1)*hw]
 		for i, v := range src {
 			out[i] = v*a + b
 		}
 	}
+}
+
+// MeanPixel returns the pixel (RGB, 0..255) that n maps to zero in every
+// channel, for use as Augment.Pad.
+func (n Normalize) MeanPixel() [3]float32 {
+	unit := float32(1)
+	if n.Range == "0-1" {
+		unit = 255
+	}
+	var p [3]float32
+	for oc := 0; oc < 3; oc++ {
+		ic := oc
+		if n.BGR {
+			ic = 2 - oc
+		}
+		p[ic] = n.Mean[oc] * unit
+	}
+	return p
 }
