@@ -234,3 +234,47 @@ func TestLabelHistogram(t *testing.T) {
 		t.Errorf("folder histogram %v, want %v", got, want)
 	}
 }
+
+// TestLoaderFolderAugment runs the real pipeline (folder dataset, Augment)
+// with one and with three workers and expects identical samples.
+func TestLoaderFolderAugment(t *testing.T) {
+	dir := t.TempDir()
+	var names []string
+	for i := 0; i < 12; i++ {
+		names = append(names, fmt.Sprintf("im%02d", i))
+	}
+	makeFolder(t, dir, names, 9+len(names)%4, 7, 3, true)
+	ds, err := Open(dir, "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aug := DefaultAugment(8, 8)
+	run := func(workers int) []*Sample {
+		l := &Loader{Data: ds, Workers: workers, Prefetch: 2, Seed: 5, Shuffle: true, Transform: aug.Apply}
+		st := l.Epoch(context.Background(), 1)
+		defer st.Close()
+		var out []*Sample
+		for {
+			s, err := st.Next()
+			if err == io.EOF {
+				return out
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s)
+		}
+	}
+	a, b := run(1), run(3)
+	if len(a) != 12 || len(b) != 12 {
+		t.Fatalf("%d and %d samples", len(a), len(b))
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || !slices.Equal(a[i].Image, b[i].Image) || !slices.Equal(a[i].Label, b[i].Label) {
+			t.Fatalf("sample %d differs between 1 and 3 workers", i)
+		}
+		if a[i].H != 8 || a[i].W != 8 {
+			t.Fatalf("sample %d is %dx%d", i, a[i].W, a[i].H)
+		}
+	}
+}
