@@ -23,7 +23,7 @@ const (
 const (
 	MetaMean     = "lmpseg.mean"     // "123.675,116.28,103.53"
 	MetaStd      = "lmpseg.std"      // "58.395,57.12,57.375"
-	MetaRange    = "lmpseg.range"    // "0,255"
+	MetaRange    = "lmpseg.range"    // "0-255"
 	MetaChannels = "lmpseg.channels" // "RGB"
 	MetaFeature  = "lmpseg.feature"  // name of the suggested feature tensor
 	MetaStride   = "lmpseg.stride"   // stride of that tensor relative to the input
@@ -191,7 +191,7 @@ func model(g *pb.GraphProto, doc string, extra ...string) *pb.ModelProto {
 	meta := []string{
 		MetaChannels, "RGB",
 		MetaMean, joinFloats(Mean[:]),
-		MetaRange, "0,255",
+		MetaRange, "0-255",
 		MetaStd, joinFloats(Std[:]),
 	}
 	meta = append(meta, extra...)

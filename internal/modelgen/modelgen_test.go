@@ -49,7 +49,7 @@ func TestModelIdentity(t *testing.T) {
 		}
 		for k, v := range map[string]string{
 			MetaMean: "123.675,116.28,103.53", MetaStd: "58.395,57.12,57.375",
-			MetaRange: "0,255", MetaChannels: "RGB",
+			MetaRange: "0-255", MetaChannels: "RGB",
 		} {
 			if meta[k] != v {
 				t.Errorf("%s: metadata %s = %q, want %q", name, k, meta[k], v)
