@@ -77,7 +77,8 @@ type Candidate struct {
 // o) on a zero input of that size with every intermediate tensor exposed,
 // and lists each rank-4 float tensor with its shape and stride relative to
 // the input, ordered by stride and then by position in the graph, so that
-// the deepest tensors (those just before a classifier) come last.
+// the deepest tensors (those just before a classifier) come last. Globally
+// pooled tensors (1×1) are left out: they are no spatial feature maps.
 func Inspect(path string, probeH, probeW int, o Options) (*Report, error) {
 	m, err := Load(path)
 	if err != nil {
@@ -261,6 +262,9 @@ func probe(m *Model, h, w int, o Options) (*Probe, error) {
 		sh := shapes[i]
 		if !sh.float || len(sh.shape) != 4 || sh.shape[2] <= 0 || sh.shape[3] <= 0 {
 			continue
+		}
+		if sh.shape[2] == 1 && sh.shape[3] == 1 && h*w > 1 {
+			continue // globally pooled: not a spatial feature map
 		}
 		ps := where[name]
 		p.Candidates = append(p.Candidates, Candidate{

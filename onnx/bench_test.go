@@ -1,0 +1,149 @@
+package onnx
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// benchModel writes a small conv net ending at stride 8 and returns its
+// path; both the runner and the bare session open this same file.
+func benchModel(b *testing.B) string {
+	b.Helper()
+	needRuntime(b)
+	m := &Model{Proto: buildNet(netSpec{channels: []int{16, 32, 64}})}
+	cut, err := Cut(m, "stage3")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := filepath.Join(b.TempDir(), "bench.onnx")
+	if err := cut.Save(p); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+var benchSizes = []struct {
+	name string
+	h, w int
+}{{"Small", 64, 128}, {"Large", 256, 512}}
+
+// bareSession is the baseline: onnxruntime_go used directly.
+type bareSession struct {
+	s *ort.DynamicAdvancedSession
+}
+
+func openBare(b *testing.B, p string) *bareSession {
+	s, err := ort.NewDynamicAdvancedSession(p, []string{"image"}, []string{"stage3"}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &bareSession{s}
+}
+
+func (s *bareSession) run(b *testing.B, x []float32, h, w int) []float32 {
+	in, err := ort.NewTensor(ort.NewShape(1, 3, int64(h), int64(w)), x)
+	if err != nil {
+		b.Fatal(err)
+	}
+	outs := []ort.Value{nil}
+	if err := s.s.Run([]ort.Value{in}, outs); err != nil {
+		b.Fatal(err)
+	}
+	d := outs[0].(*ort.Tensor[float32]).GetData()
+	in.Destroy()
+	outs[0].Destroy()
+	return d
+}
+
+func BenchmarkBackbone(b *testing.B) {
+	p := benchModel(b)
+	for _, sz := range benchSizes {
+		b.Run(sz.name, func(b *testing.B) {
+			bb, err := OpenBackbone(p, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer bb.Close()
+			x := ramp(3 * sz.h * sz.w)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, _, err := bb.Run(x, 1, sz.h, sz.w); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkBareSession(b *testing.B) {
+	p := benchModel(b)
+	for _, sz := range benchSizes {
+		b.Run(sz.name, func(b *testing.B) {
+			s := openBare(b, p)
+			defer s.s.Destroy()
+			x := ramp(3 * sz.h * sz.w)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				s.run(b, x, sz.h, sz.w)
+			}
+		})
+	}
+}
+
+// BenchmarkBackboneOverhead alternates runner and bare calls on the same
+// model and input in one run and reports the runner's time over the bare
+// session's as "ratio" (1.05 is 5% overhead).
+func BenchmarkBackboneOverhead(b *testing.B) {
+	p := benchModel(b)
+	for _, sz := range benchSizes {
+		b.Run(sz.name, func(b *testing.B) {
+			bb, err := OpenBackbone(p, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer bb.Close()
+			s := openBare(b, p)
+			defer s.s.Destroy()
+			x := ramp(3 * sz.h * sz.w)
+			// Warm both up and check they agree.
+			f, _, err := bb.Run(x, 1, sz.h, sz.w)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if d := maxAbsDiff(f, s.run(b, x, sz.h, sz.w)); d != 0 {
+				b.Fatalf("runner and bare session differ by %g", d)
+			}
+			var tRunner, tBare time.Duration
+			b.ResetTimer()
+			runner := func() {
+				t0 := time.Now()
+				if _, _, err := bb.Run(x, 1, sz.h, sz.w); err != nil {
+					b.Fatal(err)
+				}
+				tRunner += time.Since(t0)
+			}
+			bare := func() {
+				t0 := time.Now()
+				s.run(b, x, sz.h, sz.w)
+				tBare += time.Since(t0)
+			}
+			for i := 0; i < b.N; i++ {
+				// Swap the order every iteration so that neither side
+				// always follows the other (thread pools spin after a run).
+				if i%2 == 0 {
+					runner()
+					bare()
+				} else {
+					bare()
+					runner()
+				}
+			}
+			b.ReportMetric(float64(tRunner)/float64(tBare), "ratio")
+			b.ReportMetric(float64(tRunner.Nanoseconds())/float64(b.N), "runner-ns/op")
+			b.ReportMetric(float64(tBare.Nanoseconds())/float64(b.N), "bare-ns/op")
+		})
+	}
+}
