@@ -17,6 +17,15 @@ const (
 	DemoMinSize = 32
 )
 
+// Fixed gains that bring the groups of demo features to comparable scales
+// (standard deviations of a few tenths on street-like images, like the colour
+// channels), as a normalisation layer of a trained network would.
+const (
+	chromaGain  = 3
+	edgeGain    = 4
+	textureGain = 6
+)
+
 // DemoBackbone returns the demo's "pretrained" backbone: a complete
 // segmentation model whose filters are designed by hand rather than learnt.
 //
@@ -26,11 +35,12 @@ const (
 //
 //   - colour (6): R, G, B, luminance, red-green and blue-yellow opponents;
 //   - chroma (6): rectified, thresholded opponents and very bright / very dark
-//     luminance, so that a linear head can separate saturated hues;
+//     luminance, so that a linear head can separate saturated hues (gain 3);
 //   - edges (7): absolute horizontal and vertical Sobel responses on luminance
-//     and both opponent channels, and the absolute Laplacian of luminance;
+//     and both opponent channels, and the absolute Laplacian of luminance
+//     (gain 4);
 //   - textures (8): Gabor quadrature energies (|even| + |odd|) at 4
-//     orientations on luminance at strides 2 and 4 (two frequencies).
+//     orientations on luminance at strides 2 and 4, two frequencies (gain 6).
 //
 // These 27 channels are averaged down to stride 8 ("base_s8") and joined by
 // two context scales: a 7x7 mean at stride 8 and a 5x5 mean at stride 32
@@ -53,23 +63,23 @@ func DemoBackbone() *pb.ModelProto {
 	}
 	col := b.conv(convSpec{Name: "color", Input: x2, Out: 6, In: 3, K: 1, Weight: cw, OutputTensor: "color_s2"})
 
-	// Chroma: Relu(±RG - t), Relu(±BY - t), Relu(±L - 1).
-	const t = 0.25
+	// Chroma: g * Relu(±RG - t), g * Relu(±BY - t), g * Relu(±L - 1).
+	const t, g = 0.25, chromaGain
 	chw := make([]float32, 6*6)
-	chb := []float32{-t, -t, -t, -t, -1, -1}
-	chw[0*6+4], chw[1*6+4] = 1, -1
-	chw[2*6+5], chw[3*6+5] = 1, -1
-	chw[4*6+3], chw[5*6+3] = 1, -1
+	chb := []float32{-t * g, -t * g, -t * g, -t * g, -g, -g}
+	chw[0*6+4], chw[1*6+4] = g, -g
+	chw[2*6+5], chw[3*6+5] = g, -g
+	chw[4*6+3], chw[5*6+3] = g, -g
 	ch := b.conv(convSpec{Name: "chroma", Input: col, Out: 6, In: 6, K: 1, Weight: chw, Bias: chb})
 	ch = b.node("Relu", []string{ch}, "chroma_s2")
 
 	// Edges.
 	ew := make([]float32, 7*6*9)
 	for i, c := range []int{3, 4, 5} {
-		kernel3(ew, 6, 2*i, c, SobelX, 1)
-		kernel3(ew, 6, 2*i+1, c, SobelY, 1)
+		kernel3(ew, 6, 2*i, c, SobelX, edgeGain)
+		kernel3(ew, 6, 2*i+1, c, SobelY, edgeGain)
 	}
-	kernel3(ew, 6, 6, 3, Laplace, 1)
+	kernel3(ew, 6, 6, 3, Laplace, edgeGain)
 	ed := b.conv(convSpec{Name: "edges", Input: col, Out: 7, In: 6, K: 3, Pad: 1, Weight: ew})
 	ed = b.node("Abs", []string{ed}, "edges_s2")
 
@@ -83,7 +93,7 @@ func DemoBackbone() *pb.ModelProto {
 	}
 	pair := make([]float32, 4*8)
 	for o := range 4 {
-		pair[o*8+2*o], pair[o*8+2*o+1] = 1, 1
+		pair[o*8+2*o], pair[o*8+2*o+1] = textureGain, textureGain
 	}
 	lum2 := b.conv(convSpec{Name: "luma", Input: x2, Out: 1, In: 3, K: 1, Weight: Luma[:], OutputTensor: "luma_s2"})
 	lum4 := b.avgPool(lum2, "luma_s4", 2, 2, 0, false)
