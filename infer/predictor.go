@@ -20,8 +20,8 @@ type Scorer interface {
 
 // Mode says how an image reaches the scorer.
 type Mode struct {
-	Name           string // whole | slide | resize
-	CropH, CropW   int    // slide window, or the resize target (a static model's input size)
+	Name             string // whole | slide | resize
+	CropH, CropW     int    // slide window, or the resize target (a static model's input size)
 	StrideH, StrideW int
 }
 

@@ -85,18 +85,18 @@ type demoRow struct {
 }
 
 type demoReport struct {
-	Machine   string    `json:"machine"`
-	Date      string    `json:"date"`
-	Iters     int       `json:"iters"`
-	Batch     int       `json:"batch"`
-	LR        float64   `json:"lr"`
-	Head      string    `json:"head"`
-	Classes   []string  `json:"classes"`
-	Freq      []float64 `json:"class_pixel_fraction"`
-	Rare      []bool    `json:"rare"`
-	Rows      []demoRow `json:"rows"`
+	Machine   string     `json:"machine"`
+	Date      string     `json:"date"`
+	Iters     int        `json:"iters"`
+	Batch     int        `json:"batch"`
+	LR        float64    `json:"lr"`
+	Head      string     `json:"head"`
+	Classes   []string   `json:"classes"`
+	Freq      []float64  `json:"class_pixel_fraction"`
+	Rare      []bool     `json:"rare"`
+	Rows      []demoRow  `json:"rows"`
 	Export    demoExport `json:"export"`
-	TotalSecs float64   `json:"total_seconds"`
+	TotalSecs float64    `json:"total_seconds"`
 }
 
 type demoExport struct {

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -457,9 +459,9 @@ func trainRun(w io.Writer, run string, cfg *train.Config, start int, ds, val dat
 		if err != nil {
 			return err
 		}
-		src = &train.CachedSource{DS: ds, Backbone: feats, Pre: cfg.Preprocess, Cache: cache, Split: "train:" + cfg.Data, BatchSize: cfg.Batch, Seed: cfg.Seed}
+		src = &train.CachedSource{DS: ds, Backbone: feats, Pre: cfg.Preprocess, Cache: cache, Split: "train-" + shortHash(cfg.Data), BatchSize: cfg.Batch, Seed: cfg.Seed}
 		if val != nil {
-			vs := &train.CachedSource{DS: val, Backbone: feats, Pre: cfg.Preprocess, Cache: cache, Split: "val:" + cfg.ValData, BatchSize: 1}
+			vs := &train.CachedSource{DS: val, Backbone: feats, Pre: cfg.Preprocess, Cache: cache, Split: "val-" + shortHash(cfg.ValData), BatchSize: 1}
 			valFeat = vs.Sample
 		}
 	} else {
@@ -480,8 +482,8 @@ func trainRun(w io.Writer, run string, cfg *train.Config, start int, ds, val dat
 	prog := newProgress(w, cfg.Iters, start, quiet)
 	t0 := time.Now()
 	loop := &train.Loop{
-		Stepper:  &train.Stepper{Head: head, Opt: opt, Loss: loss, Clip: cfg.Optim.ClipNorm, Ignore: cfg.Ignore, Sched: train.Schedule{Base: cfg.LR, Total: cfg.Iters, Warmup: cfg.Warmup}},
-		Source:   src, Run: run, Start: start, Iters: cfg.Iters, ValEvery: cfg.ValEvery, CkptEvery: cfg.CkptEvery,
+		Stepper: &train.Stepper{Head: head, Opt: opt, Loss: loss, Clip: cfg.Optim.ClipNorm, Ignore: cfg.Ignore, Sched: train.Schedule{Base: cfg.LR, Total: cfg.Iters, Warmup: cfg.Warmup}},
+		Source:  src, Run: run, Start: start, Iters: cfg.Iters, ValEvery: cfg.ValEvery, CkptEvery: cfg.CkptEvery,
 		BestMIoU: best, BestIter: bestIter,
 		Hooks: train.Hooks{
 			Step: func(it int, st train.StepStats) {
@@ -558,4 +560,10 @@ func augmenter(cfg *train.Config) train.Transform {
 	return func(s *data.Sample, rng *rand.Rand) (*data.Sample, error) {
 		return s, aug.Apply(s, rng)
 	}
+}
+
+// shortHash names a dataset folder inside the feature cache.
+func shortHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:6])
 }
