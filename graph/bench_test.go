@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -131,22 +133,29 @@ func naiveStep(h *Head, d *stepData, H, W int) {
 	h.Backward(dz)
 }
 
-// heapPeak samples HeapInuse until stop is called and returns the peak.
+// heapInUse returns the bytes of heap spans in use (HeapInuse), read
+// without stopping the world.
+func heapInUse() uint64 {
+	ss := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}}
+	metrics.Read(ss)
+	return ss[0].Value.Uint64() + ss[1].Value.Uint64()
+}
+
+// heapPeak samples heapInUse every millisecond until stop is called and
+// returns the peak.
 func heapPeak() (stop func() uint64) {
 	var peak atomic.Uint64
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	sample := func() {
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		if ms.HeapInuse > peak.Load() {
-			peak.Store(ms.HeapInuse)
+		if v := heapInUse(); v > peak.Load() {
+			peak.Store(v)
 		}
 	}
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(2 * time.Millisecond)
+		t := time.NewTicker(time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
@@ -165,6 +174,15 @@ func heapPeak() (stop func() uint64) {
 	}
 }
 
+// cpuTime returns the user plus system CPU time of the process.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func benchStep(b *testing.B, s stepSize, threads int, step func(*Head, *stepData, int, int)) {
 	if threads == 1 {
 		// gonum's GEMM spawns its own goroutines up to GOMAXPROCS.
@@ -178,17 +196,20 @@ func benchStep(b *testing.B, s stepSize, threads int, step func(*Head, *stepData
 	}
 	d := newStepData(s)
 	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
+	base := heapInUse()
 	stop := heapPeak()
+	cpu0 := cpuTime()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		step(h, d, s.H, s.W)
 	}
 	b.StopTimer()
+	cpu := cpuTime() - cpu0
 	peak := stop()
+	// CPU time is reported beside wall time because the development machine
+	// is shared: with one thread it is the kernel's own cost.
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/1e6, "cpu-ms/op")
 	b.ReportMetric(float64(peak)/(1<<20), "MB-peak")
 	b.ReportMetric(float64(peak-min(peak, base))/(1<<20), "MB-step")
 }

@@ -45,3 +45,53 @@ func exp32(x float32) float32 {
 	}
 	return p * math.Float32frombits(uint32(n+127)<<23)
 }
+
+// log32 returns the natural logarithm of x with an absolute error below
+// 2e-7 for positive normal float32 x; other inputs go through math.Log. It
+// splits x = 2^k * f with f in [sqrt(1/2), sqrt(2)) and sums the atanh
+// series of log f = 2*atanh((f-1)/(f+1)) to the u^9 term in float64.
+func log32(x float32) float32 {
+	b := math.Float32bits(x)
+	if b-0x00800000 >= 0x7f800000-0x00800000 { // zero, subnormal, negative, Inf, NaN
+		return float32(math.Log(float64(x)))
+	}
+	k := int32(b>>23) - 127
+	f := float64(math.Float32frombits(b&0x007fffff | 0x3f800000))
+	if f > math.Sqrt2 {
+		f *= 0.5
+		k++
+	}
+	u := (f - 1) / (f + 1)
+	u2 := u * u
+	p := 1 + u2*(1.0/3+u2*(1.0/5+u2*(1.0/7+u2*(1.0/9))))
+	return float32(float64(k)*math.Ln2 + 2*u*p)
+}
+
+// expInPlace replaces every x of xs by exp32(x). It is exp32 written out
+// in a loop, which lets the compiler keep the constants in registers.
+func expInPlace(xs []float32) {
+	for i, x := range xs {
+		if !(x >= expMinArg) || x > expMaxArg {
+			xs[i] = exp32(x)
+			continue
+		}
+		k := x*expLog2e + expMagic
+		n := int32(math.Float32bits(k)) - int32(math.Float32bits(expMagic))
+		fn := k - expMagic
+		r := x - fn*expLn2Hi
+		r = r - fn*expLn2Lo
+		p := float32(1.0 / 5040)
+		p = p*r + 1.0/720
+		p = p*r + 1.0/120
+		p = p*r + 1.0/24
+		p = p*r + 1.0/6
+		p = p*r + 0.5
+		p = p*r + 1
+		p = p*r + 1
+		if n > 127 {
+			xs[i] = p * math.Float32frombits(uint32(n-1+127)<<23) * 2
+			continue
+		}
+		xs[i] = p * math.Float32frombits(uint32(n+127)<<23)
+	}
+}

@@ -86,7 +86,9 @@ var lossCases = []struct {
 	{1, 5, 9, 7, 4, 3, 2, 0},   // downsampling
 	{1, 6, 5, 6, 17, 23, 5, 0}, // non-integer factor, large logits
 	{3, 2, 2, 3, 16, 24, 10, 0.5},
-	{1, 7, 3, 3, 20, 20, 40, 0}, // very large logit differences
+	{1, 7, 3, 3, 20, 20, 40, 0},      // very large logit differences
+	{1, 19, 4, 4, 64, 64, 3, 0.1},    // factor 16: long recurrences
+	{1, 19, 8, 16, 64, 128, 6, 0.05}, // factor 8, cells near the range limit
 }
 
 func TestPixelCE(t *testing.T) {
@@ -102,7 +104,10 @@ func TestPixelCE(t *testing.T) {
 			prob := make([]float32, len(labels))
 			PixelCE(ce, prob, logits, labels, tc.H, tc.W, ignore)
 			wce, wprob := refPixelCE(logits, labels, tc.H, tc.W, ignore)
+			var worstCE, worstP float64
 			for i := range ce {
+				worstCE = math.Max(worstCE, math.Abs(float64(ce[i]-wce[i]))/math.Max(1, float64(wce[i])))
+				worstP = math.Max(worstP, math.Abs(float64(prob[i]-wprob[i])))
 				if d := math.Abs(float64(ce[i] - wce[i])); d > 2e-5*math.Max(1, float64(wce[i])) {
 					t.Fatalf("%s: CE[%d] = %v, want %v", name, i, ce[i], wce[i])
 				}
@@ -110,6 +115,7 @@ func TestPixelCE(t *testing.T) {
 					t.Fatalf("%s: Prob[%d] = %v, want %v", name, i, prob[i], wprob[i])
 				}
 			}
+			t.Logf("%s: max CE rel err %.3g, max prob abs err %.3g", name, worstCE, worstP)
 			// nil dstProb gives the same CE.
 			ce2 := make([]float32, len(labels))
 			PixelCE(ce2, nil, logits, labels, tc.H, tc.W, ignore)
