@@ -1,0 +1,768 @@
+package cli_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	pb "github.com/advancedclimatesystems/gonnx/onnx"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/lmpseg/lmpseg/train/metrics"
+)
+
+// rank2Model writes a valid ONNX model whose only output is rank 2 (Flatten of the image), so
+// it is neither a segmentation model nor a usable feature tensor.
+func rank2Model(t testing.TB, path string) {
+	t.Helper()
+	dim := func(v int64, p string) *pb.TensorShapeProto_Dimension {
+		if p != "" {
+			return &pb.TensorShapeProto_Dimension{Value: &pb.TensorShapeProto_Dimension_DimParam{DimParam: p}}
+		}
+		return &pb.TensorShapeProto_Dimension{Value: &pb.TensorShapeProto_Dimension_DimValue{DimValue: v}}
+	}
+	vi := func(name string, dims ...*pb.TensorShapeProto_Dimension) *pb.ValueInfoProto {
+		return &pb.ValueInfoProto{Name: name, Type: &pb.TypeProto{Value: &pb.TypeProto_TensorType{TensorType: &pb.TypeProto_Tensor{
+			ElemType: int32(pb.TensorProto_FLOAT), Shape: &pb.TensorShapeProto{Dim: dims}}}}}
+	}
+	m := &pb.ModelProto{
+		IrVersion:    8,
+		ProducerName: "lmpseg-test",
+		OpsetImport:  []*pb.OperatorSetIdProto{{Domain: "", Version: 13}},
+		Graph: &pb.GraphProto{
+			Name: "flat",
+			Node: []*pb.NodeProto{{OpType: "Flatten", Name: "flatten", Input: []string{"image"}, Output: []string{"flat"},
+				Attribute: []*pb.AttributeProto{{Name: "axis", Type: pb.AttributeProto_INT, I: 1}}}},
+			Input:  []*pb.ValueInfoProto{vi("image", dim(1, ""), dim(3, ""), dim(0, "height"), dim(0, "width"))},
+			Output: []*pb.ValueInfoProto{vi("flat", dim(1, ""), dim(0, "chw"))},
+		},
+	}
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, b)
+}
+
+func readGray(t testing.TB, path string) *image.Gray {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, ok := img.(*image.Gray)
+	if !ok {
+		b := img.Bounds()
+		g = image.NewGray(b)
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				g.Set(x, y, img.At(x, y))
+			}
+		}
+	}
+	return g
+}
+
+func writePNG(t testing.TB, path string, img image.Image) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, b.Bytes())
+}
+
+// dataCopy copies split ("train" or "val") of the synthetic dataset to dir/name and returns it.
+func dataCopy(t testing.TB, dir, split, name string) string {
+	t.Helper()
+	dst := filepath.Join(dir, name)
+	copyDir(t, filepath.Join(synthData(t), split), dst)
+	return dst
+}
+
+// fiveClassData is a copy of the validation split relabelled to 5 classes.
+func fiveClassData(t testing.TB, dir string) string {
+	t.Helper()
+	d := dataCopy(t, dir, "val", "five")
+	writeFile(t, filepath.Join(d, "classes.txt"), []byte("a\nb\nc\nd\ne\n"))
+	ents, _ := os.ReadDir(filepath.Join(d, "labels"))
+	for _, e := range ents {
+		p := filepath.Join(d, "labels", e.Name())
+		g := readGray(t, p)
+		for i, v := range g.Pix {
+			if v != 255 {
+				g.Pix[i] = v % 5
+			}
+		}
+		writePNG(t, p, g)
+	}
+	return d
+}
+
+// badCase is one bad input: setup makes the files in dir and returns the arguments; the error
+// line must contain every string of want.
+type badCase struct {
+	name  string
+	setup func(t *testing.T, dir string) []string
+	want  []string
+	skip  func() string // a reason to skip, or ""
+}
+
+func badInputCases() []badCase {
+	dyn := modelPath("tiny_dyn_s4.onnx")
+	static := modelPath("tiny_static_s8.onnx")
+	trainOn := func(t *testing.T, data, out string, extra ...string) []string {
+		a := []string{"train", "--backbone", dyn, "--feature", "feat_s4", "--data", data, "--out", out,
+			"--scale", "1,1", "--iters", "2", "--threads", "1", "--quiet"}
+		return append(a, extra...)
+	}
+	corrupt := func(t *testing.T, dir string) string {
+		p := filepath.Join(dir, "corrupt.onnx")
+		b := bytes.Repeat([]byte{0xff, 0x13, 0x07, 0xa5, 0x00, 0x42}, 200)
+		writeFile(t, p, b)
+		return p
+	}
+	truncated := func(t *testing.T, dir string) string {
+		p := filepath.Join(dir, "truncated.onnx")
+		b := readFile(t, dyn)
+		writeFile(t, p, b[:len(b)*2/3])
+		return p
+	}
+	pngModel := func(t *testing.T, dir string) string {
+		p := filepath.Join(dir, "picture.onnx")
+		writeFile(t, p, readFile(t, filepath.Join(synthData(t), "train", "images", "0000.png")))
+		return p
+	}
+	emptyModel := func(t *testing.T, dir string) string {
+		p := filepath.Join(dir, "empty.onnx")
+		writeFile(t, p, nil)
+		return p
+	}
+	rank2 := func(t *testing.T, dir string) string {
+		p := filepath.Join(dir, "flat.onnx")
+		rank2Model(t, p)
+		return p
+	}
+	// badModels are the broken model files each model-reading command is tried with.
+	badModels := []struct {
+		name string
+		make func(*testing.T, string) string
+		want string
+	}{
+		{"corrupt", corrupt, "corrupt.onnx"},
+		{"truncated", truncated, "truncated.onnx"},
+		{"png renamed onnx", pngModel, "picture.onnx"},
+		{"empty", emptyModel, "empty.onnx"},
+		{"directory", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "dir.onnx")
+			os.MkdirAll(p, 0o755)
+			return p
+		}, "dir.onnx"},
+		{"missing", func(t *testing.T, dir string) string { return filepath.Join(dir, "nothere.onnx") }, "nothere.onnx"},
+	}
+	var cases []badCase
+	for _, bm := range badModels {
+		bm := bm
+		cases = append(cases,
+			badCase{name: "inspect/" + bm.name, want: []string{bm.want}, setup: func(t *testing.T, dir string) []string {
+				return []string{"inspect", bm.make(t, dir)}
+			}},
+			badCase{name: "inspect probe/" + bm.name, want: []string{bm.want}, setup: func(t *testing.T, dir string) []string {
+				return []string{"inspect", "--probe", "64x128", bm.make(t, dir)}
+			}},
+			badCase{name: "train backbone/" + bm.name, want: []string{bm.want}, setup: func(t *testing.T, dir string) []string {
+				return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--backbone", bm.make(t, dir))
+			}},
+			badCase{name: "eval model/" + bm.name, want: []string{bm.want}, setup: func(t *testing.T, dir string) []string {
+				return []string{"eval", "--model", bm.make(t, dir), "--data", filepath.Join(synthData(t), "val")}
+			}},
+			badCase{name: "predict model/" + bm.name, want: []string{bm.want}, setup: func(t *testing.T, dir string) []string {
+				return []string{"predict", "--model", bm.make(t, dir), "--out", filepath.Join(dir, "pred"),
+					filepath.Join(synthData(t), "val", "images")}
+			}},
+		)
+	}
+	cases = append(cases,
+		// Models with the wrong output.
+		badCase{name: "train/feature of rank 2", want: []string{"flat", "rank-4"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--backbone", rank2(t, dir), "--feature", "")
+		}},
+		badCase{name: "train/unknown feature tensor", want: []string{"feat_s99"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--feature", "feat_s99")
+		}},
+		badCase{name: "eval/model output rank 2", want: []string{"flat.onnx", "shape"}, setup: func(t *testing.T, dir string) []string {
+			return []string{"eval", "--model", rank2(t, dir), "--data", filepath.Join(synthData(t), "val"), "--threads", "1"}
+		}},
+		badCase{name: "predict/model output rank 2", want: []string{"shape"}, setup: func(t *testing.T, dir string) []string {
+			return []string{"predict", "--model", rank2(t, dir), "--out", filepath.Join(dir, "pred"), "--threads", "1",
+				filepath.Join(synthData(t), "val", "images", "0000.png")}
+		}},
+
+		// Datasets.
+		badCase{name: "train/missing data folder", want: []string{"nodata"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(dir, "nodata"), filepath.Join(dir, "run"))
+		}},
+		badCase{name: "train/data is a file", want: []string{"afile"}, setup: func(t *testing.T, dir string) []string {
+			writeFile(t, filepath.Join(dir, "afile"), []byte("x"))
+			return trainOn(t, filepath.Join(dir, "afile"), filepath.Join(dir, "run"))
+		}},
+		badCase{name: "train/empty data folder", want: []string{"emptyds"}, setup: func(t *testing.T, dir string) []string {
+			os.MkdirAll(filepath.Join(dir, "emptyds"), 0o755)
+			return trainOn(t, filepath.Join(dir, "emptyds"), filepath.Join(dir, "run"))
+		}},
+		badCase{name: "train/empty images and labels", want: []string{"emptyds"}, setup: func(t *testing.T, dir string) []string {
+			os.MkdirAll(filepath.Join(dir, "emptyds", "images"), 0o755)
+			os.MkdirAll(filepath.Join(dir, "emptyds", "labels"), 0o755)
+			writeFile(t, filepath.Join(dir, "emptyds", "classes.txt"), []byte("a\nb\n"))
+			return trainOn(t, filepath.Join(dir, "emptyds"), filepath.Join(dir, "run"))
+		}},
+		badCase{name: "train/image fails to decode", want: []string{"0000.png"}, setup: func(t *testing.T, dir string) []string {
+			d := dataCopy(t, dir, "train", "d")
+			writeFile(t, filepath.Join(d, "images", "0000.png"), []byte("\x89PNG\r\n\x1a\n garbage"))
+			return trainOn(t, d, filepath.Join(dir, "run"), "--batch", "6")
+		}},
+		badCase{name: "train/label fails to decode", want: []string{"0002.png"}, setup: func(t *testing.T, dir string) []string {
+			d := dataCopy(t, dir, "train", "d")
+			writeFile(t, filepath.Join(d, "labels", "0002.png"), []byte("not a png"))
+			return trainOn(t, d, filepath.Join(dir, "run"), "--batch", "6")
+		}},
+		badCase{name: "train/label out of range", want: []string{"0003.png", "200"}, setup: func(t *testing.T, dir string) []string {
+			d := dataCopy(t, dir, "train", "d")
+			p := filepath.Join(d, "labels", "0003.png")
+			g := readGray(t, p)
+			g.SetGray(5, 7, color.Gray{Y: 200})
+			writePNG(t, p, g)
+			return trainOn(t, d, filepath.Join(dir, "run"), "--batch", "6")
+		}},
+		badCase{name: "train/more label values than --classes", want: []string{"--classes"}, setup: func(t *testing.T, dir string) []string {
+			d := dataCopy(t, dir, "train", "d")
+			os.Remove(filepath.Join(d, "classes.txt"))
+			return trainOn(t, d, filepath.Join(dir, "run"), "--batch", "6", "--classes", "3")
+		}},
+		badCase{name: "train/image and label sizes differ", want: []string{"0001", "32x64"}, setup: func(t *testing.T, dir string) []string {
+			d := dataCopy(t, dir, "train", "d")
+			writePNG(t, filepath.Join(d, "labels", "0001.png"), image.NewGray(image.Rect(0, 0, 64, 32)))
+			return trainOn(t, d, filepath.Join(dir, "run"), "--batch", "6")
+		}},
+		badCase{name: "train/label missing", want: []string{"0004"}, setup: func(t *testing.T, dir string) []string {
+			d := dataCopy(t, dir, "train", "d")
+			os.Remove(filepath.Join(d, "labels", "0004.png"))
+			return trainOn(t, d, filepath.Join(dir, "run"))
+		}},
+		badCase{name: "train/unreadable image (a folder)", want: []string{"0005.png"}, setup: func(t *testing.T, dir string) []string {
+			// Tests run as root, where chmod 000 does not stop reads; a folder in a file's place does.
+			d := dataCopy(t, dir, "train", "d")
+			p := filepath.Join(d, "images", "0005.png")
+			os.Remove(p)
+			os.MkdirAll(p, 0o755)
+			return trainOn(t, d, filepath.Join(dir, "run"), "--batch", "6")
+		}},
+		badCase{name: "train/unreadable label (dangling link)", want: []string{"0000.png"}, setup: func(t *testing.T, dir string) []string {
+			d := dataCopy(t, dir, "train", "d")
+			p := filepath.Join(d, "labels", "0000.png")
+			os.Remove(p)
+			os.Symlink(filepath.Join(dir, "gone.png"), p)
+			return trainOn(t, d, filepath.Join(dir, "run"), "--batch", "6")
+		}},
+		badCase{name: "train/unreadable (chmod 000)", want: []string{"0000.png"}, skip: func() string {
+			if os.Geteuid() == 0 {
+				return "running as root: permission bits do not stop root from reading"
+			}
+			return ""
+		}, setup: func(t *testing.T, dir string) []string {
+			d := dataCopy(t, dir, "train", "d")
+			os.Chmod(filepath.Join(d, "images", "0000.png"), 0)
+			return trainOn(t, d, filepath.Join(dir, "run"), "--batch", "6")
+		}},
+		badCase{name: "train/wrong layout", want: []string{"wrongl"}, setup: func(t *testing.T, dir string) []string {
+			d := filepath.Join(dir, "wrongl")
+			writeFile(t, filepath.Join(d, "pictures", "a.png"), readFile(t, filepath.Join(synthData(t), "train", "images", "0000.png")))
+			return trainOn(t, d, filepath.Join(dir, "run"))
+		}},
+		badCase{name: "train/sizes differ in a batch", want: []string{"--crop"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--scale", "0.5,2", "--batch", "3")
+		}},
+		badCase{name: "train/val data missing", want: []string{"noval"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--val-data", filepath.Join(dir, "noval"))
+		}},
+
+		// Flags.
+		badCase{name: "train/bad crop", want: []string{"--crop", "0x5"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--crop", "0x5")
+		}},
+		badCase{name: "train/unknown loss", want: []string{"hinge"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--loss", "hinge")
+		}},
+		badCase{name: "train/lmp p below 1", want: []string{"0.5"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--loss", "lmp", "--lmp-p", "0.5")
+		}},
+		badCase{name: "train/bad scale", want: []string{"--scale"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--scale", "2,1")
+		}},
+		badCase{name: "train/unknown optimizer", want: []string{"adagrad"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--optimizer", "adagrad")
+		}},
+		badCase{name: "train/unknown device", want: []string{"tpu"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--device", "tpu")
+		}},
+		badCase{name: "train/no iters", want: []string{"--iters"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--iters", "0")
+		}},
+		badCase{name: "train/unknown flag", want: []string{"--bogus"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--bogus")
+		}},
+		badCase{name: "train/missing backbone flag", want: []string{"--backbone"}, setup: func(t *testing.T, dir string) []string {
+			return []string{"train", "--data", filepath.Join(synthData(t), "train"), "--out", filepath.Join(dir, "run"), "--iters", "2"}
+		}},
+
+		// Run folders.
+		badCase{name: "train/run folder holds another run", want: []string{"run", "--resume", "--force"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			copyDir(t, r, filepath.Join(dir, "run"))
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"))
+		}},
+		badCase{name: "train/resume with another backbone", want: []string{"run", "backbone"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			copyDir(t, r, filepath.Join(dir, "run"))
+			a := trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--resume", "--backbone", static, "--feature", "feat_s8", "--crop", "64x128")
+			return a
+		}},
+		badCase{name: "train/resume with another loss", want: []string{"run", "loss"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			copyDir(t, r, filepath.Join(dir, "run"))
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--resume", "--loss", "focal", "--iters", "10", "--lr", "0.05")
+		}},
+		badCase{name: "train/resume an empty folder", want: []string{"--resume", "config.json"}, setup: func(t *testing.T, dir string) []string {
+			os.MkdirAll(filepath.Join(dir, "run"), 0o755)
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--resume")
+		}},
+		badCase{name: "train/corrupt config.json", want: []string{"config.json", "--force"}, setup: func(t *testing.T, dir string) []string {
+			writeFile(t, filepath.Join(dir, "run", "config.json"), []byte("{not json"))
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"))
+		}},
+		badCase{name: "train/resume a corrupt checkpoint", want: []string{"last.ckpt"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			copyDir(t, r, filepath.Join(dir, "run"))
+			p := filepath.Join(dir, "run", "last.ckpt")
+			b := readFile(t, p)
+			b[len(b)/2] ^= 0xff
+			writeFile(t, p, b)
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--resume", "--iters", "10", "--loss", "ce", "--lr", "0.05")
+		}},
+		badCase{name: "train/out is a file", want: []string{"runfile"}, setup: func(t *testing.T, dir string) []string {
+			writeFile(t, filepath.Join(dir, "runfile"), []byte("x"))
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "runfile"))
+		}},
+		badCase{name: "train/disk full: config.json is a folder", want: []string{"config.json"}, setup: func(t *testing.T, dir string) []string {
+			os.MkdirAll(filepath.Join(dir, "run", "config.json", "x"), 0o755)
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--force")
+		}},
+		badCase{name: "train/disk full: last.ckpt is a folder", want: []string{"last.ckpt"}, setup: func(t *testing.T, dir string) []string {
+			// The run starts, and its first checkpoint write fails (a rename over a non-empty folder).
+			run := filepath.Join(dir, "run")
+			os.MkdirAll(filepath.Join(run, "last.ckpt", "x"), 0o755)
+			return trainOn(t, filepath.Join(synthData(t), "train"), run, "--ckpt-every", "1")
+		}},
+		badCase{name: "train/disk full: tmpfs of 64 KiB", want: []string{"run"}, skip: tmpfsSkip, setup: func(t *testing.T, dir string) []string {
+			mnt := tinyTmpfs(t, dir, "48k")
+			// Fill the file system but a little, so that the run starts and a later write fails.
+			filler := filepath.Join(mnt, "filler")
+			f, _ := os.Create(filler)
+			f.Write(make([]byte, 36<<10))
+			f.Close()
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(mnt, "run"), "--iters", "200", "--ckpt-every", "1")
+		}},
+
+		// eval.
+		badCase{name: "eval/missing data flag", want: []string{"--data"}, setup: func(t *testing.T, dir string) []string {
+			_, m := trainedRun(t)
+			return []string{"eval", "--model", m}
+		}},
+		badCase{name: "eval/both model and run", want: []string{"--model", "--run"}, setup: func(t *testing.T, dir string) []string {
+			r, m := trainedRun(t)
+			return []string{"eval", "--model", m, "--run", r, "--data", filepath.Join(synthData(t), "val")}
+		}},
+		badCase{name: "eval/shard 3/2", want: []string{"3/2"}, setup: func(t *testing.T, dir string) []string {
+			_, m := trainedRun(t)
+			return []string{"eval", "--model", m, "--data", filepath.Join(synthData(t), "val"), "--shard", "3/2"}
+		}},
+		badCase{name: "eval/shard abc", want: []string{"abc"}, setup: func(t *testing.T, dir string) []string {
+			_, m := trainedRun(t)
+			return []string{"eval", "--model", m, "--data", filepath.Join(synthData(t), "val"), "--shard", "abc"}
+		}},
+		badCase{name: "eval/class count of model and data differ", want: []string{"12", "5", "five"}, setup: func(t *testing.T, dir string) []string {
+			_, m := trainedRun(t)
+			return []string{"eval", "--model", m, "--data", fiveClassData(t, dir), "--threads", "1"}
+		}},
+		badCase{name: "eval run/class count of run and data differ", want: []string{"12", "5", "five"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			return []string{"eval", "--run", r, "--data", fiveClassData(t, dir), "--threads", "1"}
+		}},
+		badCase{name: "eval/image fails to decode --strict", want: []string{"0001.png"}, setup: func(t *testing.T, dir string) []string {
+			_, m := trainedRun(t)
+			d := dataCopy(t, dir, "val", "v")
+			writeFile(t, filepath.Join(d, "images", "0001.png"), []byte("garbage"))
+			return []string{"eval", "--model", m, "--data", d, "--strict", "--threads", "1"}
+		}},
+		badCase{name: "eval/label out of range", want: []string{"0002.png", "77"}, setup: func(t *testing.T, dir string) []string {
+			_, m := trainedRun(t)
+			d := dataCopy(t, dir, "val", "v")
+			p := filepath.Join(d, "labels", "0002.png")
+			g := readGray(t, p)
+			g.SetGray(0, 0, color.Gray{Y: 77})
+			writePNG(t, p, g)
+			return []string{"eval", "--model", m, "--data", d, "--threads", "1"}
+		}},
+		badCase{name: "eval/image and label sizes differ", want: []string{"0000"}, setup: func(t *testing.T, dir string) []string {
+			_, m := trainedRun(t)
+			d := dataCopy(t, dir, "val", "v")
+			writePNG(t, filepath.Join(d, "labels", "0000.png"), image.NewGray(image.Rect(0, 0, 100, 50)))
+			return []string{"eval", "--model", m, "--data", d, "--threads", "1"}
+		}},
+		badCase{name: "eval/empty data folder", want: []string{"emptyds"}, setup: func(t *testing.T, dir string) []string {
+			_, m := trainedRun(t)
+			os.MkdirAll(filepath.Join(dir, "emptyds", "images"), 0o755)
+			os.MkdirAll(filepath.Join(dir, "emptyds", "labels"), 0o755)
+			return []string{"eval", "--model", m, "--data", filepath.Join(dir, "emptyds")}
+		}},
+		badCase{name: "eval/bad mode", want: []string{"sideways"}, setup: func(t *testing.T, dir string) []string {
+			_, m := trainedRun(t)
+			return []string{"eval", "--model", m, "--data", filepath.Join(synthData(t), "val"), "--mode", "sideways"}
+		}},
+		badCase{name: "eval/json into a missing folder", want: []string{"report.json"}, setup: func(t *testing.T, dir string) []string {
+			_, m := trainedRun(t)
+			return []string{"eval", "--model", m, "--data", filepath.Join(synthData(t), "val"), "--threads", "1", "--json", filepath.Join(dir, "no", "such", "report.json")}
+		}},
+		badCase{name: "eval/json onto /dev/full", want: []string{"/dev/full"}, skip: func() string {
+			if _, err := os.Stat("/dev/full"); err != nil {
+				return "no /dev/full"
+			}
+			return ""
+		}, setup: func(t *testing.T, dir string) []string {
+			_, m := trainedRun(t)
+			return []string{"eval", "--model", m, "--data", filepath.Join(synthData(t), "val"), "--threads", "1", "--json", "/dev/full"}
+		}},
+		badCase{name: "eval run/missing run folder", want: []string{"norun"}, setup: func(t *testing.T, dir string) []string {
+			return []string{"eval", "--run", filepath.Join(dir, "norun"), "--data", filepath.Join(synthData(t), "val")}
+		}},
+		badCase{name: "eval run/no checkpoint", want: []string{"checkpoint"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			copyDir(t, r, filepath.Join(dir, "run"))
+			os.Remove(filepath.Join(dir, "run", "last.ckpt"))
+			os.Remove(filepath.Join(dir, "run", "best.ckpt"))
+			return []string{"eval", "--run", filepath.Join(dir, "run"), "--data", filepath.Join(synthData(t), "val")}
+		}},
+		badCase{name: "eval run/backbone changed", want: []string{"sha256"}, setup: func(t *testing.T, dir string) []string {
+			return []string{"eval", "--run", runWithBackbone(t, dir, true), "--data", filepath.Join(synthData(t), "val")}
+		}},
+		badCase{name: "eval run/backbone gone", want: []string{"bb.onnx"}, setup: func(t *testing.T, dir string) []string {
+			return []string{"eval", "--run", runWithBackbone(t, dir, false), "--data", filepath.Join(synthData(t), "val")}
+		}},
+		badCase{name: "eval merge/different classes", want: []string{"five.json"}, setup: func(t *testing.T, dir string) []string {
+			a, b := filepath.Join(dir, "twelve.json"), filepath.Join(dir, "five.json")
+			writeReportJSON(t, a, []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"}, 0)
+			writeReportJSON(t, b, []string{"a", "b", "c", "d", "e"}, 1)
+			return []string{"eval", "merge", a, b}
+		}},
+		badCase{name: "eval merge/renamed classes", want: []string{"other.json"}, setup: func(t *testing.T, dir string) []string {
+			a, b := filepath.Join(dir, "one.json"), filepath.Join(dir, "other.json")
+			writeReportJSON(t, a, []string{"road", "car"}, 0)
+			writeReportJSON(t, b, []string{"road", "bus"}, 1)
+			return []string{"eval", "merge", a, b}
+		}},
+		badCase{name: "eval merge/corrupt report", want: []string{"broken.json"}, setup: func(t *testing.T, dir string) []string {
+			a, b := filepath.Join(dir, "one.json"), filepath.Join(dir, "broken.json")
+			writeReportJSON(t, a, []string{"road", "car"}, 0)
+			writeFile(t, b, []byte(`{"names": ["road", "car"], "confusion": {`))
+			return []string{"eval", "merge", a, b}
+		}},
+		badCase{name: "eval merge/matrix of the wrong size", want: []string{"short.json"}, setup: func(t *testing.T, dir string) []string {
+			a, b := filepath.Join(dir, "one.json"), filepath.Join(dir, "short.json")
+			writeReportJSON(t, a, []string{"road", "car"}, 0)
+			var v map[string]any
+			json.Unmarshal(readFile(t, a), &v)
+			shrinkMatrix(v)
+			v["shards"] = []string{"1/2"}
+			nb, _ := json.Marshal(v)
+			writeFile(t, b, nb)
+			return []string{"eval", "merge", a, b}
+		}},
+		badCase{name: "eval merge/missing report", want: []string{"nothere.json"}, setup: func(t *testing.T, dir string) []string {
+			a := filepath.Join(dir, "one.json")
+			writeReportJSON(t, a, []string{"road", "car"}, 0)
+			return []string{"eval", "merge", a, filepath.Join(dir, "nothere.json")}
+		}},
+		badCase{name: "eval merge/no reports", want: []string{"merge"}, setup: func(t *testing.T, dir string) []string {
+			return []string{"eval", "merge"}
+		}},
+
+		// export.
+		badCase{name: "export/missing run", want: []string{"norun"}, setup: func(t *testing.T, dir string) []string {
+			return []string{"export", "--run", filepath.Join(dir, "norun"), "--out", filepath.Join(dir, "m.onnx")}
+		}},
+		badCase{name: "export/run without checkpoint", want: []string{"checkpoint"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			copyDir(t, r, filepath.Join(dir, "run"))
+			os.Remove(filepath.Join(dir, "run", "last.ckpt"))
+			os.Remove(filepath.Join(dir, "run", "best.ckpt"))
+			return []string{"export", "--run", filepath.Join(dir, "run"), "--out", filepath.Join(dir, "m.onnx")}
+		}},
+		badCase{name: "export/corrupt best.ckpt", want: []string{"best.ckpt"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			copyDir(t, r, filepath.Join(dir, "run"))
+			p := filepath.Join(dir, "run", "best.ckpt")
+			b := readFile(t, p)
+			writeFile(t, p, b[:len(b)-9])
+			return []string{"export", "--run", filepath.Join(dir, "run"), "--out", filepath.Join(dir, "m.onnx")}
+		}},
+		badCase{name: "export/backbone changed", want: []string{"sha256"}, setup: func(t *testing.T, dir string) []string {
+			return []string{"export", "--run", runWithBackbone(t, dir, true), "--out", filepath.Join(dir, "m.onnx")}
+		}},
+		badCase{name: "export/out under a file", want: []string{"afile"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			writeFile(t, filepath.Join(dir, "afile"), []byte("x"))
+			return []string{"export", "--run", r, "--out", filepath.Join(dir, "afile", "m.onnx"), "--threads", "1"}
+		}},
+		badCase{name: "export/bad output kind", want: []string{"scores"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			return []string{"export", "--run", r, "--out", filepath.Join(dir, "m.onnx"), "--output", "scores"}
+		}},
+		badCase{name: "export/bad probe", want: []string{"--probe"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			return []string{"export", "--run", r, "--out", filepath.Join(dir, "m.onnx"), "--probe", "-3x4"}
+		}},
+
+		// predict.
+		badCase{name: "predict/missing image", want: []string{"nope.png"}, setup: func(t *testing.T, dir string) []string {
+			_, m := trainedRun(t)
+			return []string{"predict", "--model", m, "--out", filepath.Join(dir, "pred"), filepath.Join(dir, "nope.png")}
+		}},
+		badCase{name: "predict/image fails to decode --strict", want: []string{"bad.png"}, setup: func(t *testing.T, dir string) []string {
+			_, m := trainedRun(t)
+			writeFile(t, filepath.Join(dir, "bad.png"), []byte("\x89PNG\r\n\x1a\nshort"))
+			return []string{"predict", "--model", m, "--out", filepath.Join(dir, "pred"), "--strict", "--threads", "1", filepath.Join(dir, "bad.png")}
+		}},
+		badCase{name: "predict/empty folder", want: []string{"noimgs"}, setup: func(t *testing.T, dir string) []string {
+			_, m := trainedRun(t)
+			os.MkdirAll(filepath.Join(dir, "noimgs"), 0o755)
+			return []string{"predict", "--model", m, "--out", filepath.Join(dir, "pred"), filepath.Join(dir, "noimgs")}
+		}},
+		badCase{name: "predict/out is a file", want: []string{"outfile"}, setup: func(t *testing.T, dir string) []string {
+			_, m := trainedRun(t)
+			writeFile(t, filepath.Join(dir, "outfile"), []byte("x"))
+			return []string{"predict", "--model", m, "--out", filepath.Join(dir, "outfile"), "--threads", "1",
+				filepath.Join(synthData(t), "val", "images", "0000.png")}
+		}},
+		badCase{name: "predict/no images", want: []string{"predict"}, setup: func(t *testing.T, dir string) []string {
+			_, m := trainedRun(t)
+			return []string{"predict", "--model", m, "--out", filepath.Join(dir, "pred")}
+		}},
+		badCase{name: "predict run/missing run", want: []string{"norun"}, setup: func(t *testing.T, dir string) []string {
+			return []string{"predict", "--run", filepath.Join(dir, "norun"), "--out", filepath.Join(dir, "pred"),
+				filepath.Join(synthData(t), "val", "images", "0000.png")}
+		}},
+
+		// inspect, synth.
+		badCase{name: "inspect/bad probe", want: []string{"--probe"}, setup: func(t *testing.T, dir string) []string {
+			return []string{"inspect", "--probe", "big", dyn}
+		}},
+		badCase{name: "inspect/two models", want: []string{"one argument"}, setup: func(t *testing.T, dir string) []string {
+			return []string{"inspect", dyn, static}
+		}},
+		badCase{name: "inspect/probe a static model at another size", want: []string{"64", "128"}, setup: func(t *testing.T, dir string) []string {
+			return []string{"inspect", "--probe", "32x32", static}
+		}},
+		badCase{name: "synth/bad size", want: []string{"--size"}, setup: func(t *testing.T, dir string) []string {
+			return []string{"synth", "--out", filepath.Join(dir, "s"), "--size", "axb"}
+		}},
+		badCase{name: "synth/out under a file", want: []string{"afile"}, setup: func(t *testing.T, dir string) []string {
+			writeFile(t, filepath.Join(dir, "afile"), []byte("x"))
+			return []string{"synth", "--out", filepath.Join(dir, "afile", "s"), "--train", "2", "--val", "1", "--size", "32x64"}
+		}},
+		badCase{name: "demo/out under a file", want: []string{"afile"}, setup: func(t *testing.T, dir string) []string {
+			writeFile(t, filepath.Join(dir, "afile"), []byte("x"))
+			return []string{"demo", "--out", filepath.Join(dir, "afile", "demo"), "--quick"}
+		}},
+		badCase{name: "unknown command", want: []string{"frobnicate"}, setup: func(t *testing.T, dir string) []string {
+			return []string{"frobnicate"}
+		}},
+	)
+	return cases
+}
+
+// runWithBackbone trains a short run on a private copy of the backbone, then changes the copy
+// (changed) or removes it.
+func runWithBackbone(t testing.TB, dir string, changed bool) string {
+	t.Helper()
+	bb := filepath.Join(dir, "bb.onnx")
+	writeFile(t, bb, readFile(t, modelPath("tiny_dyn_s4.onnx")))
+	run := filepath.Join(dir, "run")
+	a := trainArgs(synthData(t), run, "--iters", "2", "--loss", "ce")
+	for i := range a {
+		if a[i] == "--backbone" {
+			a[i+1] = bb
+		}
+	}
+	mustRun(t, a...)
+	if changed {
+		// Append model_version (field 5, varint) = 7: still a valid model, with another sha256.
+		f, err := os.OpenFile(bb, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte{5 << 3, 7})
+		f.Close()
+	} else {
+		os.Remove(bb)
+	}
+	return run
+}
+
+// writeReportJSON writes an eval --json report for shard i/2 over classes, with a small
+// confusion matrix, through the metrics package.
+func writeReportJSON(t testing.TB, path string, classes []string, i int) {
+	t.Helper()
+	r := metrics.NewResult(classes, metrics.Shard{I: i, N: 2})
+	gt := make([]int32, 20)
+	pred := make([]int32, 20)
+	for k := range gt {
+		gt[k] = int32(k % len(classes))
+		pred[k] = int32((k / 2) % len(classes))
+	}
+	r.Conf.Add(gt, pred, 255)
+	r.Images = 1
+	if err := r.Save(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// shrinkMatrix removes the last row of the confusion matrix in a decoded report.
+func shrinkMatrix(v map[string]any) {
+	for _, k := range []string{"confusion", "conf", "Conf"} {
+		c, ok := v[k]
+		if !ok {
+			continue
+		}
+		switch c := c.(type) {
+		case map[string]any:
+			for _, mk := range []string{"M", "m", "matrix"} {
+				if m, ok := c[mk].([]any); ok && len(m) > 0 {
+					c[mk] = m[:len(m)-1]
+				}
+			}
+		case []any:
+			if len(c) > 0 {
+				v[k] = c[:len(c)-1]
+			}
+		}
+	}
+}
+
+// tinyTmpfs mounts a tmpfs of the given size in dir and unmounts it at the end of the test.
+func tinyTmpfs(t testing.TB, dir, size string) string {
+	t.Helper()
+	mnt := filepath.Join(dir, "tmpfs")
+	os.MkdirAll(mnt, 0o755)
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size="+size); err != nil {
+		t.Skipf("cannot mount a tmpfs (%v)", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	return mnt
+}
+
+func tmpfsSkip() string {
+	if os.Geteuid() != 0 {
+		return "mounting a tmpfs needs root"
+	}
+	return ""
+}
+
+// checkBadResult checks the invariants of a failed run: non-zero code, no panic, one error line
+// that contains every string in want.
+func checkBadResult(t *testing.T, code int, stderr string, panicked any, want []string) {
+	t.Helper()
+	if panicked != nil {
+		t.Fatalf("panic: %v\n%s", panicked, stderr)
+	}
+	if code == 0 {
+		t.Fatalf("exit code 0, want non-zero\nstderr:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "panic:") || strings.Contains(stderr, "goroutine ") {
+		t.Fatalf("stderr shows a panic:\n%s", stderr)
+	}
+	var errLines []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(l, "lmpseg:") || strings.HasPrefix(l, "Incorrect Usage") {
+			errLines = append(errLines, l)
+		}
+	}
+	if len(errLines) != 1 {
+		t.Fatalf("want exactly one error line, got %d:\n%s", len(errLines), stderr)
+	}
+	for _, w := range want {
+		if !strings.Contains(errLines[0], w) {
+			t.Errorf("error line does not name %q:\n%s", w, errLines[0])
+		}
+	}
+}
+
+// TestBadInput runs every bad input through the app in-process, as main would, and checks for
+// a non-zero exit code, no panic and one error line naming the offending file or value.
+func TestBadInput(t *testing.T) {
+	cases := badInputCases()
+	tried := 0
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.skip != nil {
+				if why := c.skip(); why != "" {
+					t.Skip(why)
+				}
+			}
+			dir := t.TempDir()
+			args := c.setup(t, dir)
+			tried++
+			r := runApp(args...)
+			t.Logf("lmpseg %s\n-> %s", strings.Join(args, " "), strings.TrimSpace(r.stderr))
+			checkBadResult(t, r.code, r.stderr, r.panic, c.want)
+		})
+	}
+	t.Logf("bad inputs tried in-process: %d of %d cases", tried, len(cases))
+}
+
+// TestBadInputProcess runs the same cases through the built binary, where a panic in any
+// goroutine shows, and the real stderr is what a user sees.
+func TestBadInputProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the in-process test covers the same cases")
+	}
+	cases := badInputCases()
+	tried := 0
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.skip != nil {
+				if why := c.skip(); why != "" {
+					t.Skip(why)
+				}
+			}
+			dir := t.TempDir()
+			args := c.setup(t, dir)
+			tried++
+			_, stderr, code := runBin(t, dir, args...)
+			checkBadResult(t, code, stderr, nil, c.want)
+		})
+	}
+	t.Logf("bad inputs tried as a process: %d of %d cases", tried, len(cases))
+}
+
