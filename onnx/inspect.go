@@ -225,17 +225,18 @@ func probe(m *Model, h, w int, o Options) (*Probe, error) {
 		op   string
 	}
 	where := map[string]pos{}
-	var names []string
 	for i, n := range g.GetNode() {
 		for _, out := range n.GetOutput() {
 			if out != "" {
-				if _, dup := where[out]; !dup {
-					names = append(names, out)
-				}
 				where[out] = pos{i, n.GetOpType()}
 			}
 		}
 	}
+	var input string
+	if ins := RealInputs(g); len(ins) > 0 {
+		input = ins[0].GetName()
+	}
+	names := imageTensors(g, input)
 	isOut := map[string]bool{}
 	for _, v := range g.GetOutput() {
 		isOut[v.GetName()] = true
@@ -284,6 +285,61 @@ func probe(m *Model, h, w int, o Options) (*Probe, error) {
 	return p, nil
 }
 
+// nonFloatOps produce tensors that are never float feature maps.
+var nonFloatOps = map[string]bool{
+	"Shape": true, "Size": true, "ArgMax": true, "ArgMin": true, "NonZero": true,
+	"Equal": true, "Less": true, "Greater": true, "LessOrEqual": true, "GreaterOrEqual": true,
+	"And": true, "Or": true, "Not": true, "Xor": true, "IsNaN": true, "IsInf": true,
+	"Constant": true, "ConstantOfShape": true, "Range": true,
+}
+
+// imageTensors returns, in graph order, the node outputs that carry image
+// data: those computed from the input other than through its shape (Shape
+// and Size cut the dependence), leaving out outputs that cannot be float
+// feature maps. Shape arithmetic, constants and scalars derived from them,
+// which onnxruntime_go cannot always return, are thereby not exposed.
+func imageTensors(g *pb.GraphProto, input string) []string {
+	data := map[string]bool{input: true}
+	seen := map[string]bool{}
+	var names []string
+	for _, n := range g.GetNode() {
+		op := n.GetOpType()
+		if op == "Shape" || op == "Size" {
+			continue
+		}
+		fromData := false
+		for _, in := range nodeInputs(n) {
+			if data[in] {
+				fromData = true
+				break
+			}
+		}
+		if !fromData {
+			continue
+		}
+		skip := nonFloatOps[op]
+		if op == "Cast" {
+			for _, a := range n.GetAttribute() {
+				if a.GetName() == "to" && a.GetI() != int64(pb.TensorProto_FLOAT) {
+					skip = true
+				}
+			}
+		}
+		for i, out := range n.GetOutput() {
+			if out == "" {
+				continue
+			}
+			data[out] = true
+			if skip || (op == "TopK" && i == 1) || seen[out] {
+				continue
+			}
+			seen[out] = true
+			names = append(names, out)
+		}
+	}
+	return names
+}
+
 type shapeOf struct {
 	float bool
 	shape []int64
@@ -304,13 +360,7 @@ func (s *Session) runShapes(x []float32, n, c, h, w int) ([]shapeOf, error) {
 	defer in.Destroy()
 	outs := make([]ort.Value, len(s.outputs))
 	err = s.sess.Run([]ort.Value{in}, outs)
-	defer func() {
-		for _, v := range outs {
-			if v != nil {
-				v.Destroy()
-			}
-		}
-	}()
+	defer destroyAll(outs)
 	if err != nil {
 		return nil, fmt.Errorf("onnx: probe run on a batch of shape [%d %d %d %d]: %s", n, c, h, w, trimLines(strings.TrimPrefix(err.Error(), "Error running network: ")))
 	}

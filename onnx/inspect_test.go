@@ -122,3 +122,48 @@ func TestInspectProbe(t *testing.T) {
 		t.Errorf("static probe at its size: %v", err)
 	}
 }
+
+// TestInspectProbeShapeArithmetic probes a model with shape arithmetic,
+// scalars and an empty constant, which onnxruntime_go cannot return as
+// outputs: they must not be exposed.
+func TestInspectProbeShapeArithmetic(t *testing.T) {
+	needRuntime(t)
+	mp := buildNet(netSpec{channels: []int{4, 6}})
+	g := mp.Graph
+	g.Initializer = append(g.Initializer,
+		&pb.TensorProto{Name: "idx2", DataType: int32(pb.TensorProto_INT64), Int64Data: []int64{2}},
+		&pb.TensorProto{Name: "scales", Dims: []int64{4}, DataType: int32(pb.TensorProto_FLOAT), FloatData: []float32{1, 1, 2, 2}},
+	)
+	g.Node = append(g.Node,
+		&pb.NodeProto{Name: "shp", OpType: "Shape", Input: []string{"stage2"}, Output: []string{"s2_shape"}},
+		&pb.NodeProto{Name: "gat", OpType: "Gather", Input: []string{"s2_shape", "idx2"}, Output: []string{"s2_h"}},
+		&pb.NodeProto{Name: "roi", OpType: "Constant", Output: []string{"empty_roi"}, Attribute: []*pb.AttributeProto{{
+			Name: "value", Type: pb.AttributeProto_TENSOR, T: &pb.TensorProto{Dims: []int64{0}, DataType: int32(pb.TensorProto_FLOAT)}}}},
+		&pb.NodeProto{Name: "up", OpType: "Resize", Input: []string{"stage2", "empty_roi", "scales"}, Output: []string{"up2"},
+			Attribute: []*pb.AttributeProto{{Name: "mode", Type: pb.AttributeProto_STRING, S: []byte("linear")}}},
+	)
+	g.Output = append(g.Output, FloatValueInfo("up2", nil), TensorValueInfo("s2_h", int32(pb.TensorProto_INT64), []int64{}, nil))
+	p := writeModel(t, t.TempDir(), "m.onnx", mp)
+	r, err := Inspect(p, 32, 64, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range r.Probe.Candidates {
+		got = append(got, c.Name+"@"+itoa(int(c.Stride)))
+	}
+	if s := strings.Join(got, " "); s != "conv1@2 stage1@2 up2@2 conv2@4 stage2@4" {
+		t.Errorf("candidates %s", s)
+	}
+	// Asking a session for the scalar gives an error, not a crash.
+	s, err := OpenSession(p, Options{Feature: "s2_h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Run(ramp(3*32*64), 1, 3, 32, 64); err == nil {
+		t.Log("onnxruntime_go returned the scalar output")
+	} else if strings.Contains(err.Error(), "\n") {
+		t.Errorf("scalar output: multi-line error %q", err)
+	}
+}

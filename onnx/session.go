@@ -3,6 +3,7 @@ package onnx
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -352,18 +353,11 @@ func (s *Session) Run(x []float32, n, c, h, w int) ([]Output, error) {
 	outs := make([]ort.Value, len(s.outputs))
 	err = s.sess.Run([]ort.Value{in}, outs)
 	for _, v := range outs {
-		if v != nil {
+		if !isNilValue(v) {
 			liveValues.Add(1)
 		}
 	}
-	defer func() {
-		for _, v := range outs {
-			if v != nil {
-				v.Destroy()
-				liveValues.Add(-1)
-			}
-		}
-	}()
+	defer func() { liveValues.Add(-int64(destroyAll(outs))) }()
 	if err != nil {
 		return nil, fmt.Errorf("onnx: running the model on a batch of shape [%d %d %d %d]: %s", n, c, h, w, trimLines(strings.TrimPrefix(err.Error(), "Error running network: ")))
 	}
@@ -377,6 +371,29 @@ func (s *Session) Run(x []float32, n, c, h, w int) ([]Output, error) {
 		res[i] = o
 	}
 	return res, nil
+}
+
+// isNilValue reports whether v is nil or holds a nil pointer (onnxruntime_go
+// may store a typed nil when converting an output fails).
+func isNilValue(v ort.Value) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
+}
+
+// destroyAll destroys the non-nil values of vs and returns how many.
+func destroyAll(vs []ort.Value) int {
+	n := 0
+	for i, v := range vs {
+		if !isNilValue(v) {
+			v.Destroy()
+			n++
+		}
+		vs[i] = nil
+	}
+	return n
 }
 
 // convertOutput copies (or, for float32, takes over) the data of v.

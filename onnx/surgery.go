@@ -48,27 +48,32 @@ func missingTensorError(g *pb.GraphProto, name string) error {
 	return fmt.Errorf("onnx: tensor %q does not exist in the graph; nearest names: %s", name, strings.Join(near, ", "))
 }
 
-// Nearest returns at most k names of candidates closest to name: names that
-// contain name (or are contained in it) first, then by edit distance.
+// Nearest returns at most k names of candidates closest to name, ignoring
+// case: first names that contain name, then names that contain its
+// characters in order (name with parts left out), each by length; then the
+// rest by edit distance.
 func Nearest(name string, candidates []string, k int) []string {
 	type cand struct {
 		s    string
-		sub  int
+		tier int
 		dist int
 	}
 	cs := make([]cand, 0, len(candidates))
 	ln := strings.ToLower(name)
 	for _, c := range candidates {
 		lc := strings.ToLower(c)
-		sub := 1
-		if ln != "" && (strings.Contains(lc, ln) || strings.Contains(ln, lc)) {
-			sub = 0
+		switch {
+		case ln != "" && strings.Contains(lc, ln):
+			cs = append(cs, cand{c, 0, len(lc) - len(ln)})
+		case ln != "" && isSubsequence(ln, lc):
+			cs = append(cs, cand{c, 1, len(lc) - len(ln)})
+		default:
+			cs = append(cs, cand{c, 2, editDistance(ln, lc)})
 		}
-		cs = append(cs, cand{c, sub, editDistance(ln, lc)})
 	}
 	sort.SliceStable(cs, func(i, j int) bool {
-		if cs[i].sub != cs[j].sub {
-			return cs[i].sub < cs[j].sub
+		if cs[i].tier != cs[j].tier {
+			return cs[i].tier < cs[j].tier
 		}
 		if cs[i].dist != cs[j].dist {
 			return cs[i].dist < cs[j].dist
@@ -83,6 +88,17 @@ func Nearest(name string, candidates []string, k int) []string {
 		out[i] = c.s
 	}
 	return out
+}
+
+// isSubsequence reports whether the bytes of a appear in b in order.
+func isSubsequence(a, b string) bool {
+	i := 0
+	for j := 0; j < len(b) && i < len(a); j++ {
+		if a[i] == b[j] {
+			i++
+		}
+	}
+	return i == len(a)
 }
 
 // editDistance is the Levenshtein distance between a and b over bytes.

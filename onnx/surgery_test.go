@@ -96,7 +96,8 @@ func TestCut(t *testing.T) {
 }
 
 func TestNearest(t *testing.T) {
-	names := []string{"backbone.layer4", "backbone.layer3", "classifier.out", "input", "/features/16/Add_output_0"}
+	names := []string{"backbone.layer4", "backbone.layer3", "classifier.out", "input", "/features/16/Add_output_0",
+		"out", "/m/backbone/backbone.1/Add_output_0", "/m/backbone/backbone.16/backbone.16.2/Mul_output_0"}
 	cases := []struct {
 		q    string
 		k    int
@@ -107,6 +108,8 @@ func TestNearest(t *testing.T) {
 		{"/features/16/Add", 1, "/features/16/Add_output_0"},
 		{"inptu", 1, "input"},
 		{"x", 0, ""},
+		{"/m/backbone/backbone.16/Mul_output_0", 1, "/m/backbone/backbone.16/backbone.16.2/Mul_output_0"},
+		{"out", 2, "out classifier.out"},
 	}
 	for _, c := range cases {
 		if got := strings.Join(Nearest(c.q, names, c.k), " "); got != c.want {
