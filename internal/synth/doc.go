@@ -8,7 +8,9 @@
 // written, there is no ignore band at object boundaries. Boundaries are made
 // ambiguous by the image formation instead (blur and noise), as in a camera.
 // Stats reads such a folder back and counts the class pixels; Scene renders
-// one image in memory.
+// one image in memory; Colorize paints a label map with Palette. The command
+// internal/synth/cmd/synthview generates a dataset, prints its class table and
+// writes a contact sheet of images beside their colourised labels.
 //
 // # Determinism
 //
@@ -70,5 +72,6 @@
 // the train split holds about road 34%, vegetation 21%, building 18%, sky 8%,
 // car 7.5%, sidewalk 7%, fence 1.2%, pole 1.0%, person 0.9%, terrain 0.9%,
 // traffic_sign 0.45% and bicycle 0.16% of the pixels; every class occurs in
-// train. Rendering costs about 50 ms of CPU per image.
+// train. Rendering and encoding cost about 60 ms of CPU per image, so the
+// default 160 images take about 5 s on two cores.
 package synth
