@@ -221,6 +221,18 @@ func TestBackboneExternalData(t *testing.T) {
 			t.Errorf("external data: shape %v (want %v), diff %g", shape, wantShape, maxAbsDiff(got, want))
 		}
 	}
+	// A relative model path resolves the external data too.
+	t.Chdir(dir)
+	rb, err := OpenBackbone("ext.onnx", Options{Feature: "stage2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	got, _, err := rb.Run(x, 2, 24, 40)
+	rb.Close()
+	if err != nil || maxAbsDiff(got, want) > 1e-4 {
+		t.Errorf("relative path: err %v diff %g", err, maxAbsDiff(got, want))
+	}
 	// Cut in memory and saved elsewhere: external data still resolves.
 	m, err := Load(p)
 	if err != nil {
@@ -234,7 +246,7 @@ func TestBackboneExternalData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := b.Run(x, 2, 24, 40)
+	got, _, err = b.Run(x, 2, 24, 40)
 	b.Close()
 	if err != nil || maxAbsDiff(got, want) > 1e-4 {
 		t.Errorf("cut in memory: err %v diff %g", err, maxAbsDiff(got, want))

@@ -3,6 +3,7 @@ package onnx
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -164,7 +165,11 @@ func newSession(m *Model, outputs []string, o Options, fromFile bool) (*Session,
 			// Tensors in external files are resolved relative to
 			// the model's folder although the session is created
 			// from bytes.
-			if err := opts.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", mm.Dir()); err != nil {
+			dir, aerr := filepath.Abs(mm.Dir())
+			if aerr != nil {
+				return nil, fmt.Errorf("onnx: %w", aerr)
+			}
+			if err := opts.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", dir); err != nil {
 				return nil, fmt.Errorf("onnx: session options: %s", trimLines(err.Error()))
 			}
 		}
