@@ -24,8 +24,8 @@ func FuzzWeights(f *testing.F) {
 	f.Add(enc(1, float32(math.NaN())), 2.0, 0.5, false)
 	f.Fuzz(func(t *testing.T, data []byte, p, ratio float64, fast bool) {
 		n := len(data) / 4
-		if n > 4096 {
-			n = 4096
+		if n > 600 {
+			n = 600
 		}
 		l := make([]float32, n)
 		valid := true

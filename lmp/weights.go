@@ -17,6 +17,8 @@ var ErrInput = errors.New("invalid input")
 // fast path on small inputs.
 var fastMin = 2048
 
+var speculate = true
+
 // maxFastR is the largest exponent r = 1/(p-1) (p >= 1+1/128) handled by the bucketed solver.
 // Closer to p = 1 the per-bucket powers could overflow, and Weights uses the sort-based
 // solver in the log domain instead.
@@ -222,45 +224,10 @@ func weightsSorted(w, losses []float32, m, tau, r, q float64) float64 {
 			pos = append(pos, float64(x))
 		}
 	}
-	k := len(pos)
-	if float64(k) <= m {
+	if float64(len(pos)) <= m {
 		return saturate(w, losses, tau)
 	}
-	slices.Sort(pos)
-	slices.Reverse(pos)
-	// lg[j] = q*ln(pos[j]); suf[j] = sum_{i>=j} exp(lg[i]-lg[j]) >= 1.
-	lg := make([]float64, k)
-	for j, x := range pos {
-		lg[j] = q * math.Log(x)
-	}
-	suf := make([]float64, k+1)
-	suf[k-1] = 1
-	for j := k - 2; j >= 0; j-- {
-		suf[j] = 1 + suf[j+1]*math.Exp(lg[j+1]-lg[j])
-	}
-	// g(pos[j]) = #{l >= pos[j]} + sum_{l < pos[j]} (l/pos[j])^q decreases with pos[j];
-	// the saturated losses are the tie groups from the top with g < m.
-	s := 0
-	for s < k {
-		j1 := s
-		for j1+1 < k && pos[j1+1] == pos[s] {
-			j1++
-		}
-		g := float64(j1 + 1)
-		if j1+1 < k {
-			g += suf[j1+1] * math.Exp(lg[j1+1]-lg[s])
-		}
-		if g >= m {
-			break
-		}
-		s = j1 + 1
-	}
-	var lsat float64
-	for _, x := range pos[:s] {
-		lsat += x
-	}
-	// alpha^q = sum_{i>=s} pos[i]^q / (m-s).
-	lnAlpha := (lg[s] + math.Log(suf[s]) - math.Log(m-float64(s))) / q
+	s, lnAlpha, lsat := thresholdSorted(pos, m, q)
 	alpha := math.Exp(lnAlpha)
 	t := float32(tau)
 	for i, x := range losses {
@@ -276,19 +243,91 @@ func weightsSorted(w, losses []float32, m, tau, r, q float64) float64 {
 	return tau * (lsat + alpha*(m-float64(s)))
 }
 
+// thresholdSorted returns, for the positive losses pos (more than m of them; pos is
+// reordered), the number s of saturated losses, ln(alpha) and the sum of the saturated losses.
+func thresholdSorted(pos []float64, m, q float64) (s int, lnAlpha, lsat float64) {
+	k := len(pos)
+	slices.Sort(pos)
+	slices.Reverse(pos)
+	// lg[j] = q*ln(pos[j]); suf[j] = sum_{i>=j} exp(lg[i]-lg[j]) >= 1.
+	lg := make([]float64, k)
+	for j, x := range pos {
+		lg[j] = q * math.Log(x)
+	}
+	suf := make([]float64, k+1)
+	suf[k-1] = 1
+	for j := k - 2; j >= 0; j-- {
+		suf[j] = 1 + suf[j+1]*math.Exp(lg[j+1]-lg[j])
+	}
+	// g(pos[j]) = #{l >= pos[j]} + sum_{l < pos[j]} (l/pos[j])^q decreases with pos[j];
+	// the saturated losses are the tie groups from the top with g < m.
+	for s < k {
+		j1 := s
+		for j1+1 < k && pos[j1+1] == pos[s] {
+			j1++
+		}
+		g := float64(j1 + 1)
+		if j1+1 < k {
+			g += suf[j1+1] * math.Exp(lg[j1+1]-lg[s])
+		}
+		if g >= m {
+			break
+		}
+		s = j1 + 1
+	}
+	for _, x := range pos[:s] {
+		lsat += x
+	}
+	// alpha^q = sum_{i>=s} pos[i]^q / (m-s).
+	lnAlpha = (lg[s] + math.Log(suf[s]) - math.Log(m-float64(s))) / q
+	return s, lnAlpha, lsat
+}
+
+// guessBucket estimates the bucket of the threshold alpha from an evenly strided sample of
+// about 2048 losses, or returns -1. Weights gathers the losses of the buckets next to the
+// guess during its first pass and needs no gathering pass when the guess is right.
+func guessBucket(losses []float32, m, q float64) int {
+	const size = 2048
+	n := len(losses)
+	stride := n / size
+	if stride < 8 {
+		return -1
+	}
+	pos := make([]float64, 0, size+1)
+	visited := 0
+	for i := stride / 2; i < n; i += stride {
+		visited++
+		if x := losses[i]; x >= 0x1p-126 && x <= math.MaxFloat32 {
+			pos = append(pos, float64(x))
+		}
+	}
+	ms := m * float64(visited) / float64(n)
+	if float64(len(pos)) <= ms || ms < 1 {
+		return -1
+	}
+	_, lnAlpha, _ := thresholdSorted(pos, ms, q)
+	a := float32(math.Exp(lnAlpha))
+	if !(a >= 0x1p-126 && a <= math.MaxFloat32) {
+		return -1
+	}
+	return int(math.Float32bits(a) >> 20)
+}
+
 // The bucketed solver groups positive normal float32 losses by their top 12 bits (sign,
 // exponent and three mantissa bits): bucket b holds [v_b, v_{b+1}) with v_b = 2^(E-127)*(1+j/8).
 const nBuckets = 2048
 
-// powTable evaluates (l/v_b)^r for a positive normal float32 l in bucket b without math.Pow:
-// with the mantissa split into its top 11 bits hi and low 12 bits lo,
-// l/v_b = t[hi]^(1/r) * (1+d), d = lo*inv[hi] < 2^-11, and (1+d)^r is a short binomial series.
+// powTable evaluates (l/v_b)^r for a positive normal float32 l in bucket b without math.Pow.
+// With the mantissa split into its top 11 bits hi and low 12 bits lo, l/v_b = x_hi*(1+d) with
+// x_hi = (1+hi/2^11)/(1+j/8) and d = lo*inv[hi] < 2^-11, so (l/v_b)^r = x_hi^r*(1+d)^r, and
+// (1+d)^r is a binomial series of degree deg (the first dropped term is below 5e-15).
+// For deg <= 3 the series is folded into the entry: (l/v_b)^r = a0 + lo*(a1 + lo*(a2 + lo*a3)).
 type powTable struct {
 	r   float64
 	deg int
-	c   [16]float64
-	t   [2048]float64
-	inv [2048]float64
+	c   [16]float64      // C(r, k)
+	a   [2048][4]float64 // x_hi^r * C(r,k) * inv^k
+	inv [2048]float64    // 1/(2^23*(1+hi/2^11))
 }
 
 var cachedTable atomic.Pointer[powTable]
@@ -300,13 +339,6 @@ func tableFor(r float64) *powTable {
 		return tb
 	}
 	tb := &powTable{r: r}
-	for hi := range tb.t {
-		num := 1 + float64(hi)/2048
-		den := 1 + float64(hi>>8)/8
-		tb.t[hi] = math.Pow(num/den, r)
-		tb.inv[hi] = 1 / (8388608 + float64(hi)*4096)
-	}
-	// Binomial coefficients C(r,k); stop when the next term is below 1e-18 for d < 2^-11.
 	const dmax = 1.0 / 2048
 	tb.c[0] = 1
 	term := 1.0
@@ -314,8 +346,20 @@ func tableFor(r float64) *powTable {
 		tb.c[k] = tb.c[k-1] * (r - float64(k-1)) / float64(k)
 		term *= dmax
 		tb.deg = k
-		if math.Abs(tb.c[k])*term*dmax < 1e-18 {
+		next := tb.c[k] * (r - float64(k)) / float64(k+1)
+		if math.Abs(next)*term*dmax < 5e-15 {
 			break
+		}
+	}
+	for hi := range tb.a {
+		h := 1 + float64(hi)/2048
+		x := math.Pow(h/(1+float64(hi>>8)/8), r)
+		inv := 1 / (8388608 * h)
+		tb.inv[hi] = inv
+		f := x
+		for k := 0; k < 4 && k <= tb.deg; k++ {
+			tb.a[hi][k] = f * tb.c[k]
+			f *= inv
 		}
 	}
 	cachedTable.Store(tb)
@@ -325,18 +369,17 @@ func tableFor(r float64) *powTable {
 // pow returns (l/v_b)^r for the bits u of a positive normal float32 l.
 func (tb *powTable) pow(u uint32) float64 {
 	hi := (u >> 12) & 0x7ff
-	d := float64(u&0xfff) * tb.inv[hi]
-	var s float64
-	if tb.deg <= 5 {
-		c := &tb.c
-		s = c[0] + d*(c[1]+d*(c[2]+d*(c[3]+d*(c[4]+d*c[5]))))
-	} else {
-		s = tb.c[tb.deg]
-		for k := tb.deg - 1; k >= 0; k-- {
-			s = s*d + tb.c[k]
-		}
+	d := float64(u & 0xfff)
+	if tb.deg <= 3 {
+		a := &tb.a[hi]
+		return a[0] + d*(a[1]+d*(a[2]+d*a[3]))
 	}
-	return tb.t[hi] * s
+	d *= tb.inv[hi]
+	s := tb.c[tb.deg]
+	for k := tb.deg - 1; k >= 0; k-- {
+		s = s*d + tb.c[k]
+	}
+	return tb.a[hi][0] * s
 }
 
 // invEdge[j] = 2^-23/(1+j/8): l/v_b = float64(1<<23 | mantissa) * invEdge[j].
@@ -361,9 +404,21 @@ func bucketLog2(b int) float64 {
 // inside it, and pass 3 writes the weights.
 func weightsFast(w, losses []float32, m, tau, r, q float64) (L float64, ok bool, err error) {
 	tb := tableFor(r)
-	var cnt [nBuckets]int
+	var cnt [nBuckets]int32
 	var sum [nBuckets]float64
 	subnormal := false
+	// Gather the buckets next to a guess of alpha's bucket on the way; an empty window
+	// (glo = ghi = nBuckets) when there is no guess.
+	guess := -1
+	if speculate {
+		guess = guessBucket(losses, m, q)
+	}
+	glo, ghi := uint32(nBuckets), uint32(nBuckets)
+	if guess >= 0 {
+		glo, ghi = uint32(guess-1), uint32(guess+1)
+	}
+	var vals []float32
+	var pws []float64
 	for i, x := range losses {
 		u := math.Float32bits(x)
 		if u >= 0x7f800000 {
@@ -384,14 +439,19 @@ func weightsFast(w, losses []float32, m, tau, r, q float64) (L float64, ok bool,
 		w[i] = float32(t)
 		b := u >> 20 & (nBuckets - 1)
 		cnt[b]++
-		sum[b] += t * float64(u&0x7fffff|0x800000) * invEdge[b&7]
+		pw := t * float64(u&0x7fffff|0x800000) * invEdge[b&7]
+		sum[b] += pw
+		if b-glo <= ghi-glo {
+			vals = append(vals, x)
+			pws = append(pws, pw)
+		}
 	}
 	if subnormal {
 		return 0, false, nil
 	}
 	k := 0
 	for _, c := range cnt {
-		k += c
+		k += int(c)
 	}
 	if float64(k) <= m {
 		return saturate(w, losses, tau), true, nil
@@ -414,7 +474,7 @@ func weightsFast(w, losses []float32, m, tau, r, q float64) (L float64, ok bool,
 			break
 		}
 		bstar = b
-		below += cnt[b]
+		below += int(cnt[b])
 		prev, lgPrev = b, lg
 	}
 	s0 := k - below
@@ -427,25 +487,32 @@ func weightsFast(w, losses []float32, m, tau, r, q float64) (L float64, ok bool,
 		}
 	}
 
-	// Pass 2: gather b*, sum the saturated losses above it.
-	vals := make([]float32, 0, cnt[bstar])
-	pws := make([]float64, 0, cnt[bstar])
-	var lsat float64
-	for _, x := range losses {
-		u := math.Float32bits(x)
-		if u < 0x00800000 || u >= 0x80000000 {
-			continue
+	if guess >= 0 && bstar-guess <= 1 && guess-bstar <= 1 {
+		// Keep the gathered losses of b*.
+		j := 0
+		for i, x := range vals {
+			if int(math.Float32bits(x)>>20) == bstar {
+				vals[j], pws[j] = x, pws[i]
+				j++
+			}
 		}
-		switch b := int(u >> 20); {
-		case b > bstar:
-			lsat += float64(x)
-		case b == bstar:
-			vals = append(vals, x)
-			pws = append(pws, tb.pow(u)*float64(u&0x7fffff|0x800000)*invEdge[b&7])
+		vals, pws = vals[:j], pws[:j]
+	} else {
+		// Pass 2: gather b*.
+		vals = make([]float32, 0, cnt[bstar])
+		pws = make([]float64, 0, cnt[bstar])
+		for _, x := range losses {
+			u := math.Float32bits(x)
+			if u < 0x00800000 || u >= 0x80000000 {
+				continue
+			}
+			if b := int(u >> 20); b == bstar {
+				vals = append(vals, x)
+				pws = append(pws, tb.pow(u)*float64(u&0x7fffff|0x800000)*invEdge[b&7])
+			}
 		}
 	}
-	s, u, ls := solveSet(vals, pws, s0, u0, m)
-	lsat += ls
+	s, u, lsat := solveSet(vals, pws, s0, u0, m)
 	alphaRel := math.Pow(u/(m-float64(s)), 1/q) // alpha / v_b*
 	lgAlpha := lgStar + math.Log2(alphaRel)
 	alpha := math.Exp2(lgAlpha)
@@ -468,6 +535,7 @@ func weightsFast(w, losses []float32, m, tau, r, q float64) (L float64, ok bool,
 		switch {
 		case b > bstar:
 			w[i] = t
+			lsat += float64(x)
 		case b == bstar && float64(x) >= alpha:
 			w[i] = t
 		default:
