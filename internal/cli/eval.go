@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -55,6 +56,12 @@ var evalMergeCommand = &cli.Command{
 				return err
 			}
 			rs = append(rs, r)
+		}
+		for i, r := range rs[1:] {
+			if !slices.Equal(r.Names, rs[0].Names) {
+				return fmt.Errorf("%s has %d classes %v but %s has %d %v; merge only reports of one model on one dataset",
+					c.Args().Get(i+1), len(r.Names), r.Names, c.Args().Get(0), len(rs[0].Names), rs[0].Names)
+			}
 		}
 		merged, err := metrics.Merge(rs...)
 		if err != nil {

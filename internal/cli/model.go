@@ -51,6 +51,9 @@ func openModel(c *cli.Context) (*loadedModel, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := checkSegOutput(m); err != nil {
+			return nil, err
+		}
 		md, err := infer.ReadMetadata(m)
 		if err != nil {
 			return nil, err
@@ -159,4 +162,21 @@ func staticInputHW(m *onnx.Model) [2]int {
 		return [2]int{int(h), int(w)}
 	}
 	return [2]int{}
+}
+
+// checkSegOutput rejects a model whose first output is declared with a rank that no segmentation
+// model has (scores are N x K x H x W, label maps N x 1 x H x W or N x H x W), naming the file.
+func checkSegOutput(m *onnx.Model) error {
+	outs := m.Proto.GetGraph().GetOutput()
+	if len(outs) == 0 {
+		return fmt.Errorf("%s: the model has no outputs", m.Path)
+	}
+	shape := outs[0].GetType().GetTensorType().GetShape()
+	if shape == nil {
+		return nil // rank unknown: checked on the first image
+	}
+	if r := len(shape.GetDim()); r != 3 && r != 4 {
+		return fmt.Errorf("%s: output %q has rank %d; a segmentation model outputs N x K x H x W scores or an N x 1 x H x W label map (is this a classifier or a backbone? train a head on it with 'lmpseg train')", m.Path, outs[0].GetName(), r)
+	}
+	return nil
 }

@@ -303,7 +303,7 @@ func runTrain(c *cli.Context) error {
 	}
 	probe, err := trainFeatureProbe(feats, pre, first, crop)
 	if err != nil {
-		return err
+		return fmt.Errorf("--backbone %s: %w", bbPath, err)
 	}
 
 	iters := c.Int("iters")
@@ -372,6 +372,9 @@ func trainFeatureProbe(f train.Features, pre train.Preprocess, s *data.Sample, c
 
 // prepareRunFolder creates or checks the run folder and returns the iteration to start from.
 func prepareRunFolder(out string, cfg *train.Config, resume, force bool) (int, error) {
+	if st, err := os.Stat(out); err == nil && !st.IsDir() {
+		return 0, fmt.Errorf("--out %s is a file, not a run folder; give a folder path", out)
+	}
 	old, err := train.LoadConfig(out)
 	exists := err == nil
 	if err != nil {
