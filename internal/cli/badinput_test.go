@@ -196,16 +196,16 @@ func badInputCases() []badCase {
 	}
 	cases = append(cases,
 		// Models with the wrong output.
-		badCase{name: "train/feature of rank 2", want: []string{"flat", "rank-4"}, setup: func(t *testing.T, dir string) []string {
+		badCase{name: "train/feature of rank 2", want: []string{"flat.onnx", "rank-4"}, setup: func(t *testing.T, dir string) []string {
 			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--backbone", rank2(t, dir), "--feature", "")
 		}},
 		badCase{name: "train/unknown feature tensor", want: []string{"feat_s99"}, setup: func(t *testing.T, dir string) []string {
 			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--feature", "feat_s99")
 		}},
-		badCase{name: "eval/model output rank 2", want: []string{"flat.onnx", "shape"}, setup: func(t *testing.T, dir string) []string {
+		badCase{name: "eval/model output rank 2", want: []string{"flat.onnx", "rank 2"}, setup: func(t *testing.T, dir string) []string {
 			return []string{"eval", "--model", rank2(t, dir), "--data", filepath.Join(synthData(t), "val"), "--threads", "1"}
 		}},
-		badCase{name: "predict/model output rank 2", want: []string{"shape"}, setup: func(t *testing.T, dir string) []string {
+		badCase{name: "predict/model output rank 2", want: []string{"flat.onnx", "rank 2"}, setup: func(t *testing.T, dir string) []string {
 			return []string{"predict", "--model", rank2(t, dir), "--out", filepath.Join(dir, "pred"), "--threads", "1",
 				filepath.Join(synthData(t), "val", "images", "0000.png")}
 		}},
@@ -251,7 +251,7 @@ func badInputCases() []badCase {
 			os.Remove(filepath.Join(d, "classes.txt"))
 			return trainOn(t, d, filepath.Join(dir, "run"), "--batch", "6", "--classes", "3")
 		}},
-		badCase{name: "train/image and label sizes differ", want: []string{"0001", "32x64"}, setup: func(t *testing.T, dir string) []string {
+		badCase{name: "train/image and label sizes differ", want: []string{"0001.png", "labels"}, setup: func(t *testing.T, dir string) []string {
 			d := dataCopy(t, dir, "train", "d")
 			writePNG(t, filepath.Join(d, "labels", "0001.png"), image.NewGray(image.Rect(0, 0, 64, 32)))
 			return trainOn(t, d, filepath.Join(dir, "run"), "--batch", "6")
@@ -261,12 +261,19 @@ func badInputCases() []badCase {
 			os.Remove(filepath.Join(d, "labels", "0004.png"))
 			return trainOn(t, d, filepath.Join(dir, "run"))
 		}},
-		badCase{name: "train/unreadable image (a folder)", want: []string{"0005.png"}, setup: func(t *testing.T, dir string) []string {
+		badCase{name: "train/unreadable label (a folder)", want: []string{"0005.png"}, setup: func(t *testing.T, dir string) []string {
 			// Tests run as root, where chmod 000 does not stop reads; a folder in a file's place does.
 			d := dataCopy(t, dir, "train", "d")
-			p := filepath.Join(d, "images", "0005.png")
+			p := filepath.Join(d, "labels", "0005.png")
 			os.Remove(p)
 			os.MkdirAll(p, 0o755)
+			return trainOn(t, d, filepath.Join(dir, "run"), "--batch", "6")
+		}},
+		badCase{name: "train/unreadable image (symlink loop)", want: []string{"0002.png"}, setup: func(t *testing.T, dir string) []string {
+			d := dataCopy(t, dir, "train", "d")
+			p := filepath.Join(d, "images", "0002.png")
+			os.Remove(p)
+			os.Symlink(p, p)
 			return trainOn(t, d, filepath.Join(dir, "run"), "--batch", "6")
 		}},
 		badCase{name: "train/unreadable label (dangling link)", want: []string{"0000.png"}, setup: func(t *testing.T, dir string) []string {
@@ -320,7 +327,7 @@ func badInputCases() []badCase {
 		badCase{name: "train/no iters", want: []string{"--iters"}, setup: func(t *testing.T, dir string) []string {
 			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--iters", "0")
 		}},
-		badCase{name: "train/unknown flag", want: []string{"--bogus"}, setup: func(t *testing.T, dir string) []string {
+		badCase{name: "train/unknown flag", want: []string{"bogus"}, setup: func(t *testing.T, dir string) []string {
 			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--bogus")
 		}},
 		badCase{name: "train/missing backbone flag", want: []string{"--backbone"}, setup: func(t *testing.T, dir string) []string {
@@ -361,7 +368,7 @@ func badInputCases() []badCase {
 			writeFile(t, p, b)
 			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--resume", "--iters", "10", "--loss", "ce", "--lr", "0.05")
 		}},
-		badCase{name: "train/out is a file", want: []string{"runfile"}, setup: func(t *testing.T, dir string) []string {
+		badCase{name: "train/out is a file", want: []string{"runfile", "folder"}, setup: func(t *testing.T, dir string) []string {
 			writeFile(t, filepath.Join(dir, "runfile"), []byte("x"))
 			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "runfile"))
 		}},
@@ -416,20 +423,20 @@ func badInputCases() []badCase {
 			writeFile(t, filepath.Join(d, "images", "0001.png"), []byte("garbage"))
 			return []string{"eval", "--model", m, "--data", d, "--strict", "--threads", "1"}
 		}},
-		badCase{name: "eval/label out of range", want: []string{"0002.png", "77"}, setup: func(t *testing.T, dir string) []string {
+		badCase{name: "eval/label out of range --strict", want: []string{"0002.png", "77"}, setup: func(t *testing.T, dir string) []string {
 			_, m := trainedRun(t)
 			d := dataCopy(t, dir, "val", "v")
 			p := filepath.Join(d, "labels", "0002.png")
 			g := readGray(t, p)
 			g.SetGray(0, 0, color.Gray{Y: 77})
 			writePNG(t, p, g)
-			return []string{"eval", "--model", m, "--data", d, "--threads", "1"}
+			return []string{"eval", "--model", m, "--data", d, "--threads", "1", "--strict"}
 		}},
-		badCase{name: "eval/image and label sizes differ", want: []string{"0000"}, setup: func(t *testing.T, dir string) []string {
+		badCase{name: "eval/image and label sizes differ --strict", want: []string{"0000.png"}, setup: func(t *testing.T, dir string) []string {
 			_, m := trainedRun(t)
 			d := dataCopy(t, dir, "val", "v")
 			writePNG(t, filepath.Join(d, "labels", "0000.png"), image.NewGray(image.Rect(0, 0, 100, 50)))
-			return []string{"eval", "--model", m, "--data", d, "--threads", "1"}
+			return []string{"eval", "--model", m, "--data", d, "--threads", "1", "--strict"}
 		}},
 		badCase{name: "eval/empty data folder", want: []string{"emptyds"}, setup: func(t *testing.T, dir string) []string {
 			_, m := trainedRun(t)
@@ -445,14 +452,12 @@ func badInputCases() []badCase {
 			_, m := trainedRun(t)
 			return []string{"eval", "--model", m, "--data", filepath.Join(synthData(t), "val"), "--threads", "1", "--json", filepath.Join(dir, "no", "such", "report.json")}
 		}},
-		badCase{name: "eval/json onto /dev/full", want: []string{"/dev/full"}, skip: func() string {
-			if _, err := os.Stat("/dev/full"); err != nil {
-				return "no /dev/full"
-			}
-			return ""
-		}, setup: func(t *testing.T, dir string) []string {
+		badCase{name: "eval/json onto a folder", want: []string{"report.json"}, setup: func(t *testing.T, dir string) []string {
+			// Not /dev/full: reports are written atomically (temp file + rename), which as root would
+			// replace the device node.
 			_, m := trainedRun(t)
-			return []string{"eval", "--model", m, "--data", filepath.Join(synthData(t), "val"), "--threads", "1", "--json", "/dev/full"}
+			os.MkdirAll(filepath.Join(dir, "report.json", "x"), 0o755)
+			return []string{"eval", "--model", m, "--data", filepath.Join(synthData(t), "val"), "--threads", "1", "--json", filepath.Join(dir, "report.json")}
 		}},
 		badCase{name: "eval run/missing run folder", want: []string{"norun"}, setup: func(t *testing.T, dir string) []string {
 			return []string{"eval", "--run", filepath.Join(dir, "norun"), "--data", filepath.Join(synthData(t), "val")}
@@ -765,4 +770,3 @@ func TestBadInputProcess(t *testing.T) {
 	}
 	t.Logf("bad inputs tried as a process: %d of %d cases", tried, len(cases))
 }
-
