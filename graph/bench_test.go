@@ -229,3 +229,40 @@ func BenchmarkStepNaive(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParts times the pieces of the fused step separately.
+func BenchmarkParts(b *testing.B) {
+	for _, s := range stepSizes {
+		for _, t := range []int{1, runtime.GOMAXPROCS(0)} {
+			setup := func(b *testing.B) (*Head, *stepData, *Tensor, *Tensor) {
+				h, _ := NewHead(HeadSpec{Kind: "linear", InChannels: s.c, Classes: s.classes}, 1)
+				d := newStepData(s)
+				z := h.Forward(d.x, true)
+				uniformCoef(d.coef, d.labels, 255)
+				return h, d, z, NewTensor(z.N, z.C, z.H, z.W)
+			}
+			run := func(name string, f func(h *Head, d *stepData, z, dz *Tensor)) {
+				b.Run(fmt.Sprintf("%s/%s/threads=%d", name, s.name, t), func(b *testing.B) {
+					if t == 1 {
+						defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+					}
+					SetThreads(t)
+					defer SetThreads(0)
+					h, d, z, dz := setup(b)
+					cpu0 := cpuTime()
+					b.ResetTimer()
+					for b.Loop() {
+						f(h, d, z, dz)
+					}
+					b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N)/1e6, "cpu-ms/op")
+				})
+			}
+			run("HeadForward", func(h *Head, d *stepData, z, dz *Tensor) { h.Forward(d.x, true) })
+			run("PixelCE", func(h *Head, d *stepData, z, dz *Tensor) { PixelCE(d.ce, d.pr, z, d.labels, s.H, s.W, 255) })
+			run("PixelCEBackward", func(h *Head, d *stepData, z, dz *Tensor) {
+				PixelCEBackward(dz, z, d.labels, d.coef, s.H, s.W, 255)
+			})
+			run("HeadBackward", func(h *Head, d *stepData, z, dz *Tensor) { h.Backward(dz) })
+		}
+	}
+}

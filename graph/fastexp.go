@@ -46,25 +46,36 @@ func exp32(x float32) float32 {
 	return p * math.Float32frombits(uint32(n+127)<<23)
 }
 
+// logTab[j] = log(c_j) and logInv[j] = 1/c_j for the interval centres
+// c_j = 1 + (j+0.5)/128 of the mantissa range [1, 2).
+var logTab, logInv [128]float64
+
+func init() {
+	for j := range logTab {
+		c := 1 + (float64(j)+0.5)/128
+		logTab[j] = math.Log(c)
+		logInv[j] = 1 / c
+	}
+}
+
 // log32 returns the natural logarithm of x with an absolute error below
 // 2e-7 for positive normal float32 x; other inputs go through math.Log. It
-// splits x = 2^k * f with f in [sqrt(1/2), sqrt(2)) and sums the atanh
-// series of log f = 2*atanh((f-1)/(f+1)) to the u^9 term in float64.
+// splits x = 2^k * f with f in [1, 2), picks the nearest of 128 interval
+// centres c (a table lookup on the top mantissa bits) and adds
+// log(c) + log1p(f/c - 1), the latter from its cubic Taylor polynomial
+// (|f/c - 1| < 1/256); all in float64 and without a division.
 func log32(x float32) float32 {
 	b := math.Float32bits(x)
 	if b-0x00800000 >= 0x7f800000-0x00800000 { // zero, subnormal, negative, Inf, NaN
 		return float32(math.Log(float64(x)))
 	}
 	k := int32(b>>23) - 127
+	j := (b >> 16) & 127
 	f := float64(math.Float32frombits(b&0x007fffff | 0x3f800000))
-	if f > math.Sqrt2 {
-		f *= 0.5
-		k++
-	}
-	u := (f - 1) / (f + 1)
-	u2 := u * u
-	p := 1 + u2*(1.0/3+u2*(1.0/5+u2*(1.0/7+u2*(1.0/9))))
-	return float32(float64(k)*math.Ln2 + 2*u*p)
+	c := 1 + (float64(j)+0.5)/128
+	r := (f - c) * logInv[j]
+	p := r - r*r*(0.5-r*(1.0/3))
+	return float32(float64(k)*math.Ln2 + logTab[j] + p)
 }
 
 // expInPlace replaces every x of xs by exp32(x). It is exp32 written out

@@ -211,9 +211,11 @@ func pixelCECell(dstCE, dstProb []float32, labels []int32, ignore int32, g *loss
 	for j := 0; j < ry.n; j++ {
 		y := ry.start + j
 		ly := g.ym.l[y]
+		var next float32 // sum of e at the current pixel on the fast path
 		if s.fast {
 			copy(e, start)
 			copy(r, rr)
+			next = sum4(e)
 		}
 		base := (n*g.H + y) * g.W
 		for i := 0; i < rx.n; i++ {
@@ -226,7 +228,7 @@ func pixelCECell(dstCE, dstProb []float32, labels []int32, ignore int32, g *loss
 					dstProb[idx] = 1
 				}
 				if s.fast {
-					advance(e, r)
+					next = advSum(e, r)
 				}
 				continue
 			}
@@ -238,7 +240,8 @@ func pixelCECell(dstCE, dstProb []float32, labels []int32, ignore int32, g *loss
 			if s.fast {
 				m = s.m
 				el = e[lab]
-				sum = sumAdvance(e, r)
+				sum = next
+				next = advSum(e, r)
 			} else {
 				m, sum = s.direct(ly, lx)
 				el = e[lab]
@@ -335,9 +338,11 @@ func pixelCEBackwardCell(on []float32, labels []int32, coef []float32, ignore in
 	for j := 0; j < ry.n; j++ {
 		y := ry.start + j
 		ly := g.ym.l[y]
+		var next float32 // sum of e at the current pixel on the fast path
 		if s.fast {
 			copy(e, start)
 			copy(r, rr)
+			next = sum4(e)
 		}
 		clear(rs)
 		clear(rxs)
@@ -349,7 +354,7 @@ func pixelCEBackwardCell(on []float32, labels []int32, coef []float32, ignore in
 			cf := coef[idx]
 			if lab == ignore || cf == 0 {
 				if s.fast {
-					advance(e, r)
+					next = advSum(e, r)
 				}
 				continue
 			}
@@ -357,13 +362,11 @@ func pixelCEBackwardCell(on []float32, labels []int32, coef []float32, ignore in
 				badLabel("PixelCEBackward", lab, idx, c)
 			}
 			lx := g.xm.l[x]
-			var sum float32
 			if s.fast {
-				sum = sum4(e)
-				accumAdvance(rs, rxs, e, r, cf/sum, lx)
+				next = accumAdvSum(rs, rxs, e, r, cf/next, lx)
 			} else {
-				_, sum = s.direct(ly, lx)
-				accumAdvance(rs, rxs, e, nil, cf/sum, lx)
+				_, sum := s.direct(ly, lx)
+				accum(rs, rxs, e, cf/sum, lx)
 			}
 			rs[lab] -= cf
 			rxs[lab] -= cf * lx
@@ -395,24 +398,17 @@ func pixelCEBackwardCell(on []float32, labels []int32, coef []float32, ignore in
 	}
 }
 
-// advance multiplies e by r element-wise.
-func advance(e, r []float32) {
-	r = r[:len(e)]
-	for k, v := range e {
-		e[k] = v * r[k]
-	}
-}
-
 // sum4 returns the sum of e, with four partial sums to shorten the chain
 // of dependent additions.
 func sum4(e []float32) float32 {
 	var s0, s1, s2, s3 float32
 	k := 0
 	for ; k+4 <= len(e); k += 4 {
-		s0 += e[k]
-		s1 += e[k+1]
-		s2 += e[k+2]
-		s3 += e[k+3]
+		v := e[k : k+4 : k+4]
+		s0 += v[0]
+		s1 += v[1]
+		s2 += v[2]
+		s3 += v[3]
 	}
 	for ; k < len(e); k++ {
 		s0 += e[k]
@@ -420,33 +416,79 @@ func sum4(e []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// sumAdvance returns the sum of e (as sum4) and then multiplies e by r.
-func sumAdvance(e, r []float32) float32 {
-	s := sum4(e)
-	advance(e, r)
-	return s
+// advSum multiplies e by r element-wise and returns the new sum of e
+// (summed as sum4 does).
+func advSum(e, r []float32) float32 {
+	r = r[:len(e)]
+	var s0, s1, s2, s3 float32
+	k := 0
+	for ; k+4 <= len(e); k += 4 {
+		v := e[k : k+4 : k+4]
+		m := r[k : k+4 : k+4]
+		v0, v1, v2, v3 := v[0]*m[0], v[1]*m[1], v[2]*m[2], v[3]*m[3]
+		v[0], v[1], v[2], v[3] = v0, v1, v2, v3
+		s0 += v0
+		s1 += v1
+		s2 += v2
+		s3 += v3
+	}
+	for ; k < len(e); k++ {
+		v := e[k] * r[k]
+		e[k] = v
+		s0 += v
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
-// accumAdvance adds g = e*inv into rs and g*lx into rx and, when r is not
-// nil, multiplies e by r.
-func accumAdvance(rs, rx, e, r []float32, inv, lx float32) {
+// accum adds g = e*inv into rs and g*lx into rx.
+func accum(rs, rx, e []float32, inv, lx float32) {
 	rs = rs[:len(e)]
 	rx = rx[:len(e)]
-	if r == nil {
-		for k, v := range e {
-			g := v * inv
-			rs[k] += g
-			rx[k] += g * lx
-		}
-		return
-	}
-	r = r[:len(e)]
 	for k, v := range e {
 		g := v * inv
 		rs[k] += g
 		rx[k] += g * lx
-		e[k] = v * r[k]
 	}
+}
+
+// accumAdvSum adds g = e*inv into rs and g*lx into rx, then multiplies e
+// by r and returns the new sum of e (summed as sum4 does).
+func accumAdvSum(rs, rx, e, r []float32, inv, lx float32) float32 {
+	rs = rs[:len(e)]
+	rx = rx[:len(e)]
+	r = r[:len(e)]
+	var s0, s1, s2, s3 float32
+	k := 0
+	for ; k+4 <= len(e); k += 4 {
+		v := e[k : k+4 : k+4]
+		m := r[k : k+4 : k+4]
+		a := rs[k : k+4 : k+4]
+		b := rx[k : k+4 : k+4]
+		g0, g1, g2, g3 := v[0]*inv, v[1]*inv, v[2]*inv, v[3]*inv
+		a[0] += g0
+		a[1] += g1
+		a[2] += g2
+		a[3] += g3
+		b[0] += g0 * lx
+		b[1] += g1 * lx
+		b[2] += g2 * lx
+		b[3] += g3 * lx
+		v0, v1, v2, v3 := v[0]*m[0], v[1]*m[1], v[2]*m[2], v[3]*m[3]
+		v[0], v[1], v[2], v[3] = v0, v1, v2, v3
+		s0 += v0
+		s1 += v1
+		s2 += v2
+		s3 += v3
+	}
+	for ; k < len(e); k++ {
+		g := e[k] * inv
+		rs[k] += g
+		rx[k] += g * lx
+		v := e[k] * r[k]
+		e[k] = v
+		s0 += v
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // reduceParts adds parts[1:] into dst (which is parts[0]) in order, in
