@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"runtime/metrics"
@@ -263,6 +264,37 @@ func BenchmarkParts(b *testing.B) {
 				PixelCEBackward(dz, z, d.labels, d.coef, s.H, s.W, 255)
 			})
 			run("HeadBackward", func(h *Head, d *stepData, z, dz *Tensor) { h.Backward(dz) })
+		}
+	}
+}
+
+// TestStepFusedMatchesNaive checks that the two benchmarked steps compute
+// the same losses and gradients, so that the benchmarks compare equal work.
+func TestStepFusedMatchesNaive(t *testing.T) {
+	s := stepSize{"tiny", 2, 8, 8, 16, 64, 128, 5}
+	hf, _ := NewHead(HeadSpec{Kind: "linear", InChannels: s.c, Classes: s.classes}, 1)
+	hn, _ := NewHead(HeadSpec{Kind: "linear", InChannels: s.c, Classes: s.classes}, 1)
+	df, dn := newStepData(s), newStepData(s)
+	// Whole ignored cells exercise the skip path.
+	for i := 0; i < 3*s.W; i++ {
+		df.labels[i], dn.labels[i] = 255, 255
+	}
+	fusedStep(hf, df, s.H, s.W)
+	naiveStep(hn, dn, s.H, s.W)
+	if d := maxAbsDiff(df.ce, dn.ce); d > 1e-5 {
+		t.Errorf("CE differs by %g", d)
+	}
+	if d := maxAbsDiff(df.pr, dn.pr); d > 1e-5 {
+		t.Errorf("probabilities differ by %g", d)
+	}
+	for i, p := range hf.Params() {
+		q := hn.Params()[i]
+		var scale float64
+		for _, v := range q.Grad {
+			scale = max(scale, math.Abs(float64(v)))
+		}
+		if d := maxAbsDiff(p.Grad, q.Grad); d > 1e-4*max(1e-3, scale) {
+			t.Errorf("%s gradient differs by %g", p.Name, d)
 		}
 	}
 }

@@ -196,6 +196,10 @@ func PixelCE(dstCE, dstProb []float32, logits *Tensor, labels []int32, H, W int,
 			n, ry := it/nyr, g.yr[it%nyr]
 			ln := logits.Data[n*c*g.h*g.w : (n+1)*c*g.h*g.w]
 			for _, rx := range g.xr {
+				if !cellActive(labels, nil, ignore, g, n, ry, rx) {
+					fillIgnored(dstCE, dstProb, g, n, ry, rx)
+					continue
+				}
 				s.load(ln, g, ry, rx)
 				pixelCECell(dstCE, dstProb, labels, ignore, g, s, n, ry, rx)
 			}
@@ -311,17 +315,31 @@ func PixelCEBackward(dst *Tensor, logits *Tensor, labels []int32, coef []float32
 	reduceParts(dst.Data, parts)
 }
 
-// cellActive reports whether any pixel of the cell contributes a gradient.
+// cellActive reports whether any pixel of the cell has a label other than
+// ignore and, when coef is not nil, a non-zero coefficient.
 func cellActive(labels []int32, coef []float32, ignore int32, g *lossGeom, n int, ry, rx run) bool {
 	for j := 0; j < ry.n; j++ {
 		base := (n*g.H+ry.start+j)*g.W + rx.start
 		for i := 0; i < rx.n; i++ {
-			if labels[base+i] != ignore && coef[base+i] != 0 {
+			if labels[base+i] != ignore && (coef == nil || coef[base+i] != 0) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// fillIgnored writes CE 0 and probability 1 for every pixel of a cell.
+func fillIgnored(dstCE, dstProb []float32, g *lossGeom, n int, ry, rx run) {
+	for j := 0; j < ry.n; j++ {
+		base := (n*g.H+ry.start+j)*g.W + rx.start
+		clear(dstCE[base : base+rx.n])
+		if dstProb != nil {
+			for i := range dstProb[base : base+rx.n] {
+				dstProb[base+i] = 1
+			}
+		}
+	}
 }
 
 func pixelCEBackwardCell(on []float32, labels []int32, coef []float32, ignore int32, g *lossGeom, s *cell, n int, ry, rx run) {
