@@ -35,8 +35,19 @@ type bareSession struct {
 	s *ort.DynamicAdvancedSession
 }
 
-func openBare(b *testing.B, p string) *bareSession {
-	s, err := ort.NewDynamicAdvancedSession(p, []string{"image"}, []string{"stage3"}, nil)
+func openBare(b *testing.B, p string, threads int) *bareSession {
+	var opts *ort.SessionOptions
+	if threads > 0 {
+		var err error
+		if opts, err = ort.NewSessionOptions(); err != nil {
+			b.Fatal(err)
+		}
+		defer opts.Destroy()
+		if err := opts.SetIntraOpNumThreads(threads); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s, err := ort.NewDynamicAdvancedSession(p, []string{"image"}, []string{"stage3"}, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -82,7 +93,7 @@ func BenchmarkBareSession(b *testing.B) {
 	p := benchModel(b)
 	for _, sz := range benchSizes {
 		b.Run(sz.name, func(b *testing.B) {
-			s := openBare(b, p)
+			s := openBare(b, p, 0)
 			defer s.s.Destroy()
 			x := ramp(3 * sz.h * sz.w)
 			b.ResetTimer()
@@ -95,55 +106,65 @@ func BenchmarkBareSession(b *testing.B) {
 
 // BenchmarkBackboneOverhead alternates runner and bare calls on the same
 // model and input in one run and reports the runner's time over the bare
-// session's as "ratio" (1.05 is 5% overhead).
+// session's as "ratio" (1.05 is 5% overhead). The T1 variants run both
+// with one intra-op thread, which isolates the per-call overhead from
+// thread-pool scheduling noise on a busy machine.
 func BenchmarkBackboneOverhead(b *testing.B) {
 	p := benchModel(b)
 	for _, sz := range benchSizes {
-		b.Run(sz.name, func(b *testing.B) {
-			bb, err := OpenBackbone(p, Options{})
-			if err != nil {
-				b.Fatal(err)
+		for _, threads := range []int{0, 1} {
+			name := sz.name
+			if threads == 1 {
+				name += "T1"
 			}
-			defer bb.Close()
-			s := openBare(b, p)
-			defer s.s.Destroy()
-			x := ramp(3 * sz.h * sz.w)
-			// Warm both up and check they agree.
-			f, _, err := bb.Run(x, 1, sz.h, sz.w)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if d := maxAbsDiff(f, s.run(b, x, sz.h, sz.w)); d != 0 {
-				b.Fatalf("runner and bare session differ by %g", d)
-			}
-			var tRunner, tBare time.Duration
-			b.ResetTimer()
-			runner := func() {
-				t0 := time.Now()
-				if _, _, err := bb.Run(x, 1, sz.h, sz.w); err != nil {
-					b.Fatal(err)
-				}
-				tRunner += time.Since(t0)
-			}
-			bare := func() {
-				t0 := time.Now()
-				s.run(b, x, sz.h, sz.w)
-				tBare += time.Since(t0)
-			}
-			for i := 0; i < b.N; i++ {
-				// Swap the order every iteration so that neither side
-				// always follows the other (thread pools spin after a run).
-				if i%2 == 0 {
-					runner()
-					bare()
-				} else {
-					bare()
-					runner()
-				}
-			}
-			b.ReportMetric(float64(tRunner)/float64(tBare), "ratio")
-			b.ReportMetric(float64(tRunner.Nanoseconds())/float64(b.N), "runner-ns/op")
-			b.ReportMetric(float64(tBare.Nanoseconds())/float64(b.N), "bare-ns/op")
-		})
+			b.Run(name, func(b *testing.B) { overhead(b, p, sz.h, sz.w, threads) })
+		}
 	}
+}
+
+func overhead(b *testing.B, p string, h, w, threads int) {
+	bb, err := OpenBackbone(p, Options{Threads: threads})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bb.Close()
+	s := openBare(b, p, threads)
+	defer s.s.Destroy()
+	x := ramp(3 * h * w)
+	// Warm both up and check they agree.
+	f, _, err := bb.Run(x, 1, h, w)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if d := maxAbsDiff(f, s.run(b, x, h, w)); d != 0 {
+		b.Fatalf("runner and bare session differ by %g", d)
+	}
+	var tRunner, tBare time.Duration
+	b.ResetTimer()
+	runner := func() {
+		t0 := time.Now()
+		if _, _, err := bb.Run(x, 1, h, w); err != nil {
+			b.Fatal(err)
+		}
+		tRunner += time.Since(t0)
+	}
+	bare := func() {
+		t0 := time.Now()
+		s.run(b, x, h, w)
+		tBare += time.Since(t0)
+	}
+	for i := 0; i < b.N; i++ {
+		// Swap the order every iteration so that neither side
+		// always follows the other (thread pools spin after a run).
+		if i%2 == 0 {
+			runner()
+			bare()
+		} else {
+			bare()
+			runner()
+		}
+	}
+	b.ReportMetric(float64(tRunner)/float64(tBare), "ratio")
+	b.ReportMetric(float64(tRunner.Nanoseconds())/float64(b.N), "runner-ns/op")
+	b.ReportMetric(float64(tBare.Nanoseconds())/float64(b.N), "bare-ns/op")
 }
