@@ -375,6 +375,8 @@ func prepareRunFolder(out string, cfg *train.Config, resume, force bool) (int, e
 	if st, err := os.Stat(out); err == nil && !st.IsDir() {
 		return 0, fmt.Errorf("--out %s is a file, not a run folder; give a folder path", out)
 	}
+	// A process killed inside an atomic write leaves its temporary file behind.
+	train.RemoveStaleTemps(out)
 	old, err := train.LoadConfig(out)
 	exists := err == nil
 	if err != nil {
@@ -383,6 +385,12 @@ func prepareRunFolder(out string, cfg *train.Config, resume, force bool) (int, e
 				return 0, fmt.Errorf("%w; pass --force to start over", err)
 			}
 			exists = false
+		}
+	}
+	// Temporary files of writes cut short by a kill are garbage: the renamed files are whole.
+	if tmps, _ := filepath.Glob(filepath.Join(out, ".*.tmp-*")); len(tmps) > 0 {
+		for _, t := range tmps {
+			os.Remove(t)
 		}
 	}
 	switch {
