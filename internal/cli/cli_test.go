@@ -37,6 +37,13 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	shareDir = dir
+	// Subprocesses run in temporary folders, away from third_party/: point them at the library.
+	if os.Getenv("ONNXRUNTIME_LIB") == "" {
+		lib := filepath.Join(repoRoot, "third_party", "onnxruntime", "lib", "libonnxruntime.so.1.24.1")
+		if _, err := os.Stat(lib); err == nil {
+			os.Setenv("ONNXRUNTIME_LIB", lib)
+		}
+	}
 	binPath = filepath.Join(dir, "lmpseg")
 	build := exec.Command("go", "build", "-o", binPath, ".")
 	build.Dir = repoRoot
