@@ -375,8 +375,6 @@ func prepareRunFolder(out string, cfg *train.Config, resume, force bool) (int, e
 	if st, err := os.Stat(out); err == nil && !st.IsDir() {
 		return 0, fmt.Errorf("--out %s is a file, not a run folder; give a folder path", out)
 	}
-	// A process killed inside an atomic write leaves its temporary file behind.
-	train.RemoveStaleTemps(out)
 	old, err := train.LoadConfig(out)
 	exists := err == nil
 	if err != nil {
