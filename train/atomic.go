@@ -1,7 +1,6 @@
 package train
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,20 +40,4 @@ func WriteFileAtomic(path string, data []byte) error {
 		d.Close()
 	}
 	return nil
-}
-
-// RemoveStaleTemps deletes the temporary files that WriteFileAtomic calls killed before their
-// rename left in dir. Call it only while no other process writes into dir.
-func RemoveStaleTemps(dir string) error {
-	tmps, err := filepath.Glob(filepath.Join(dir, ".*.tmp-*"))
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, p := range tmps {
-		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-			errs = append(errs, fmt.Errorf("train: removing stale %s: %w", p, err))
-		}
-	}
-	return errors.Join(errs...)
 }
