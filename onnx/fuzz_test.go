@@ -1,9 +1,9 @@
 package onnx
 
 import (
+	"io"
 	"testing"
 
-	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -37,6 +37,10 @@ func FuzzDecode(f *testing.F) {
 		if r.Nodes != len(mp.GetGraph().GetNode()) {
 			t.Fatal("Describe miscounted nodes")
 		}
+		if err := r.Print(io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		_ = imageTensors(mp.GetGraph(), "")
 		names := TensorNames(mp.GetGraph())
 		if len(names) > 0 {
 			if _, err := Cut(m, names[len(names)-1]); err != nil {
@@ -51,6 +55,5 @@ func FuzzDecode(f *testing.F) {
 		}
 		_ = externalTensors(mp)
 		_ = Opset(mp)
-		_ = pb.TensorProto_FLOAT
 	})
 }
