@@ -35,6 +35,7 @@ type Stepper struct {
 	Sched  Schedule
 	Clip   float64
 	Ignore int32
+	Seed   int64 // with the iteration, seeds the head's dropout at each step
 
 	ce, prob, coef []float32
 	dlogits        *graph.Tensor
@@ -72,6 +73,7 @@ func (s *Stepper) Step(b *Batch, it int) (StepStats, error) {
 	if k := firstNonFinite(b.Feat.Data, b.Feat.C*b.Feat.H*b.Feat.W); k >= 0 {
 		return StepStats{}, &NumericError{Iter: it, Tensor: "backbone features", Sample: name(k)}
 	}
+	s.Head.SetDropoutSeed(uint64(s.Seed)*0x9e3779b97f4a7c15 ^ uint64(it))
 	logits := s.Head.Forward(b.Feat, true)
 	if k := firstNonFinite(logits.Data, logits.C*logits.H*logits.W); k >= 0 {
 		return StepStats{}, &NumericError{Iter: it, Tensor: "head logits", Sample: name(k)}

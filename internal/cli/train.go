@@ -491,7 +491,7 @@ func trainRun(w io.Writer, run string, cfg *train.Config, start int, ds, val dat
 	prog := newProgress(w, cfg.Iters, start, quiet)
 	t0 := time.Now()
 	loop := &train.Loop{
-		Stepper: &train.Stepper{Head: head, Opt: opt, Loss: loss, Clip: cfg.Optim.ClipNorm, Ignore: cfg.Ignore, Sched: train.Schedule{Base: cfg.LR, Total: cfg.Iters, Warmup: cfg.Warmup}},
+		Stepper: &train.Stepper{Head: head, Opt: opt, Loss: loss, Clip: cfg.Optim.ClipNorm, Ignore: cfg.Ignore, Seed: cfg.Seed, Sched: train.Schedule{Base: cfg.LR, Total: cfg.Iters, Warmup: cfg.Warmup}},
 		Source:  src, Run: run, Start: start, Iters: cfg.Iters, ValEvery: cfg.ValEvery, CkptEvery: cfg.CkptEvery,
 		BestMIoU: best, BestIter: bestIter,
 		Hooks: train.Hooks{
