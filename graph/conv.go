@@ -177,10 +177,58 @@ func (c *Conv2d) Forward(x *Tensor, train bool) *Tensor {
 				c.im2col(cols, xn, x.H, x.W, wo, r0, r1)
 				xm = blas32.General{Rows: kk, Cols: p, Stride: p, Data: cols}
 			}
-			blas32.Gemm(blas.NoTrans, blas.NoTrans, 1, wm, xm, beta, ym)
+			if c.OutC <= smallOut {
+				if beta == 0 {
+					for o := 0; o < c.OutC; o++ {
+						clear(yn[o*ho*wo+r0*wo:][:p])
+					}
+				}
+				gemmSmallNN(ym, wm, xm)
+			} else {
+				blas32.Gemm(blas.NoTrans, blas.NoTrans, 1, wm, xm, beta, ym)
+			}
 		}
 	})
 	return y
+}
+
+// smallOut is the largest number of output channels for which the
+// convolution uses the tiled kernels below instead of gonum's Gemm: with
+// few output rows, tiles of pixels keep the outputs in cache and the
+// vectors long.
+const smallOut = 64
+
+// gemmTile is the number of pixels per tile of the small kernels.
+const gemmTile = 1024
+
+// gemmSmallNN adds w*x into y (y: m x p, w: m x k, x: k x p) tile by tile
+// over the columns.
+func gemmSmallNN(y, w, x blas32.General) {
+	for t0 := 0; t0 < y.Cols; t0 += gemmTile {
+		n := min(gemmTile, y.Cols-t0)
+		for l := 0; l < w.Cols; l++ {
+			xv := blas32.Vector{N: n, Inc: 1, Data: x.Data[l*x.Stride+t0:]}
+			for o := 0; o < y.Rows; o++ {
+				if a := w.Data[o*w.Stride+l]; a != 0 {
+					blas32.Axpy(a, xv, blas32.Vector{N: n, Inc: 1, Data: y.Data[o*y.Stride+t0:]})
+				}
+			}
+		}
+	}
+}
+
+// gemmSmallNT adds dy*x^T into g (g: m x k, dy: m x p, x: k x p) with dot
+// products over tiles of columns.
+func gemmSmallNT(g, dy, x blas32.General) {
+	for t0 := 0; t0 < dy.Cols; t0 += gemmTile {
+		n := min(gemmTile, dy.Cols-t0)
+		for l := 0; l < x.Rows; l++ {
+			xv := blas32.Vector{N: n, Inc: 1, Data: x.Data[l*x.Stride+t0:]}
+			for o := 0; o < dy.Rows; o++ {
+				g.Data[o*g.Stride+l] += blas32.Dot(xv, blas32.Vector{N: n, Inc: 1, Data: dy.Data[o*dy.Stride+t0:]})
+			}
+		}
+	}
 }
 
 // Backward accumulates the weight and bias gradients for output gradient dy
@@ -257,7 +305,11 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 				xm = blas32.General{Rows: kk, Cols: p, Stride: p, Data: cols}
 			}
 			// dW += dY * cols^T
-			blas32.Gemm(blas.NoTrans, blas.Trans, 1, dym, xm, 1, gw)
+			if c.OutC <= smallOut {
+				gemmSmallNT(gw, dym, xm)
+			} else {
+				blas32.Gemm(blas.NoTrans, blas.Trans, 1, dym, xm, 1, gw)
+			}
 			if dx == nil {
 				continue
 			}

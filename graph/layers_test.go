@@ -48,6 +48,8 @@ func TestLayerGradients(t *testing.T) {
 		{"conv3x3 pad1", conv(3, 4, 3, 1, 1, false), 2, 3, 5, 6, true, nil, 1e-2, 2e-3},
 		{"conv3x3 dil2", conv(2, 3, 3, 2, 2, true), 1, 2, 6, 7, true, nil, 1e-2, 2e-3},
 		{"conv3x3 nopad", conv(2, 2, 3, 0, 1, true), 2, 2, 5, 4, true, nil, 1e-2, 2e-3},
+		{"conv1x1 wide", conv(3, smallOut+2, 1, 0, 1, true), 1, 3, 2, 3, true, nil, 1e-2, 2e-3},
+		{"conv3x3 wide", conv(2, smallOut+1, 3, 1, 1, false), 1, 2, 3, 2, true, nil, 1e-2, 2e-3},
 		{"batchnorm train", bn(3), 2, 3, 4, 3, true, nil, 1e-3, 1e-2},
 		{"batchnorm eval", bn(3), 2, 3, 4, 3, false, nil, 1e-2, 2e-3},
 		{"relu", func(*rand.Rand) Layer { return &ReLU{} }, 2, 3, 4, 4, true, nil, 1e-3, 2e-3},
@@ -106,6 +108,8 @@ func TestConvReference(t *testing.T) {
 		{2, 5, 3, 2, 2, 1, 9, 6},
 		{1, 1, 3, 0, 1, 1, 3, 3},
 		{4, 2, 1, 2, 1, 1, 2, 2},
+		{5, 70, 1, 0, 1, 2, 3, 4}, // more than smallOut outputs: gonum's Gemm
+		{3, 65, 3, 1, 1, 1, 4, 3},
 	}
 	for k, tc := range cases {
 		for _, threads := range []int{1, 4} {
