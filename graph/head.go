@@ -18,7 +18,8 @@ const (
 // convolution without bias, batch norm, ReLU, channel dropout and a 1x1
 // convolution with bias, like torchvision's FCNHead). Hidden is the width
 // of the fcn head (256 when 0) and Dropout its dropout probability (0.1
-// when 0; use a negative value for none).
+// when 0; a negative value means no dropout and is kept as given, so that
+// a normalised spec normalises to itself).
 type HeadSpec struct {
 	Kind       string  `json:"kind"`
 	InChannels int     `json:"in_channels"`
@@ -43,12 +44,12 @@ func (s HeadSpec) normalized() (HeadSpec, error) {
 			s.Dropout = 0.1
 		}
 		if s.Dropout < 0 {
-			s.Dropout = 0
+			s.Dropout = -1
 		}
 		if s.Hidden < 1 || s.Hidden > 1<<16 {
 			return s, fmt.Errorf("%w: hidden width %d", ErrSpec, s.Hidden)
 		}
-		if !(s.Dropout >= 0 && s.Dropout < 1) {
+		if !(s.Dropout >= -1 && s.Dropout < 1) {
 			return s, fmt.Errorf("%w: dropout %v outside [0,1)", ErrSpec, s.Dropout)
 		}
 	default:
@@ -66,6 +67,9 @@ func (s HeadSpec) normalized() (HeadSpec, error) {
 // Head is a trainable segmentation head over frozen backbone features.
 // Forward maps features N x InChannels x h x w to low-resolution logits
 // N x Classes x h x w; the loss (PixelCE) upsamples them to label size.
+// A Head keeps the activations of its last Forward for Backward, so it is
+// not safe for concurrent use, and a Forward between a training Forward
+// and its Backward (say, for validation) must not happen.
 type Head struct {
 	spec   HeadSpec
 	layers []Layer
@@ -92,7 +96,7 @@ func NewHead(spec HeadSpec, seed int64) (*Head, error) {
 	case KindFCN:
 		c1 := NewConv2d("conv", s.InChannels, s.Hidden, 3, 1, 1, false)
 		h.bn = NewBatchNorm2d("bn", s.Hidden)
-		h.drop = NewDropout2d(s.Dropout, uint64(seed)^0x5eed)
+		h.drop = NewDropout2d(max(s.Dropout, 0), uint64(seed)^0x5eed)
 		c2 := NewConv2d("classifier", s.Hidden, s.Classes, 1, 0, 1, true)
 		h.convs = []*Conv2d{c1, c2}
 		h.layers = []Layer{c1, h.bn, &ReLU{}, h.drop, c2}

@@ -27,6 +27,21 @@ func TestNewHeadErrors(t *testing.T) {
 	if s := h.Spec(); s.Hidden != 256 || s.Dropout != 0.1 {
 		t.Errorf("fcn defaults: %+v", s)
 	}
+	for _, in := range []HeadSpec{
+		{Kind: "fcn", InChannels: 4, Classes: 2, Dropout: -1},
+		{Kind: "fcn", InChannels: 4, Classes: 2, Dropout: -0.5},
+		{Kind: "fcn", InChannels: 4, Classes: 2},
+		{Kind: "linear", InChannels: 4, Classes: 2, Hidden: 7, Dropout: 0.3},
+	} {
+		a, err := NewHead(in, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := NewHead(a.Spec(), 1)
+		if err != nil || b.Spec() != a.Spec() {
+			t.Errorf("spec %+v normalises to %+v, then to %+v (%v)", in, a.Spec(), b.Spec(), err)
+		}
+	}
 	if len(h.Params()) != 5 || len(h.Buffers()) != 2 {
 		t.Errorf("fcn head: %d params, %d buffers", len(h.Params()), len(h.Buffers()))
 	}
