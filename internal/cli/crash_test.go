@@ -78,19 +78,35 @@ var resumingRE = regexp.MustCompile(`resuming .* at iteration (\d+) of`)
 // checkpoint began to be written, and resumes it each time. The run folder must load after every
 // kill, each resumed process must start at the last checkpoint, and the final weights, optimiser
 // state and loss log must equal those of an uninterrupted run with the same seed.
-// LMPSEG_LONG=1 kills 200 times over a longer run.
+// LMPSEG_LONG=1 kills ten times as often over 400 iterations.
 func TestCrashResume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	kills, iters := 20, 60
-	if os.Getenv("LMPSEG_LONG") != "" {
-		kills, iters = 200, 400
+	long := os.Getenv("LMPSEG_LONG") != ""
+	for _, c := range []struct {
+		name         string
+		kills, iters int
+		extra        []string
+	}{
+		{"linear", 20, 60, nil},
+		// The fcn head adds batch-norm statistics and dropout, whose generator must be reseeded.
+		{"fcn", 5, 30, []string{"--head", "fcn", "--hidden", "16"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if long {
+				c.kills, c.iters = 10*c.kills, 400
+			}
+			crashResume(t, c.kills, c.iters, c.extra)
+		})
 	}
+}
+
+func crashResume(t *testing.T, kills, iters int, extra []string) {
 	ds := synthData(t)
 	dir := t.TempDir()
 	ref := filepath.Join(dir, "ref")
-	if _, stderr, code := runBin(t, dir, crashArgs(ds, ref, iters)...); code != 0 {
+	if _, stderr, code := runBin(t, dir, append(crashArgs(ds, ref, iters), extra...)...); code != 0 {
 		t.Fatalf("uninterrupted run: exit %d\n%s", code, stderr)
 	}
 
@@ -103,7 +119,7 @@ func TestCrashResume(t *testing.T) {
 		if lives > 10*kills+50 {
 			t.Fatalf("no end after %d processes", lives)
 		}
-		args := crashArgs(ds, run, iters)
+		args := append(crashArgs(ds, run, iters), extra...)
 		resume := false
 		if _, err := os.Stat(filepath.Join(run, train.ConfigFile)); err == nil {
 			args = append(args, "--resume")
