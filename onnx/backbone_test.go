@@ -142,6 +142,16 @@ func TestBackboneErrors(t *testing.T) {
 	if _, err := OpenBackbone(p2, Options{}); err == nil || !strings.Contains(err.Error(), "2 inputs") {
 		t.Errorf("two inputs: %v", err)
 	}
+	// A model onnxruntime refuses gives its reason on one line.
+	mp3 := buildNet(dynSpec)
+	mp3.Graph.Node[1].OpType = "NoSuchOp"
+	p3 := writeModel(t, dir, "badop.onnx", mp3)
+	for _, feature := range []string{"", "stage2"} {
+		_, err := OpenBackbone(p3, Options{Feature: feature})
+		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "creating onnxruntime session") || !strings.Contains(err.Error(), "NoSuchOp") {
+			t.Errorf("unknown op, feature %q: %v", feature, err)
+		}
+	}
 	// A batch a dynamic model cannot run gives an onnxruntime error on one line.
 	b, err := OpenBackbone(p, Options{Feature: "stage1"})
 	if err != nil {

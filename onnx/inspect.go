@@ -362,7 +362,7 @@ func (s *Session) runShapes(x []float32, n, c, h, w int) ([]shapeOf, error) {
 	err = s.sess.Run([]ort.Value{in}, outs)
 	defer destroyAll(outs)
 	if err != nil {
-		return nil, fmt.Errorf("onnx: probe run on a batch of shape [%d %d %d %d]: %s", n, c, h, w, trimLines(strings.TrimPrefix(err.Error(), "Error running network: ")))
+		return nil, fmt.Errorf("onnx: probe run on a batch of shape [%d %d %d %d]: %s", n, c, h, w, ortMessage(err))
 	}
 	res := make([]shapeOf, len(outs))
 	for i, v := range outs {

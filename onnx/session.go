@@ -47,14 +47,13 @@ type Output struct {
 // Session runs an ONNX model with one float image input in onnxruntime.
 // Its methods are safe for concurrent use.
 type Session struct {
-	mu       sync.RWMutex
-	sess     *ort.DynamicAdvancedSession
-	input    string
-	inDims   []int64 // -1 for dimensions the model leaves free
-	outputs  []string
-	device   string
-	lib      string
-	modelDir string
+	mu      sync.RWMutex
+	sess    *ort.DynamicAdvancedSession
+	input   string
+	inDims  []int64 // -1 for dimensions the model leaves free
+	outputs []string
+	device  string
+	lib     string
 }
 
 // OpenSession opens the model at path for running all its graph outputs
@@ -180,9 +179,9 @@ func newSession(m *Model, outputs []string, o Options, fromFile bool) (*Session,
 		sess, err = ort.NewDynamicAdvancedSessionWithONNXData(b, []string{in.GetName()}, outputs, opts)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("onnx: creating onnxruntime session: %s", trimLines(err.Error()))
+		return nil, fmt.Errorf("onnx: creating onnxruntime session: %s", ortMessage(err))
 	}
-	return &Session{sess: sess, input: in.GetName(), inDims: dims, outputs: outputs, device: dev, lib: lib, modelDir: m.Dir()}, nil
+	return &Session{sess: sess, input: in.GetName(), inDims: dims, outputs: outputs, device: dev, lib: lib}, nil
 }
 
 // exposeUntyped is ExposeOutputs for the runner: exposed tensors carry no
@@ -364,7 +363,7 @@ func (s *Session) Run(x []float32, n, c, h, w int) ([]Output, error) {
 	}
 	defer func() { liveValues.Add(-int64(destroyAll(outs))) }()
 	if err != nil {
-		return nil, fmt.Errorf("onnx: running the model on a batch of shape [%d %d %d %d]: %s", n, c, h, w, trimLines(strings.TrimPrefix(err.Error(), "Error running network: ")))
+		return nil, fmt.Errorf("onnx: running the model on a batch of shape [%d %d %d %d]: %s", n, c, h, w, ortMessage(err))
 	}
 	res := make([]Output, len(outs))
 	for i, v := range outs {
@@ -376,6 +375,16 @@ func (s *Session) Run(x []float32, n, c, h, w int) ([]Output, error) {
 		res[i] = o
 	}
 	return res, nil
+}
+
+// ortMessage returns the first line of an onnxruntime_go error without the
+// binding's generic prefixes.
+func ortMessage(err error) string {
+	msg := trimLines(err.Error())
+	for _, p := range []string{"Error creating C session from file: ", "Error creating C session: ", "Error running network: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	return msg
 }
 
 // isNilValue reports whether v is nil or holds a nil pointer (onnxruntime_go
