@@ -338,7 +338,12 @@ func dimsString(d []int64) string {
 }
 
 // Run runs the model on n NCHW float32 images of c channels and size h×w
-// held in x and returns the outputs in the order of Outputs.
+// held in x and returns the outputs in the order of Outputs. Batches that
+// do not match the model's static input dimensions are refused before
+// onnxruntime is called. The onnxruntime values of a run are destroyed
+// before Run returns; the one exception is an output that onnxruntime_go
+// cannot convert (a scalar or an empty tensor), after which the binding
+// itself leaks the outputs following it.
 func (s *Session) Run(x []float32, n, c, h, w int) ([]Output, error) {
 	if err := s.checkInput(x, n, c, h, w); err != nil {
 		return nil, err
