@@ -88,6 +88,13 @@ func (l *Loop) Do(ctx context.Context) error {
 		}
 		m, err := l.Hooks.Eval(ctx, done)
 		if err != nil {
+			if ctx.Err() != nil {
+				// Interrupted while validating: keep the finished steps.
+				if err := save(done); err != nil {
+					return err
+				}
+				return ErrInterrupted
+			}
 			return err
 		}
 		if m >= 0 && (m > l.BestMIoU || math.IsNaN(l.BestMIoU)) {
