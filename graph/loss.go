@@ -75,6 +75,7 @@ type cell struct {
 	start, pv, rr, q, e, r []float32
 	rs, rx                 []float32 // per cell row: sum of g, sum of g*lx
 	g00, g01, g10, g11     []float32 // per cell: gradient for the four corners
+	inv                    []float32 // per cell row: coef/sum and coef*lx/sum
 	m                      float32
 	fast                   bool
 }
@@ -344,7 +345,7 @@ func fillIgnored(dstCE, dstProb []float32, g *lossGeom, n int, ry, rx run) {
 
 func pixelCEBackwardCell(on []float32, labels []int32, coef []float32, ignore int32, g *lossGeom, s *cell, n int, ry, rx run) {
 	c := g.c
-	e, r := s.e[:c], s.r[:c]
+	e := s.e[:c]
 	start, rr := s.start[:c], s.rr[:c]
 	pv, q := s.pv[:c], s.q[:c]
 	rs, rxs := s.rs[:c], s.rx[:c]
@@ -356,38 +357,29 @@ func pixelCEBackwardCell(on []float32, labels []int32, coef []float32, ignore in
 	for j := 0; j < ry.n; j++ {
 		y := ry.start + j
 		ly := g.ym.l[y]
-		var next float32 // sum of e at the current pixel on the fast path
-		if s.fast {
-			copy(e, start)
-			copy(r, rr)
-			next = sum4(e)
-		}
 		clear(rs)
 		clear(rxs)
 		base := (n*g.H + y) * g.W
-		for i := 0; i < rx.n; i++ {
-			x := rx.start + i
-			idx := base + x
-			lab := labels[idx]
-			cf := coef[idx]
-			if lab == ignore || cf == 0 {
-				if s.fast {
-					next = advSum(e, r)
+		if s.fast {
+			backwardRowFast(s, labels, coef, ignore, g, base, rx)
+		} else {
+			for i := 0; i < rx.n; i++ {
+				x := rx.start + i
+				idx := base + x
+				lab := labels[idx]
+				cf := coef[idx]
+				if lab == ignore || cf == 0 {
+					continue
 				}
-				continue
-			}
-			if lab < 0 || int(lab) >= c {
-				badLabel("PixelCEBackward", lab, idx, c)
-			}
-			lx := g.xm.l[x]
-			if s.fast {
-				next = accumAdvSum(rs, rxs, e, r, cf/next, lx)
-			} else {
+				if lab < 0 || int(lab) >= c {
+					badLabel("PixelCEBackward", lab, idx, c)
+				}
+				lx := g.xm.l[x]
 				_, sum := s.direct(ly, lx)
 				accum(rs, rxs, e, cf/sum, lx)
+				rs[lab] -= cf
+				rxs[lab] -= cf * lx
 			}
-			rs[lab] -= cf
-			rxs[lab] -= cf * lx
 		}
 		for k := range rs {
 			b := rxs[k]
@@ -413,6 +405,83 @@ func pixelCEBackwardCell(on []float32, labels []int32, coef []float32, ignore in
 		p[p01] += g01[k]
 		p[p10] += g10[k]
 		p[p11] += g11[k]
+	}
+}
+
+// backwardRowFast accumulates into s.rs and s.rx the gradient sums of one
+// cell row on the fast path, where e at column i is start*rr^i. A first
+// pass walks the recurrence for the per-pixel sums; a second evaluates,
+// per class, sum_i inv_i*rr^i and sum_i inv_i*lx_i*rr^i by Horner's rule
+// (inv_i = coef_i/sum_i), four classes at a time, without stores per
+// pixel and class.
+func backwardRowFast(s *cell, labels []int32, coef []float32, ignore int32, g *lossGeom, base int, rx run) {
+	c := g.c
+	n := rx.n
+	if cap(s.inv) < 2*n {
+		s.inv = make([]float32, 2*n)
+	}
+	inv, invlx := s.inv[:n], s.inv[n:2*n]
+	e, start, rr := s.e[:c], s.start[:c], s.rr[:c]
+	rs, rxs := s.rs[:c], s.rx[:c]
+	copy(e, start)
+	active := false
+	next := sum4(e)
+	for i := 0; i < n; i++ {
+		x := rx.start + i
+		idx := base + x
+		lab := labels[idx]
+		cf := coef[idx]
+		sum := next
+		if i+1 < n {
+			next = advSum(e, rr)
+		}
+		if lab == ignore || cf == 0 {
+			inv[i], invlx[i] = 0, 0
+			continue
+		}
+		if lab < 0 || int(lab) >= c {
+			badLabel("PixelCEBackward", lab, idx, c)
+		}
+		active = true
+		lx := g.xm.l[x]
+		inv[i] = cf / sum
+		invlx[i] = inv[i] * lx
+		rs[lab] -= cf
+		rxs[lab] -= cf * lx
+	}
+	if !active {
+		return
+	}
+	k := 0
+	for ; k+4 <= c; k += 4 {
+		r0, r1, r2, r3 := rr[k], rr[k+1], rr[k+2], rr[k+3]
+		a0, a1, a2, a3 := inv[n-1], inv[n-1], inv[n-1], inv[n-1]
+		b0, b1, b2, b3 := invlx[n-1], invlx[n-1], invlx[n-1], invlx[n-1]
+		for i := n - 2; i >= 0; i-- {
+			v, w := inv[i], invlx[i]
+			a0, a1, a2, a3 = a0*r0+v, a1*r1+v, a2*r2+v, a3*r3+v
+			b0, b1, b2, b3 = b0*r0+w, b1*r1+w, b2*r2+w, b3*r3+w
+		}
+		st := start[k : k+4 : k+4]
+		rs4, rx4 := rs[k:k+4:k+4], rxs[k:k+4:k+4]
+		rs4[0] += st[0] * a0
+		rs4[1] += st[1] * a1
+		rs4[2] += st[2] * a2
+		rs4[3] += st[3] * a3
+		rx4[0] += st[0] * b0
+		rx4[1] += st[1] * b1
+		rx4[2] += st[2] * b2
+		rx4[3] += st[3] * b3
+	}
+	for ; k < c; k++ {
+		r0 := rr[k]
+		a, b := inv[n-1], invlx[n-1]
+		for i := n - 2; i >= 0; i-- {
+			a = a*r0 + inv[i]
+			b = b*r0 + invlx[i]
+		}
+		rs[k] += start[k] * a
+		rxs[k] += start[k] * b
 	}
 }
 
@@ -467,46 +536,6 @@ func accum(rs, rx, e []float32, inv, lx float32) {
 		rs[k] += g
 		rx[k] += g * lx
 	}
-}
-
-// accumAdvSum adds g = e*inv into rs and g*lx into rx, then multiplies e
-// by r and returns the new sum of e (summed as sum4 does).
-func accumAdvSum(rs, rx, e, r []float32, inv, lx float32) float32 {
-	rs = rs[:len(e)]
-	rx = rx[:len(e)]
-	r = r[:len(e)]
-	var s0, s1, s2, s3 float32
-	k := 0
-	for ; k+4 <= len(e); k += 4 {
-		v := e[k : k+4 : k+4]
-		m := r[k : k+4 : k+4]
-		a := rs[k : k+4 : k+4]
-		b := rx[k : k+4 : k+4]
-		g0, g1, g2, g3 := v[0]*inv, v[1]*inv, v[2]*inv, v[3]*inv
-		a[0] += g0
-		a[1] += g1
-		a[2] += g2
-		a[3] += g3
-		b[0] += g0 * lx
-		b[1] += g1 * lx
-		b[2] += g2 * lx
-		b[3] += g3 * lx
-		v0, v1, v2, v3 := v[0]*m[0], v[1]*m[1], v[2]*m[2], v[3]*m[3]
-		v[0], v[1], v[2], v[3] = v0, v1, v2, v3
-		s0 += v0
-		s1 += v1
-		s2 += v2
-		s3 += v3
-	}
-	for ; k < len(e); k++ {
-		g := e[k] * inv
-		rs[k] += g
-		rx[k] += g * lx
-		v := e[k] * r[k]
-		e[k] = v
-		s0 += v
-	}
-	return (s0 + s1) + (s2 + s3)
 }
 
 // reduceParts adds parts[1:] into dst (which is parts[0]) in order, in
