@@ -38,13 +38,13 @@ func FuzzWeights(f *testing.F) {
 		if !math.IsNaN(p) && p > 1e6 && !math.IsInf(p, 1) {
 			p = 1e6
 		}
-		old := fastMin
+		old, olds := fastMin, sampleSize
 		if fast {
-			fastMin = 0
+			fastMin, sampleSize = 0, 8
 		}
 		w := make([]float32, n)
 		L, err := Weights(w, l, p, ratio)
-		fastMin = old
+		fastMin, sampleSize = old, olds
 		valid = valid && n > 0 && p >= 1 && ratio >= 0 && ratio <= 1
 		if !valid {
 			if err == nil || !errors.Is(err, ErrInput) {

@@ -17,7 +17,12 @@ var ErrInput = errors.New("invalid input")
 // fast path on small inputs.
 var fastMin = 2048
 
+// speculate enables weightsWindow, the guess-based fast path (tests switch it off to
+// exercise weightsFast on its own).
 var speculate = true
+
+// sampleSize is the number of losses guessBucket samples (tests lower it).
+var sampleSize = 2048
 
 // maxFastR is the largest exponent r = 1/(p-1) (p >= 1+1/128) handled by the bucketed solver.
 // Closer to p = 1 the per-bucket powers could overflow, and Weights uses the sort-based
@@ -71,11 +76,21 @@ func Weights(w, losses []float32, p, ratio float64) (float64, error) {
 	r := 1 / (p - 1) // q - 1, with q = p/(p-1) the dual exponent
 	q := 1 + r
 	if n >= fastMin && r <= maxFastR {
+		guess := -1
+		if speculate {
+			guess = guessBucket(losses, m, q)
+		}
+		if guess >= 0 {
+			L, ok, err := weightsWindow(w, losses, m, tau, r, q, guess)
+			if err != nil || ok {
+				return L, err
+			}
+		}
 		L, ok, err := weightsFast(w, losses, m, tau, r, q)
 		if err != nil || ok {
 			return L, err
 		}
-	} else if err := check(losses); err != nil {
+	} else if err := check(losses, 0); err != nil {
 		return 0, err
 	}
 	return weightsSorted(w, losses, m, tau, r, q), nil
@@ -86,11 +101,12 @@ func badLoss(i int, x float32) error {
 	return fmt.Errorf("lmp: loss %d is %v, want a finite value >= 0: %w", i, x, ErrInput)
 }
 
-// check returns an error for the first negative, NaN or infinite loss.
-func check(losses []float32) error {
+// check returns an error for the first negative, NaN or infinite loss, naming its index
+// plus offset.
+func check(losses []float32, offset int) error {
 	for i, x := range losses {
 		if u := math.Float32bits(x); u >= 0x7f800000 && u != 0x80000000 {
-			return badLoss(i, x)
+			return badLoss(offset+i, x)
 		}
 	}
 	return nil
@@ -114,7 +130,7 @@ func uniform(w, losses []float32) (float64, error) {
 // topM solves p = 1: weight 1/m on the floor(m) largest losses and the remainder on the next,
 // spread evenly over the losses tied with the ceil(m)-th largest.
 func topM(w, losses []float32, m float64) (float64, error) {
-	if err := check(losses); err != nil {
+	if err := check(losses, 0); err != nil {
 		return 0, err
 	}
 	n := len(losses)
@@ -287,7 +303,7 @@ func thresholdSorted(pos []float64, m, q float64) (s int, lnAlpha, lsat float64)
 // about 2048 losses, or returns -1. Weights gathers the losses of the buckets next to the
 // guess during its first pass and needs no gathering pass when the guess is right.
 func guessBucket(losses []float32, m, q float64) int {
-	const size = 2048
+	size := sampleSize
 	n := len(losses)
 	stride := n / size
 	if stride < 8 {
@@ -317,17 +333,18 @@ func guessBucket(losses []float32, m, q float64) int {
 // exponent and three mantissa bits): bucket b holds [v_b, v_{b+1}) with v_b = 2^(E-127)*(1+j/8).
 const nBuckets = 2048
 
-// powTable evaluates (l/v_b)^r for a positive normal float32 l in bucket b without math.Pow.
-// With the mantissa split into its top 11 bits hi and low 12 bits lo, l/v_b = x_hi*(1+d) with
-// x_hi = (1+hi/2^11)/(1+j/8) and d = lo*inv[hi] < 2^-11, so (l/v_b)^r = x_hi^r*(1+d)^r, and
-// (1+d)^r is a binomial series of degree deg (the first dropped term is below 5e-15).
-// For deg <= 3 the series is folded into the entry: (l/v_b)^r = a0 + lo*(a1 + lo*(a2 + lo*a3)).
+// powTable evaluates (1+f)^r for the mantissa 1+f of a positive normal float32 without
+// math.Pow. With the mantissa bits split into the top 11 bits hi and the low 12 bits lo,
+// 1+f = (1+hi/2^11)*(1+d) with d = lo*inv[hi] < 2^-11, so (1+f)^r = (1+hi/2^11)^r*(1+d)^r,
+// and (1+d)^r is a binomial series of degree deg (the first dropped term is below 5e-15).
+// For deg <= 3 the series is folded into the entry: (1+f)^r = a0 + lo*(a1 + lo*(a2 + lo*a3)).
 type powTable struct {
-	r   float64
-	deg int
-	c   [16]float64      // C(r, k)
-	a   [2048][4]float64 // x_hi^r * C(r,k) * inv^k
-	inv [2048]float64    // 1/(2^23*(1+hi/2^11))
+	r, q float64
+	deg  int
+	c    [16]float64      // C(r, k)
+	a    [2048][4]float64 // (1+hi/2^11)^r * C(r,k) * inv^k
+	inv  [2048]float64    // 1/(2^23*(1+hi/2^11))
+	cj   [8]float64       // 2^-23/(1+j/8)^q: (l/v_b)^q = (1+f)^r * mantissa bits * cj[j]
 }
 
 var cachedTable atomic.Pointer[powTable]
@@ -338,7 +355,7 @@ func tableFor(r float64) *powTable {
 	if tb := cachedTable.Load(); tb != nil && tb.r == r {
 		return tb
 	}
-	tb := &powTable{r: r}
+	tb := &powTable{r: r, q: 1 + r}
 	const dmax = 1.0 / 2048
 	tb.c[0] = 1
 	term := 1.0
@@ -353,7 +370,7 @@ func tableFor(r float64) *powTable {
 	}
 	for hi := range tb.a {
 		h := 1 + float64(hi)/2048
-		x := math.Pow(h/(1+float64(hi>>8)/8), r)
+		x := math.Pow(h, r)
 		inv := 1 / (8388608 * h)
 		tb.inv[hi] = inv
 		f := x
@@ -362,11 +379,14 @@ func tableFor(r float64) *powTable {
 			f *= inv
 		}
 	}
+	for j := range tb.cj {
+		tb.cj[j] = math.Pow(1+float64(j)/8, -tb.q) / 8388608
+	}
 	cachedTable.Store(tb)
 	return tb
 }
 
-// pow returns (l/v_b)^r for the bits u of a positive normal float32 l.
+// pow returns (1+f)^r for the bits u of a positive normal float32 with mantissa 1+f.
 func (tb *powTable) pow(u uint32) float64 {
 	hi := (u >> 12) & 0x7ff
 	d := float64(u & 0xfff)
@@ -382,10 +402,31 @@ func (tb *powTable) pow(u uint32) float64 {
 	return tb.a[hi][0] * s
 }
 
-// invEdge[j] = 2^-23/(1+j/8): l/v_b = float64(1<<23 | mantissa) * invEdge[j].
-var invEdge = [8]float64{
-	1 / 8388608.0, 1 / 9437184.0, 1 / 10485760.0, 1 / 11534336.0,
-	1 / 12582912.0, 1 / 13631488.0, 1 / 14680064.0, 1 / 15728640.0,
+// relPow returns (l/v_b)^q for the bits u of a positive normal float32 l in bucket b, given
+// mp = (1+f)^r = tb.pow(u).
+func (tb *powTable) relPow(u uint32, mp float64) float64 {
+	return mp * float64(u&0x7fffff|0x800000) * tb.cj[(u>>20)&7]
+}
+
+// expScale fills dst[E] = scale * (2^(E-127)/c)^r for the biased exponents E of normal
+// float32 values, given lc = log2(c): then (l/c)^r * scale = (1+f)^r * dst[E].
+func expScale(dst *[256]float64, lc, r, scale float64) {
+	for e := 1; e < 255; e++ {
+		dst[e] = scale * math.Exp2(r*(float64(e-127)-lc))
+	}
+}
+
+// windowShare estimates from an evenly strided sample how many losses lie in the buckets
+// [glo, ghi], with some margin.
+func windowShare(losses []float32, glo, ghi uint32) int {
+	stride := max(1, len(losses)/1024)
+	in := 0
+	for i := stride / 2; i < len(losses); i += stride {
+		if b := math.Float32bits(losses[i]) >> 20; b-glo <= ghi-glo {
+			in++
+		}
+	}
+	return (in+8)*stride + (in+8)*stride/4
 }
 
 // bucketLog2 returns log2 of the lower edge of bucket b >= 8.
@@ -393,65 +434,81 @@ func bucketLog2(b int) float64 {
 	return float64(b>>3-127) + math.Log2(1+float64(b&7)/8)
 }
 
-// weightsFast solves 1 < p < 1+maxFastR... in expected linear time. It reports ok = false,
-// with the losses checked, when a subnormal loss needs the sort-based path.
+// weightsFast solves 1 < p < 1+1/maxFastR... in expected linear time for any input; it is the
+// fallback of weightsWindow. It reports ok = false, with the losses checked, when a subnormal
+// loss needs the sort-based path.
 //
-// Pass 1 validates the losses, histograms them into buckets and sums per bucket the powers
-// (l/v_b)^q, storing (l/v_b)^(q-1) in w. The threshold alpha satisfies
-// g(alpha) = sum_i min(1, (l_i/alpha)^q) = m with g decreasing; evaluating g at the bucket
-// edges locates the bucket b* that holds alpha, with everything above it saturated and
-// everything below unsaturated. Pass 2 gathers b*, an exact randomized selection finds alpha
-// inside it, and pass 3 writes the weights.
+// Pass 1 validates the losses, histograms them into buckets with per-bucket count, loss sum
+// and sum of (l/v_b)^q relative to the bucket's lower edge v_b, and stores l^r in w. The
+// threshold satisfies g(alpha) = sum_i min(1, (l_i/alpha)^q) = m with g decreasing;
+// evaluating g at the bucket edges locates the bucket b* that holds alpha, with everything
+// above it saturated and everything below unsaturated. Pass 2 gathers b*, an exact
+// randomized selection inside it finds alpha, and the last pass scales w by tau*alpha^-r and
+// clips it at tau, which saturates exactly the losses >= alpha; if alpha is too far from 1
+// for l^r to have been stored safely, it recomputes the powers instead.
 func weightsFast(w, losses []float32, m, tau, r, q float64) (L float64, ok bool, err error) {
 	tb := tableFor(r)
-	var cnt [nBuckets]int32
-	var sum [nBuckets]float64
+	type bucket struct {
+		n       int
+		pw, sum float64
+	}
+	var hist [nBuckets]bucket
 	subnormal := false
-	// Gather the buckets next to a guess of alpha's bucket on the way; an empty window
-	// (glo = ghi = nBuckets) when there is no guess.
-	guess := -1
-	if speculate {
-		guess = guessBucket(losses, m, q)
-	}
-	glo, ghi := uint32(nBuckets), uint32(nBuckets)
-	if guess >= 0 {
-		glo, ghi = uint32(guess-1), uint32(guess+1)
-	}
-	var vals []float32
-	var pws []float64
-	for i, x := range losses {
-		u := math.Float32bits(x)
-		if u >= 0x7f800000 {
-			if u == 0x80000000 {
-				w[i] = 0
+	// w holds (l/c)^r with c = 1 until the last pass.
+	var scale [256]float64
+	expScale(&scale, 0, r, 1)
+	// Pass 1 in blocks: first the powers (a tight loop, so that the table loads overlap),
+	// then the histogram. mp = 0 marks zeros and subnormals.
+	var mps [256]float64
+	fold := tb.deg <= 3
+	for base := 0; base < len(losses); base += len(mps) {
+		blk := losses[base:min(base+len(mps), len(losses))]
+		mp := mps[:len(blk)]
+		for j := range mp {
+			x := blk[j]
+			u := math.Float32bits(x)
+			if u-0x00800000 >= 0x7f000000 { // not a positive normal float
+				switch {
+				case u == 0 || u == 0x80000000:
+				case u < 0x00800000:
+					subnormal = true
+				default:
+					return 0, false, badLoss(base+j, x)
+				}
+				mp[j] = 0
 				continue
 			}
-			return 0, false, badLoss(i, x)
-		}
-		if u < 0x00800000 {
-			w[i] = 0
-			if u != 0 {
-				subnormal = true
+			if fold {
+				a := &tb.a[(u>>12)&0x7ff]
+				d := float64(u & 0xfff)
+				mp[j] = a[0] + d*(a[1]+d*(a[2]+d*a[3]))
+			} else {
+				mp[j] = tb.pow(u)
 			}
-			continue
 		}
-		t := tb.pow(u)
-		w[i] = float32(t)
-		b := u >> 20 & (nBuckets - 1)
-		cnt[b]++
-		pw := t * float64(u&0x7fffff|0x800000) * invEdge[b&7]
-		sum[b] += pw
-		if b-glo <= ghi-glo {
-			vals = append(vals, x)
-			pws = append(pws, pw)
+		wb := w[base : base+len(blk)]
+		for j := range mp {
+			x, v := blk[j], mp[j]
+			if v == 0 {
+				wb[j] = 0
+				continue
+			}
+			u := math.Float32bits(x)
+			wb[j] = float32(v * scale[u>>23])
+			b := u >> 20 & (nBuckets - 1)
+			pw := v * float64(u&0x7fffff|0x800000) * tb.cj[b&7]
+			h := &hist[b]
+			h.n++
+			h.pw += pw
+			h.sum += float64(x)
 		}
 	}
 	if subnormal {
 		return 0, false, nil
 	}
 	k := 0
-	for _, c := range cnt {
-		k += int(c)
+	for b := range hist {
+		k += hist[b].n
 	}
 	if float64(k) <= m {
 		return saturate(w, losses, tau), true, nil
@@ -463,86 +520,253 @@ func weightsFast(w, losses []float32, m, tau, r, q float64) (L float64, ok bool,
 	var R, lgPrev float64
 	prev := -1
 	for b := 8; b < nBuckets; b++ {
-		if cnt[b] == 0 {
+		if hist[b].n == 0 {
 			continue
 		}
 		lg := bucketLog2(b)
 		if prev >= 0 {
-			R = (R + sum[prev]) * math.Exp2(q*(lgPrev-lg))
+			R = (R + hist[prev].pw) * math.Exp2(q*(lgPrev-lg))
 		}
 		if float64(k-below)+R < m {
 			break
 		}
 		bstar = b
-		below += int(cnt[b])
+		below += hist[b].n
 		prev, lgPrev = b, lg
 	}
 	s0 := k - below
 	lgStar := bucketLog2(bstar)
-	// U0 = sum over the buckets below b* of (l/v_b*)^q, summed afresh for accuracy.
-	var u0 float64
-	for b := 8; b < bstar; b++ {
-		if cnt[b] != 0 {
-			u0 += sum[b] * math.Exp2(q*(bucketLog2(b)-lgStar))
+	// U0 = sum over the buckets below b* of (l/v_b*)^q, summed afresh for accuracy; the
+	// losses above b* are saturated.
+	var u0, lsat float64
+	for b := 8; b < nBuckets; b++ {
+		switch {
+		case b < bstar && hist[b].n != 0:
+			u0 += hist[b].pw * math.Exp2(q*(bucketLog2(b)-lgStar))
+		case b > bstar:
+			lsat += hist[b].sum
 		}
 	}
 
-	if guess >= 0 && bstar-guess <= 1 && guess-bstar <= 1 {
-		// Keep the gathered losses of b*.
-		j := 0
-		for i, x := range vals {
-			if int(math.Float32bits(x)>>20) == bstar {
-				vals[j], pws[j] = x, pws[i]
-				j++
-			}
-		}
-		vals, pws = vals[:j], pws[:j]
-	} else {
-		// Pass 2: gather b*.
-		vals = make([]float32, 0, cnt[bstar])
-		pws = make([]float64, 0, cnt[bstar])
-		for _, x := range losses {
-			u := math.Float32bits(x)
-			if u < 0x00800000 || u >= 0x80000000 {
-				continue
-			}
-			if b := int(u >> 20); b == bstar {
-				vals = append(vals, x)
-				pws = append(pws, tb.pow(u)*float64(u&0x7fffff|0x800000)*invEdge[b&7])
-			}
-		}
-	}
-	s, u, lsat := solveSet(vals, pws, s0, u0, m)
-	alphaRel := math.Pow(u/(m-float64(s)), 1/q) // alpha / v_b*
-	lgAlpha := lgStar + math.Log2(alphaRel)
-	alpha := math.Exp2(lgAlpha)
-
-	// Pass 3: weights. For b <= b*, w_i = tau*(v_b/alpha)^r * (l/v_b)^r = f[b]*w_i.
-	var f [nBuckets]float64
-	for b := 8; b <= bstar; b++ {
-		if cnt[b] != 0 {
-			f[b] = tau * math.Exp2(r*(bucketLog2(b)-lgAlpha))
-		}
-	}
-	t := float32(tau)
-	for i, x := range losses {
+	// Pass 2: gather b*.
+	vals := make([]float32, 0, hist[bstar].n)
+	pws := make([]float64, 0, hist[bstar].n)
+	for _, x := range losses {
 		u := math.Float32bits(x)
 		if u < 0x00800000 || u >= 0x80000000 {
-			w[i] = 0
 			continue
 		}
-		b := int(u>>20) & (nBuckets - 1)
-		switch {
-		case b > bstar:
-			w[i] = t
-			lsat += float64(x)
-		case b == bstar && float64(x) >= alpha:
-			w[i] = t
-		default:
-			w[i] = min(t, float32(f[b]*float64(w[i])))
+		if int(u>>20) == bstar {
+			vals = append(vals, x)
+			pws = append(pws, tb.relPow(u, tb.pow(u)))
+		}
+	}
+	s, u, ls := solveSet(vals, pws, s0, u0, m)
+	lsat += ls
+	alphaRel := math.Pow(u/(m-float64(s)), 1/q) // alpha / v_b*
+	la := lgStar + math.Log2(alphaRel)
+	alpha := math.Exp2(la)
+
+	// Pass 3: w_i = min(tau, tau*(l/alpha)^r) = min(tau, K*l^r) with K = tau*alpha^-r.
+	t := float32(tau)
+	if d := -r * la; d >= -8 && d <= 8 {
+		K := float32(tau * math.Exp2(d))
+		for i, v := range w {
+			v *= K
+			if v > t {
+				v = t
+			}
+			w[i] = v
+		}
+	} else {
+		expScale(&scale, la, r, tau)
+		for i, x := range losses {
+			u := math.Float32bits(x)
+			if u < 0x00800000 || u >= 0x80000000 {
+				w[i] = 0
+				continue
+			}
+			v := float32(tb.pow(u) * scale[u>>23])
+			if v > t {
+				v = t
+			}
+			w[i] = v
 		}
 	}
 	return tau * (lsat + alpha*(m-float64(s))), true, nil
+}
+
+// weightsWindow is the common case of weightsFast: it assumes that alpha lies in the window
+// of three buckets around the sampled guess, so that the losses below the window are
+// unsaturated and those above it saturated. Pass 1 then needs no histogram: it sums
+// (l/c)^q over the losses below, counts and sums the losses above (without a power), stores
+// (l/c)^r in w and gathers the window. The exact selection in the window gives alpha; if it
+// lies in the window, the assumption holds and, alpha being unique, it is the threshold, and
+// one streaming pass scales w. Otherwise weightsWindow reports ok = false (as it does for
+// subnormal losses) and Weights falls back to weightsFast. Invalid losses are reported here.
+func weightsWindow(w, losses []float32, m, tau, r, q float64, guess int) (L float64, ok bool, err error) {
+	tb := tableFor(r)
+	glo, ghi := uint32(guess-1), uint32(guess+1)
+	lc := bucketLog2(guess) + 1.0/16
+	invc := math.Exp2(-lc)
+	var scale [256]float64
+	expScale(&scale, lc, r, 1)
+	share := min(len(losses), windowShare(losses, glo, ghi))
+	vals := make([]float32, 0, share)
+	pws := make([]float64, 0, share)
+	var u0, lsat float64
+	nAbove, nSpecial := 0, 0
+	subnormal := false
+	var mps, wvs [256]float64
+	var win [256]uint8
+	fused := tb.deg <= 3
+	for base := 0; base < len(losses); base += len(mps) {
+		blk := losses[base:min(base+len(mps), len(losses))]
+		wb := w[base : base+len(blk)]
+		var na, nw int
+		var la, lu float64
+		if fused {
+			var ns int
+			var sub, bad bool
+			ns, sub, bad, na, la, lu, nw = tb.windowFused(wb, blk, &scale, glo, ghi, &win, &wvs)
+			if bad {
+				return 0, false, check(losses[base:], base)
+			}
+			nSpecial += ns
+			subnormal = subnormal || sub
+		} else {
+			mp := mps[:len(blk)]
+			ns, sub, bad := tb.powers(mp, blk)
+			if bad {
+				return 0, false, check(losses[base:], base)
+			}
+			nSpecial += ns
+			subnormal = subnormal || sub
+			na, la, lu, nw = windowBlock(wb, blk, mp, &scale, glo, ghi, &win, &wvs)
+		}
+		nAbove += na
+		lsat += la
+		u0 += lu
+		for i := 0; i < nw; i++ {
+			x := blk[win[i]]
+			vals = append(vals, x)
+			pws = append(pws, wvs[i]*float64(x)*invc)
+		}
+	}
+	if subnormal {
+		return 0, false, nil
+	}
+	if k := len(losses) - nSpecial; float64(k) <= m {
+		return saturate(w, losses, tau), true, nil
+	}
+	s, u, ls := solveSet(vals, pws, nAbove, u0*invc, m)
+	if float64(s) >= m || !(u > 0) {
+		return 0, false, nil
+	}
+	alphaRel := math.Pow(u/(m-float64(s)), 1/q) // alpha / c
+	la := lc + math.Log2(alphaRel)
+	if la < bucketLog2(guess-1) || la > bucketLog2(guess+2) {
+		return 0, false, nil
+	}
+	alpha := math.Exp2(la)
+	K := float32(tau * math.Exp2(r*(lc-la)))
+	t := float32(tau)
+	for i, v := range w {
+		v *= K
+		if v > t {
+			v = t
+		}
+		w[i] = v
+	}
+	return tau * (lsat + ls + alpha*(m-float64(s))), true, nil
+}
+
+// powers writes mp[j] = (1+f)^r for the mantissa of each positive normal blk[j], and 0 for
+// the others. It counts those (special), and reports subnormal ones and invalid ones (bad).
+// It serves tables with deg > 3; windowFused handles the others.
+func (tb *powTable) powers(mp []float64, blk []float32) (special int, subnormal, bad bool) {
+	blk = blk[:len(mp)]
+	for j, x := range blk {
+		u := math.Float32bits(x)
+		if u-0x00800000 >= 0x7f000000 { // not a positive normal float
+			special++
+			subnormal = subnormal || (u != 0 && u < 0x00800000)
+			bad = bad || (u >= 0x7f800000 && u != 0x80000000)
+			mp[j] = 0
+			continue
+		}
+		mp[j] = tb.pow(u)
+	}
+	return special, subnormal, bad
+}
+
+// windowBlock is the inner loop of weightsWindow for one block of at most 256 losses with
+// powers mp: it writes wb, and returns the count and sum of the losses above the window
+// [glo, ghi] of buckets, the sum of (l/c)^r*l below it, and the number nw of losses in it,
+// noted in win (block positions) and wvs ((l/c)^r).
+func windowBlock(wb, blk []float32, mp []float64, scale *[256]float64, glo, ghi uint32, win *[256]uint8, wvs *[256]float64) (nAbove int, lsat, u0 float64, nw int) {
+	inf := float32(math.Inf(1))
+	blk = blk[:len(mp)]
+	wb = wb[:len(mp)]
+	for j, v := range mp {
+		x := blk[j]
+		if v == 0 {
+			wb[j] = 0
+			continue
+		}
+		b := math.Float32bits(x) >> 20
+		if b > ghi {
+			wb[j] = inf
+			nAbove++
+			lsat += float64(x)
+			continue
+		}
+		wv := v * scale[(b>>3)&255] // (l/c)^r
+		wb[j] = float32(wv)
+		if b >= glo {
+			win[nw&255] = uint8(j)
+			wvs[nw&255] = wv
+			nw++
+			continue
+		}
+		u0 += wv * float64(x)
+	}
+	return nAbove, lsat, u0, nw
+}
+
+// windowFused is powers and windowBlock in one loop, for tables with deg <= 3.
+func (tb *powTable) windowFused(wb, blk []float32, scale *[256]float64, glo, ghi uint32, win *[256]uint8, wvs *[256]float64) (special int, subnormal, bad bool, nAbove int, lsat, u0 float64, nw int) {
+	inf := float32(math.Inf(1))
+	wb = wb[:len(blk)]
+	for j, x := range blk {
+		u := math.Float32bits(x)
+		if u-0x00800000 >= 0x7f000000 { // not a positive normal float
+			special++
+			subnormal = subnormal || (u != 0 && u < 0x00800000)
+			bad = bad || (u >= 0x7f800000 && u != 0x80000000)
+			wb[j] = 0
+			continue
+		}
+		b := u >> 20
+		if b > ghi {
+			wb[j] = inf
+			nAbove++
+			lsat += float64(x)
+			continue
+		}
+		a := &tb.a[(u>>12)&0x7ff]
+		d := float64(u & 0xfff)
+		wv := (a[0] + d*(a[1]+d*(a[2]+d*a[3]))) * scale[(b>>3)&255] // (l/c)^r
+		wb[j] = float32(wv)
+		if b >= glo {
+			win[nw&255] = uint8(j)
+			wvs[nw&255] = wv
+			nw++
+			continue
+		}
+		u0 += wv * float64(x)
+	}
+	return special, subnormal, bad, nAbove, lsat, u0, nw
 }
 
 // solveSet finds the threshold inside a set of losses vals, with pws[i] = (vals[i]/ref)^q, given

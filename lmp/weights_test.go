@@ -246,9 +246,9 @@ func TestWeights(t *testing.T) {
 
 // TestWeightsFastPath forces the bucketed solver on every input size.
 func TestWeightsFastPath(t *testing.T) {
-	old := fastMin
-	fastMin = 0
-	defer func() { fastMin = old }()
+	old, olds := fastMin, sampleSize
+	fastMin, sampleSize = 0, 4
+	defer func() { fastMin, sampleSize = old, olds }()
 	for _, c := range cases() {
 		checkCase(t, c)
 	}
@@ -258,8 +258,8 @@ func TestWeightsFastPath(t *testing.T) {
 // and wide ranges.
 func TestWeightsRandom(t *testing.T) {
 	g := rand.New(rand.NewPCG(11, 12))
-	old := fastMin
-	defer func() { fastMin = old }()
+	old, olds := fastMin, sampleSize
+	defer func() { fastMin, sampleSize = old, olds }()
 	for it := 0; it < 300; it++ {
 		n := 1 + g.IntN(400)
 		l := make([]float32, n)
@@ -279,6 +279,7 @@ func TestWeightsRandom(t *testing.T) {
 		p := []float64{1, 1 + 1e-3*g.Float64(), 1 + g.Float64(), 2, 1 + 10*g.Float64(), 50}[g.IntN(6)]
 		r := g.Float64()
 		fastMin = []int{0, 1 << 30}[it%2]
+		sampleSize = []int{2048, 8}[it%3%2]
 		checkCase(t, lmpCase{fmt.Sprintf("it%d/kind%d/n=%d/p=%v/r=%v/fast=%v", it, kind, n, p, r, it%2 == 0), l, p, r})
 	}
 }
@@ -412,18 +413,72 @@ func TestWeightsErrors(t *testing.T) {
 	}
 }
 
-// TestPowTable compares the table power with math.Pow over all buckets.
+// TestPowTable compares the table power with math.Pow over all normal float32 values.
 func TestPowTable(t *testing.T) {
 	g := rand.New(rand.NewPCG(5, 6))
 	for _, r := range []float64{1, 2, 3, 1.0 / 0.7, 0.5, 1.0 / 3, 2.5, 0.02, 1.0 / 49, 99, 128} {
 		tb := tableFor(r)
 		for it := 0; it < 20000; it++ {
 			u := 0x00800000 + uint32(g.IntN(0x7f000000))
+			mant := float64(math.Float32frombits(u&0x7fffff | 0x3f800000))
+			want := math.Pow(mant, r)
+			if got := tb.pow(u); math.Abs(got-want) > (5e-15+6e-16*r)*want {
+				t.Fatalf("r=%v mantissa %v: table %v, math.Pow %v", r, mant, got, want)
+			}
 			x := float64(math.Float32frombits(u))
 			edge := float64(math.Float32frombits(u &^ 0xfffff))
-			want := math.Pow(x/edge, r)
-			if got := tb.pow(u); math.Abs(got-want) > (5e-15+6e-16*r)*want {
-				t.Fatalf("r=%v x=%v: table %v, math.Pow %v", r, x, got, want)
+			want = math.Pow(x/edge, 1+r)
+			if got := tb.relPow(u, tb.pow(u)); math.Abs(got-want) > (5e-15+6e-16*r)*want {
+				t.Fatalf("r=%v x=%v: relative power %v, math.Pow %v", r, x, got, want)
+			}
+		}
+	}
+}
+
+// TestWeightsLarge exercises the bucketed solver on inputs large enough for the sampled
+// guess of the threshold: when the guess is right, when a hidden group of outliers makes it
+// miss, and with the guess disabled.
+func TestWeightsLarge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large inputs")
+	}
+	n := 20000
+	hidden := expLosses(n, 21)
+	for i := range hidden {
+		if i%97 == 1 { // never at the sampled offsets stride/2 + k*stride (stride 9)
+			hidden[i] = 1e6 * (1 + hidden[i])
+		}
+	}
+	zeros := expLosses(n, 22)
+	for i := range zeros {
+		if i%3 != 0 {
+			zeros[i] = 0
+		}
+	}
+	wide := make([]float32, n)
+	g := rand.New(rand.NewPCG(23, 24))
+	for i := range wide {
+		wide[i] = float32(math.Exp(min(80, 20*g.NormFloat64())))
+	}
+	sub := expLosses(n, 25)
+	for i := 0; i < n; i += 50 {
+		sub[i] = 1e-41
+	}
+	ties := make([]float32, n)
+	for i := range ties {
+		ties[i] = float32(1 + g.IntN(3))
+	}
+	defer func() { speculate = true }()
+	for _, d := range []struct {
+		name string
+		l    []float32
+	}{{"exp", expLosses(n, 20)}, {"hidden", hidden}, {"zeros", zeros}, {"wide", wide}, {"ties", ties}, {"subnormal", sub}} {
+		for _, p := range []float64{1.01, 1.7, 2, 50} {
+			for _, r := range []float64{0.01, 0.25} {
+				for _, spec := range []bool{true, false} {
+					speculate = spec
+					checkCase(t, lmpCase{fmt.Sprintf("%s/p=%v/r=%v/speculate=%v", d.name, p, r, spec), d.l, p, r})
+				}
 			}
 		}
 	}
