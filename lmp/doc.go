@@ -50,19 +50,30 @@
 //
 // # Expected linear time
 //
-// Weights never sorts the losses for 1 < p < +Inf (except in the fallbacks below). It groups
-// the positive losses by the top 12 bits of their float32 representation (exponent and three
-// mantissa bits), so that every bucket spans a factor of at most 9/8, and in one pass
-// accumulates the count of each bucket and the sum of (l_i/v_b)^q relative to the bucket's
-// lower edge v_b. That relative power costs no math.Pow: with the mantissa split into 11 high
-// and 12 low bits, it is a table entry (2048 powers per exponent, cached across calls)
-// times a binomial series in a number below 2^-11 (a polynomial of degree 4 to 5 for
-// p = 1.7; exact and of degree q-1 for integer q-1, as for p = 2). Evaluating g at the
-// bucket edges, with the lower buckets rescaled to each edge, locates the bucket holding
-// alpha: all losses above it are saturated and all below it unsaturated. A randomized
-// three-way quickselect on g inside that bucket finds alpha exactly, and a last pass writes
-// the weights from a per-bucket factor. Scaling every power to a bucket edge near alpha is
-// also what makes huge outliers and exponents q up to 129 safe in float64.
+// Weights never sorts the losses for 1 < p < +Inf (except in the fallbacks below). Powers
+// cost no math.Pow per loss: for the mantissa 1+f of a float32, split into its top 11 bits
+// and low 12 bits, (1+f)^r is a table entry folded with a binomial series in a number below
+// 2^-11 (a cubic for p = 1.7, exact for integer r as at p = 2; the table of 2048 entries is
+// cached across calls), and the exponent contributes one factor per float32 exponent.
+//
+// The common case (weightsWindow) samples 2048 losses, solves the sample, and takes the
+// bucket of its threshold as a guess, a bucket being 1/8 of an octave (the top 12 bits of
+// the float32). One pass over the losses then assumes that alpha lies in the three buckets
+// around the guess: it counts and sums the losses above them (saturated: no power needed),
+// sums (l/c)^q over the losses below them (c the guess), stores (l/c)^r in w, and gathers
+// the losses inside. A randomized three-way quickselect on g over the gathered losses finds
+// alpha exactly under the assumption; if alpha indeed falls in the three buckets the
+// assumption holds, and since alpha is unique it is the answer. A last streaming pass
+// multiplies w by tau*(c/alpha)^r and clips at tau, which saturates exactly the losses at or
+// above alpha.
+//
+// When the guess misses, weightsFast runs: a histogram of all buckets with counts, loss sums
+// and (l/v_b)^q summed relative to each bucket's lower edge v_b; g evaluated at the bucket
+// edges (lower buckets rescaled to each edge) locates the bucket holding alpha; a second
+// pass gathers it for the quickselect; a third writes the weights. Taking every power
+// relative to a reference near alpha (c or v_b) is what makes huge outliers and exponents q
+// up to 129 safe in float64. Weights far below tau (under 2^-90*tau, whose products with
+// the losses are far below the resolution of the pooled loss) may lose precision in float32.
 //
 // Inputs with fewer than 2048 losses, with subnormal float32 losses, or with p < 1+1/128
 // (q > 129) use a sort-based solver in the log domain, exact for any q. p = 1 uses

@@ -46,9 +46,10 @@ const maxFastR = 128
 // ratio is outside [0, 1] or NaN, or a loss is negative, NaN or infinite (the error names the
 // first such index). On error the contents of w are unspecified.
 //
-// For 1 < p < +Inf and p = 1 the expected running time is linear in n; only for
+// For 1 < p < +Inf and p = 1 the expected running time is linear in n; only for n < 2048,
 // 1 < p < 1+1/128 or when a loss is a float32 subnormal does Weights fall back to an
-// O(n log n) sort.
+// O(n log n) sort. Weights below about 2^-90*tau may lose precision (see the package
+// documentation).
 func Weights(w, losses []float32, p, ratio float64) (float64, error) {
 	n := len(losses)
 	switch {
@@ -434,7 +435,7 @@ func bucketLog2(b int) float64 {
 	return float64(b>>3-127) + math.Log2(1+float64(b&7)/8)
 }
 
-// weightsFast solves 1 < p < 1+1/maxFastR... in expected linear time for any input; it is the
+// weightsFast solves 1 < p < +Inf (r <= maxFastR) in expected linear time for any input; it is the
 // fallback of weightsWindow. It reports ok = false, with the losses checked, when a subnormal
 // loss needs the sort-based path.
 //
