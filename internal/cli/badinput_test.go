@@ -704,6 +704,9 @@ func checkBadResult(t *testing.T, code int, stderr string, panicked any, want []
 	if code == 0 {
 		t.Fatalf("exit code 0, want non-zero\nstderr:\n%s", stderr)
 	}
+	if strings.Contains(stderr, "DATA RACE") {
+		t.Fatalf("data race:\n%s", stderr)
+	}
 	if strings.Contains(stderr, "panic:") || strings.Contains(stderr, "goroutine ") {
 		t.Fatalf("stderr shows a panic:\n%s", stderr)
 	}

@@ -45,7 +45,12 @@ func testMain(m *testing.M) int {
 		}
 	}
 	binPath = filepath.Join(dir, "lmpseg")
-	build := exec.Command("go", "build", "-o", binPath, ".")
+	args := []string{"build", "-o", binPath}
+	if raceBuild {
+		args = append(args, "-race")
+		os.Setenv("GORACE", "halt_on_error=1 exitcode=66")
+	}
+	build := exec.Command("go", append(args, ".")...)
 	build.Dir = repoRoot
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building lmpseg: %v\n%s", err, out)
