@@ -301,11 +301,11 @@ func thresholdSorted(pos []float64, m, q float64) (s int, lnAlpha, lsat float64)
 }
 
 // guessBucket estimates the bucket of the threshold alpha from an evenly strided sample of
-// about 2048 losses, or returns -1. Weights gathers the losses of the buckets next to the
+// about min(2048, max(256, n/32)) losses, or returns -1. Weights gathers the losses of the buckets next to the
 // guess during its first pass and needs no gathering pass when the guess is right.
 func guessBucket(losses []float32, m, q float64) int {
-	size := sampleSize
 	n := len(losses)
+	size := min(sampleSize, max(256, n/32))
 	stride := n / size
 	if stride < 8 {
 		return -1
