@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -155,22 +156,47 @@ func badInputCases() []badCase {
 		rank2Model(t, p)
 		return p
 	}
+	missingExternal := func(t *testing.T, dir string) string {
+		p := filepath.Join(dir, "external.onnx")
+		var m pb.ModelProto
+		if err := proto.Unmarshal(readFile(t, dyn), &m); err != nil {
+			t.Fatal(err)
+		}
+		init := m.GetGraph().GetInitializer()[0]
+		n := len(init.GetRawData())
+		if n == 0 {
+			n = 4 * len(init.GetFloatData())
+		}
+		init.RawData, init.FloatData = nil, nil
+		init.DataLocation = pb.TensorProto_EXTERNAL
+		init.ExternalData = []*pb.StringStringEntryProto{{Key: "location", Value: "weights.bin"},
+			{Key: "offset", Value: "0"}, {Key: "length", Value: strconv.Itoa(n)}}
+		b, err := proto.Marshal(&m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, p, b)
+		return p
+	}
 	// badModels are the broken model files each model-reading command is tried with.
 	badModels := []struct {
 		name string
 		make func(*testing.T, string) string
 		want string
+		// readable: the protobuf itself is fine, so inspect without --probe describes it.
+		readable bool
 	}{
-		{"corrupt", corrupt, "corrupt.onnx"},
-		{"truncated", truncated, "truncated.onnx"},
-		{"png renamed onnx", pngModel, "picture.onnx"},
-		{"empty", emptyModel, "empty.onnx"},
+		{"corrupt", corrupt, "corrupt.onnx", false},
+		{"truncated", truncated, "truncated.onnx", false},
+		{"png renamed onnx", pngModel, "picture.onnx", false},
+		{"empty", emptyModel, "empty.onnx", false},
 		{"directory", func(t *testing.T, dir string) string {
 			p := filepath.Join(dir, "dir.onnx")
 			os.MkdirAll(p, 0o755)
 			return p
-		}, "dir.onnx"},
-		{"missing", func(t *testing.T, dir string) string { return filepath.Join(dir, "nothere.onnx") }, "nothere.onnx"},
+		}, "dir.onnx", false},
+		{"missing", func(t *testing.T, dir string) string { return filepath.Join(dir, "nothere.onnx") }, "nothere.onnx", false},
+		{"external data missing", missingExternal, "weights.bin", true},
 	}
 	var cases []badCase
 	for _, bm := range badModels {
@@ -178,6 +204,11 @@ func badInputCases() []badCase {
 		cases = append(cases,
 			badCase{name: "inspect/" + bm.name, want: []string{bm.want}, setup: func(t *testing.T, dir string) []string {
 				return []string{"inspect", bm.make(t, dir)}
+			}, skip: func() string {
+				if bm.readable {
+					return "inspect without --probe only reads the graph, which is intact"
+				}
+				return ""
 			}},
 			badCase{name: "inspect probe/" + bm.name, want: []string{bm.want}, setup: func(t *testing.T, dir string) []string {
 				return []string{"inspect", "--probe", "64x128", bm.make(t, dir)}
