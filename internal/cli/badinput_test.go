@@ -804,3 +804,43 @@ func TestBadInputProcess(t *testing.T) {
 	}
 	t.Logf("bad inputs tried as a process: %d of %d cases", tried, len(cases))
 }
+
+// TestDiskFullKeepsRun fills a small tmpfs during training: the run stops with an error that
+// names the file and says the disk may be full, leaves no temporary files, still loads, and
+// resumes from its last checkpoint once there is space again.
+func TestDiskFullKeepsRun(t *testing.T) {
+	if why := tmpfsSkip(); why != "" {
+		t.Skip(why)
+	}
+	dir := t.TempDir()
+	mnt := tinyTmpfs(t, dir, "256k")
+	filler := filepath.Join(mnt, "filler")
+	// Leave room for the config, the logs of a few steps and a checkpoint (about 2 KiB); the
+	// whole run needs about 70 KiB.
+	if err := os.WriteFile(filler, make([]byte, 240<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(mnt, "run")
+	args := trainArgs(synthData(t), run, "--iters", "200", "--ckpt-every", "1", "--loss", "ce")
+	r := runApp(args...)
+	checkBadResult(t, r.code, r.stderr, r.panic, []string{run, "no space left"})
+	checkRunLoads(t, run)
+	ents, _ := os.ReadDir(run)
+	for _, e := range ents {
+		if strings.Contains(e.Name(), ".tmp") {
+			t.Errorf("failed write left %s", e.Name())
+		}
+	}
+	it := ckptIter(t, run)
+	t.Logf("disk full after checkpoint %d: %s", it, strings.TrimSpace(r.stderr))
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	r = mustRun(t, append(args, "--resume")...)
+	if ck := ckptIter(t, run); ck != 200 {
+		t.Errorf("resumed run ended at iteration %d, want 200", ck)
+	}
+	if n := len(csvLosses(t, run)); n != 200 {
+		t.Errorf("train.csv of the resumed run has %d steps, want 200", n)
+	}
+}
