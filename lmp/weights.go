@@ -628,13 +628,15 @@ func weightsWindow(w, losses []float32, m, tau, r, q float64, guess int) (L floa
 		var la, lu float64
 		if fused {
 			var ns int
-			var sub, bad bool
-			ns, sub, bad, na, la, lu, nw = tb.windowFused(wb, blk, &scale, glo, ghi, &win, &wvs)
-			if bad {
-				return 0, false, check(losses[base:], base)
+			ns, na, la, lu, nw = tb.windowFused(wb, blk, &scale, glo, ghi, &win, &wvs)
+			if ns > 0 {
+				sub, bad := classify(blk)
+				if bad {
+					return 0, false, check(losses[base:], base)
+				}
+				nSpecial += ns
+				subnormal = subnormal || sub
 			}
-			nSpecial += ns
-			subnormal = subnormal || sub
 		} else {
 			mp := mps[:len(blk)]
 			ns, sub, bad := tb.powers(mp, blk)
@@ -735,16 +737,16 @@ func windowBlock(wb, blk []float32, mp []float64, scale *[256]float64, glo, ghi 
 	return nAbove, lsat, u0, nw
 }
 
-// windowFused is powers and windowBlock in one loop, for tables with deg <= 3.
-func (tb *powTable) windowFused(wb, blk []float32, scale *[256]float64, glo, ghi uint32, win *[256]uint8, wvs *[256]float64) (special int, subnormal, bad bool, nAbove int, lsat, u0 float64, nw int) {
+// windowFused is powers and windowBlock in one loop, for tables with deg <= 3. It counts the
+// losses that are not positive normal floats (special) and leaves their classification to
+// classify.
+func (tb *powTable) windowFused(wb, blk []float32, scale *[256]float64, glo, ghi uint32, win *[256]uint8, wvs *[256]float64) (special, nAbove int, lsat, u0 float64, nw int) {
 	inf := float32(math.Inf(1))
 	wb = wb[:len(blk)]
 	for j, x := range blk {
 		u := math.Float32bits(x)
 		if u-0x00800000 >= 0x7f000000 { // not a positive normal float
 			special++
-			subnormal = subnormal || (u != 0 && u < 0x00800000)
-			bad = bad || (u >= 0x7f800000 && u != 0x80000000)
 			wb[j] = 0
 			continue
 		}
@@ -767,7 +769,17 @@ func (tb *powTable) windowFused(wb, blk []float32, scale *[256]float64, glo, ghi
 		}
 		u0 += wv * float64(x)
 	}
-	return special, subnormal, bad, nAbove, lsat, u0, nw
+	return special, nAbove, lsat, u0, nw
+}
+
+// classify reports whether blk holds subnormal losses and invalid ones.
+func classify(blk []float32) (subnormal, bad bool) {
+	for _, x := range blk {
+		u := math.Float32bits(x)
+		subnormal = subnormal || (u != 0 && u < 0x00800000)
+		bad = bad || (u >= 0x7f800000 && u != 0x80000000)
+	}
+	return subnormal, bad
 }
 
 // solveSet finds the threshold inside a set of losses vals, with pws[i] = (vals[i]/ref)^q, given
