@@ -56,7 +56,7 @@
 // 2^-11 (a cubic for p = 1.7, exact for integer r as at p = 2; the table of 2048 entries is
 // cached across calls), and the exponent contributes one factor per float32 exponent.
 //
-// The common case (weightsWindow) samples 2048 losses, solves the sample, and takes the
+// The common case (weightsWindow) samples up to 2048 losses, solves the sample, and takes the
 // bucket of its threshold as a guess, a bucket being 1/8 of an octave (the top 12 bits of
 // the float32). One pass over the losses then assumes that alpha lies in the three buckets
 // around the guess: it counts and sums the losses above them (saturated: no power needed),

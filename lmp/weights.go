@@ -12,8 +12,8 @@ import (
 // parameters.
 var ErrInput = errors.New("invalid input")
 
-// fastMin is the smallest n for which Weights uses the bucketed linear-time solver for
-// 1 < p < +Inf; smaller inputs use the sort-based solver. Tests lower it to exercise the
+// fastMin is the smallest n for which Weights uses the linear-time solvers for 1 < p < +Inf;
+// smaller inputs use the sort-based solver. Tests lower it to exercise the
 // fast path on small inputs.
 var fastMin = 2048
 
@@ -301,8 +301,8 @@ func thresholdSorted(pos []float64, m, q float64) (s int, lnAlpha, lsat float64)
 }
 
 // guessBucket estimates the bucket of the threshold alpha from an evenly strided sample of
-// about min(2048, max(256, n/32)) losses, or returns -1. Weights gathers the losses of the buckets next to the
-// guess during its first pass and needs no gathering pass when the guess is right.
+// about min(2048, max(256, n/32)) losses, or returns -1 (too few losses, or too few positive
+// ones in the sample). weightsWindow builds on the guess.
 func guessBucket(losses []float32, m, q float64) int {
 	n := len(losses)
 	size := min(sampleSize, max(256, n/32))
