@@ -89,7 +89,7 @@ func TestCrashResume(t *testing.T) {
 		kills, iters int
 		extra        []string
 	}{
-		{"linear", 20, 60, nil},
+		{"linear", 20, 100, nil},
 		// The fcn head adds batch-norm statistics and dropout, whose generator must be reseeded.
 		{"fcn", 5, 30, []string{"--head", "fcn", "--hidden", "16"}},
 	} {
