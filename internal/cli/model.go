@@ -25,7 +25,10 @@ var modelFlags = []cli.Flag{
 type loadedModel struct {
 	*infer.Predictor
 	Palette [][3]uint8
-	close   func() error
+	// outClasses is the class count a model without class metadata declares in its output
+	// shape (N x K x H x W with a fixed K > 1), else 0.
+	outClasses int
+	close      func() error
 }
 
 func (m *loadedModel) Close() error {
@@ -66,6 +69,11 @@ func openModel(c *cli.Context) (*loadedModel, error) {
 			return nil, err
 		}
 		lm.Classes, lm.Palette = md.Classes, md.Palette
+		if len(lm.Classes) == 0 {
+			if d := m.Proto.GetGraph().GetOutput()[0].GetType().GetTensorType().GetShape().GetDim(); len(d) == 4 && d[1].GetDimValue() > 1 {
+				lm.outClasses = int(d[1].GetDimValue())
+			}
+		}
 		staticHW = staticInputHW(m)
 		sess, err := onnx.OpenSession(mp, backboneOptions(c, ""))
 		if err != nil {
