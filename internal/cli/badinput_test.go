@@ -444,6 +444,19 @@ func badInputCases() []badCase {
 			_, m := trainedRun(t)
 			return []string{"eval", "--model", m, "--data", fiveClassData(t, dir), "--threads", "1"}
 		}},
+		badCase{name: "eval/bare model's output classes and data differ", want: []string{"tiny_dyn_s4.onnx", "5", "12"}, setup: func(t *testing.T, dir string) []string {
+			return []string{"eval", "--model", dyn, "--data", filepath.Join(synthData(t), "val"), "--threads", "1"}
+		}},
+		badCase{name: "eval/JOB_COMPLETION_INDEX out of range", want: []string{"JOB_COMPLETION_INDEX", "5"}, setup: func(t *testing.T, dir string) []string {
+			_, m := trainedRun(t)
+			t.Setenv("JOB_COMPLETION_INDEX", "5")
+			return []string{"eval", "--model", m, "--data", filepath.Join(synthData(t), "val"), "--shards", "2"}
+		}},
+		badCase{name: "eval/SLURM_ARRAY_TASK_ID without shard count", want: []string{"SLURM_ARRAY_TASK_ID"}, setup: func(t *testing.T, dir string) []string {
+			_, m := trainedRun(t)
+			t.Setenv("SLURM_ARRAY_TASK_ID", "1")
+			return []string{"eval", "--model", m, "--data", filepath.Join(synthData(t), "val")}
+		}},
 		badCase{name: "eval run/class count of run and data differ", want: []string{"12", "5", "five"}, setup: func(t *testing.T, dir string) []string {
 			r, _ := trainedRun(t)
 			return []string{"eval", "--run", r, "--data", fiveClassData(t, dir), "--threads", "1"}
