@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,8 +57,13 @@ func (p *progress) Step(done int, loss, lr float64) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Eval counts images and passes no loss or learning rate: show none.
+	stats := ""
+	if lr != 0 || loss != 0 {
+		stats = fmt.Sprintf(" loss %.4f lr %.2e", loss, lr)
+	}
 	if p.bar != nil {
-		p.bar.Describe(fmt.Sprintf("loss %.4f lr %.2e", loss, lr))
+		p.bar.Describe(strings.TrimSpace(stats))
 		p.bar.Set(done)
 		return
 	}
@@ -73,7 +79,7 @@ func (p *progress) Step(done int, loss, lr float64) {
 	if rate > 0 {
 		eta = (time.Duration(float64(p.total-done)/rate) * time.Second).Round(time.Second).String()
 	}
-	fmt.Fprintf(p.w, "iter %d/%d (%d%%) loss %.4f lr %.2e %.2f it/s eta %s\n", done, p.total, pct, loss, lr, rate, eta)
+	fmt.Fprintf(p.w, "iter %d/%d (%d%%)%s %.2f it/s eta %s\n", done, p.total, pct, stats, rate, eta)
 }
 
 // Note prints a line without breaking the bar.
