@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -32,6 +33,37 @@ type LossConfig struct {
 	Name        string      `json:"name"`
 	Options     lmp.Options `json:"options"`
 	ClassWeight string      `json:"class_weighting,omitempty"` // inverse | median, for wce
+}
+
+// MarshalJSON writes an infinite LMP p (pooling the hardest pixels with equal weight), which a
+// JSON number cannot hold, as "p_inf": true with p 0.
+func (l LossConfig) MarshalJSON() ([]byte, error) {
+	type plain LossConfig
+	v := struct {
+		plain
+		PInf bool `json:"p_inf,omitempty"`
+	}{plain: plain(l)}
+	if math.IsInf(l.Options.P, 1) {
+		v.Options.P, v.PInf = 0, true
+	}
+	return json.Marshal(v)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (l *LossConfig) UnmarshalJSON(b []byte) error {
+	type plain LossConfig
+	var v struct {
+		plain
+		PInf bool `json:"p_inf"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*l = LossConfig(v.plain)
+	if v.PInf {
+		l.Options.P = math.Inf(1)
+	}
+	return nil
 }
 
 // Config is config.json of a run folder: everything needed to rebuild the model and to resume.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -224,6 +225,19 @@ func runTrain(c *cli.Context) error {
 	headKind := c.String("head")
 	if headKind != "linear" && headKind != "fcn" {
 		return fmt.Errorf("--head %q: want linear or fcn", headKind)
+	}
+	for _, f := range []struct {
+		name, want string
+		ok         func(float64) bool
+	}{
+		{"lr", "a positive number", func(v float64) bool { return v > 0 && !math.IsInf(v, 0) }},
+		{"momentum", "a number in [0, 1)", func(v float64) bool { return v >= 0 && v < 1 }},
+		{"weight-decay", "a number >= 0", func(v float64) bool { return v >= 0 && !math.IsInf(v, 0) }},
+		{"clip", "a number >= 0 (0: off)", func(v float64) bool { return v >= 0 && !math.IsInf(v, 0) }},
+	} {
+		if v := c.Float64(f.name); !f.ok(v) {
+			return fmt.Errorf("--%s %v: want %s", f.name, v, f.want)
+		}
 	}
 	lc, err := lossOptions(c)
 	if err != nil {
