@@ -349,6 +349,21 @@ func badInputCases() []badCase {
 		badCase{name: "train/bad scale", want: []string{"--scale"}, setup: func(t *testing.T, dir string) []string {
 			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--scale", "2,1")
 		}},
+		badCase{name: "train/negative lr", want: []string{"--lr", "-1"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--lr", "-1")
+		}},
+		badCase{name: "train/lr NaN", want: []string{"--lr", "NaN"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--lr", "nan")
+		}},
+		badCase{name: "train/momentum 5", want: []string{"--momentum", "5"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--momentum", "5")
+		}},
+		badCase{name: "train/negative weight decay", want: []string{"--weight-decay"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--weight-decay", "-0.1")
+		}},
+		badCase{name: "train/negative clip", want: []string{"--clip"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--clip", "-2")
+		}},
 		badCase{name: "train/unknown optimizer", want: []string{"adagrad"}, setup: func(t *testing.T, dir string) []string {
 			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--optimizer", "adagrad")
 		}},

@@ -178,3 +178,24 @@ func TestOverfit(t *testing.T) {
 		t.Errorf("overfitting two images reached aAcc %.4f and mIoU %.4f, want >= 0.85 and >= 0.45", aacc, miou)
 	}
 }
+
+// TestLMPInfiniteP trains with --lmp-p inf (equal weights on the hardest pixels), which config.json
+// cannot store as a JSON number, resumes the run and exports it.
+func TestLMPInfiniteP(t *testing.T) {
+	ds := synthData(t)
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	mustRun(t, trainArgs(ds, run, "--iters", "3", "--loss", "lmp", "--lmp-p", "inf")...)
+	cfg, err := train.LoadConfig(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !math.IsInf(cfg.Loss.Options.P, 1) {
+		t.Fatalf("config.json gives p = %v, want +Inf", cfg.Loss.Options.P)
+	}
+	mustRun(t, trainArgs(ds, run, "--iters", "5", "--loss", "lmp", "--lmp-p", "inf", "--resume")...)
+	if it := ckptIter(t, run); it != 5 {
+		t.Fatalf("resumed run at iteration %d, want 5", it)
+	}
+	mustRun(t, "export", "--run", run, "--out", filepath.Join(dir, "m.onnx"), "--threads", "1", "--probe", "64x128")
+}
