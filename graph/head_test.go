@@ -139,3 +139,22 @@ func TestHeadGradient(t *testing.T) {
 	}
 	SetThreads(0)
 }
+
+func TestSetDropoutSeed(t *testing.T) {
+	spec := HeadSpec{Kind: "fcn", InChannels: 3, Classes: 2, Hidden: 32, Dropout: 0.5}
+	h, _ := NewHead(spec, 1)
+	x := randTensor(rand.New(rand.NewPCG(1, 1)), 2, 3, 4, 4, 1)
+	run := func(seed uint64) []float32 {
+		h.SetDropoutSeed(seed)
+		return h.Forward(x, true).Data
+	}
+	a, b, c := run(5), run(5), run(6)
+	if maxAbsDiff(a, b) != 0 {
+		t.Error("same dropout seed gives different outputs")
+	}
+	if maxAbsDiff(a, c) == 0 {
+		t.Error("different dropout seeds give the same outputs")
+	}
+	lin, _ := NewHead(HeadSpec{Kind: "linear", InChannels: 3, Classes: 2}, 1)
+	lin.SetDropoutSeed(1) // no dropout: must not panic
+}
