@@ -122,6 +122,9 @@ func runEval(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if st.Images == 0 && len(st.Skipped) > 0 {
+		return fmt.Errorf("no image of %s could be evaluated: all %d failed to load (first: %s; the warnings above say why)", c.String("data"), len(st.Skipped), st.Skipped[0])
+	}
 	res := metrics.NewResult(classes, sh)
 	res.Conf, res.Images = conf, st.Images
 	res.Meta = map[string]string{"model": c.String("model"), "run": c.String("run"), "data": c.String("data"), "mode": lm.Mode.Name, "tool": "lmpseg " + Version}

@@ -127,6 +127,9 @@ func runPredict(c *cli.Context) error {
 		}
 		written++
 	}
+	if written == 0 && skipped > 0 {
+		return fmt.Errorf("no masks written: all %d images failed to decode (first: %s; the warnings above say why)", skipped, files[0])
+	}
 	fmt.Fprintf(c.App.Writer, "wrote masks for %d images to %s", written, out)
 	if skipped > 0 {
 		fmt.Fprintf(c.App.Writer, " (%d skipped)", skipped)
