@@ -482,6 +482,14 @@ func badInputCases() []badCase {
 			writeFile(t, filepath.Join(d, "images", "0001.png"), []byte("garbage"))
 			return []string{"eval", "--model", m, "--data", d, "--strict", "--threads", "1"}
 		}},
+		badCase{name: "eval/every image fails to decode", want: []string{"allbad", "3"}, setup: func(t *testing.T, dir string) []string {
+			_, m := trainedRun(t)
+			d := dataCopy(t, dir, "val", "allbad")
+			for _, n := range []string{"0000", "0001", "0002"} {
+				writeFile(t, filepath.Join(d, "images", n+".png"), []byte("junk"))
+			}
+			return []string{"eval", "--model", m, "--data", d, "--threads", "1"}
+		}},
 		badCase{name: "eval/label out of range --strict", want: []string{"0002.png", "77"}, setup: func(t *testing.T, dir string) []string {
 			_, m := trainedRun(t)
 			d := dataCopy(t, dir, "val", "v")
@@ -617,6 +625,11 @@ func badInputCases() []badCase {
 			_, m := trainedRun(t)
 			writeFile(t, filepath.Join(dir, "bad.png"), []byte("\x89PNG\r\n\x1a\nshort"))
 			return []string{"predict", "--model", m, "--out", filepath.Join(dir, "pred"), "--strict", "--threads", "1", filepath.Join(dir, "bad.png")}
+		}},
+		badCase{name: "predict/every image fails to decode", want: []string{"junk.png"}, setup: func(t *testing.T, dir string) []string {
+			_, m := trainedRun(t)
+			writeFile(t, filepath.Join(dir, "imgs", "junk.png"), []byte("junk"))
+			return []string{"predict", "--model", m, "--out", filepath.Join(dir, "pred"), "--threads", "1", filepath.Join(dir, "imgs")}
 		}},
 		badCase{name: "predict/empty folder", want: []string{"noimgs"}, setup: func(t *testing.T, dir string) []string {
 			_, m := trainedRun(t)
