@@ -28,28 +28,13 @@ func (l *LockedFeatures) Run(x []float32, n, h, w int) ([]float32, []int64, erro
 	return l.F.Run(x, n, h, w)
 }
 
-// Apply writes the backbone input for sample s (3 x H x W, RGB, 0..255) into dst as p says.
-func (p Preprocess) Apply(dst []float32, s *data.Sample) {
-	hw := s.H * s.W
-	if len(dst) != 3*hw || len(s.Image) != 3*hw {
-		panic("train: Preprocess.Apply: buffer size mismatch")
-	}
-	scale := float32(1)
-	if p.Range == "0-1" {
-		scale = 1.0 / 255
-	}
-	for c := 0; c < 3; c++ {
-		src := c
-		if p.Channels == "BGR" {
-			src = 2 - c
-		}
-		m, inv := p.Mean[c], 1/p.Std[c]
-		in, out := s.Image[src*hw:(src+1)*hw], dst[c*hw:(c+1)*hw]
-		for i, v := range in {
-			out[i] = (v*scale - m) * inv
-		}
-	}
+// Normalize returns the train/data normalisation that p describes (same conventions).
+func (p Preprocess) Normalize() data.Normalize {
+	return data.Normalize{Mean: p.Mean, Std: p.Std, BGR: p.Channels == "BGR", Range: p.Range}
 }
+
+// Apply writes the backbone input for s (3 x H x W, RGB, 0..255) into dst as p says.
+func (p Preprocess) Apply(dst []float32, s *data.Sample) { p.Normalize().Apply(dst, s) }
 
 // Transform changes a training sample (augmentation); rng is derived from the seed, the epoch and
 // the sample index, so the result does not depend on scheduling.

@@ -146,10 +146,8 @@ func preprocessFrom(c *cli.Context, base train.Preprocess) (train.Preprocess, er
 	if p.Std, err = parseTriple("std", c.String("std"), p.Std); err != nil {
 		return p, err
 	}
-	for i, s := range p.Std {
-		if s <= 0 {
-			return p, fmt.Errorf("--std: channel %d is %g; std must be positive", i, s)
-		}
+	if err := p.Normalize().Validate(); err != nil {
+		return p, fmt.Errorf("--mean/--std/--range: %w", err)
 	}
 	return p, nil
 }
