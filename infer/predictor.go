@@ -67,7 +67,7 @@ func (p *Predictor) whole(in, orig *data.Sample) ([]int32, error) {
 		data.ResizeNearest(out, lab, lh, lw, orig.H, orig.W)
 		return out, nil
 	}
-	train.ArgmaxUpsampled(out, sc, orig.H, orig.W)
+	graph.ArgmaxUpsampled(out, sc, orig.H, orig.W)
 	return out, nil
 }
 

@@ -39,7 +39,7 @@ func validate(ctx context.Context, head *graph.Head, val data.Dataset, feat feat
 			return metrics.Report{}, nil, err
 		}
 		pred := make([]int32, H*W)
-		train.ArgmaxUpsampled(pred, head.Forward(f, false), H, W)
+		graph.ArgmaxUpsampled(pred, head.Forward(f, false), H, W)
 		conf.Add(lab, pred, ignore)
 	}
 	return conf.Report(val.Classes()), conf, nil

@@ -1,16 +1,15 @@
-package train
+package graph
 
 import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/lmpseg/lmpseg/graph"
 )
 
-// argmaxReference materialises the upsampled logits with graph.ResizeBilinear, then takes argmax.
-func argmaxReference(logits *graph.Tensor, H, W int) []int32 {
-	up := graph.NewTensor(logits.N, logits.C, H, W)
-	graph.ResizeBilinear(up, logits)
+// argmaxReference materialises the upsampled logits with ResizeBilinear, then takes argmax.
+func argmaxReference(logits *Tensor, H, W int) []int32 {
+	up := NewTensor(logits.N, logits.C, H, W)
+	ResizeBilinear(up, logits)
 	out := make([]int32, logits.N*H*W)
 	for n := 0; n < logits.N; n++ {
 		for i := 0; i < H*W; i++ {
@@ -32,7 +31,7 @@ func TestArgmaxUpsampledMatchesReference(t *testing.T) {
 	for _, tc := range []struct{ n, c, h, w, H, W int }{
 		{1, 3, 4, 5, 16, 20}, {2, 7, 3, 3, 24, 17}, {1, 2, 8, 8, 8, 8}, {1, 5, 6, 4, 3, 2}, {1, 4, 1, 1, 5, 5},
 	} {
-		lg := graph.NewTensor(tc.n, tc.c, tc.h, tc.w)
+		lg := NewTensor(tc.n, tc.c, tc.h, tc.w)
 		for i := range lg.Data {
 			lg.Data[i] = float32(rng.NormFloat64())
 		}
