@@ -3,7 +3,6 @@ package graph
 import (
 	"math/rand/v2"
 	"testing"
-
 )
 
 // argmaxReference materialises the upsampled logits with ResizeBilinear, then takes argmax.

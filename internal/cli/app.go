@@ -59,7 +59,7 @@ func NewApp() *cli.App {
 			}
 			return nil
 		},
-		ExitErrHandler:  func(*cli.Context, error) {}, // main prints the error once and picks the code
+		ExitErrHandler: func(*cli.Context, error) {}, // main prints the error once and picks the code
 	}
 }
 
