@@ -119,6 +119,7 @@ type badCase struct {
 	setup func(t *testing.T, dir string) []string
 	want  []string
 	skip  func() string // a reason to skip, or ""
+	env   []string      // KEY=VALUE set for the run
 }
 
 func badInputCases() []badCase {
@@ -277,7 +278,7 @@ func badInputCases() []badCase {
 			writePNG(t, p, g)
 			return trainOn(t, d, filepath.Join(dir, "run"), "--batch", "6")
 		}},
-		badCase{name: "train/more label values than --classes", want: []string{"--classes"}, setup: func(t *testing.T, dir string) []string {
+		badCase{name: "train/more label values than --classes", want: []string{"0000.png", "value 8", "0..2"}, setup: func(t *testing.T, dir string) []string {
 			d := dataCopy(t, dir, "train", "d")
 			os.Remove(filepath.Join(d, "classes.txt"))
 			return trainOn(t, d, filepath.Join(dir, "run"), "--batch", "6", "--classes", "3")
@@ -462,14 +463,12 @@ func badInputCases() []badCase {
 		badCase{name: "eval/bare model's output classes and data differ", want: []string{"tiny_dyn_s4.onnx", "5", "12"}, setup: func(t *testing.T, dir string) []string {
 			return []string{"eval", "--model", dyn, "--data", filepath.Join(synthData(t), "val"), "--threads", "1"}
 		}},
-		badCase{name: "eval/JOB_COMPLETION_INDEX out of range", want: []string{"JOB_COMPLETION_INDEX", "5"}, setup: func(t *testing.T, dir string) []string {
+		badCase{name: "eval/JOB_COMPLETION_INDEX out of range", want: []string{"JOB_COMPLETION_INDEX", "5"}, env: []string{"JOB_COMPLETION_INDEX=5"}, setup: func(t *testing.T, dir string) []string {
 			_, m := trainedRun(t)
-			t.Setenv("JOB_COMPLETION_INDEX", "5")
 			return []string{"eval", "--model", m, "--data", filepath.Join(synthData(t), "val"), "--shards", "2"}
 		}},
-		badCase{name: "eval/SLURM_ARRAY_TASK_ID without shard count", want: []string{"SLURM_ARRAY_TASK_ID"}, setup: func(t *testing.T, dir string) []string {
+		badCase{name: "eval/SLURM_ARRAY_TASK_ID without shard count", want: []string{"SLURM_ARRAY_TASK_ID"}, env: []string{"SLURM_ARRAY_TASK_ID=1"}, setup: func(t *testing.T, dir string) []string {
 			_, m := trainedRun(t)
-			t.Setenv("SLURM_ARRAY_TASK_ID", "1")
 			return []string{"eval", "--model", m, "--data", filepath.Join(synthData(t), "val")}
 		}},
 		badCase{name: "eval run/class count of run and data differ", want: []string{"12", "5", "five"}, setup: func(t *testing.T, dir string) []string {
@@ -810,8 +809,12 @@ func TestBadInput(t *testing.T) {
 					t.Skip(why)
 				}
 			}
-			dir := t.TempDir()
+			dir := fastTempDir(t)
 			args := c.setup(t, dir)
+			for _, kv := range c.env {
+				k, v, _ := strings.Cut(kv, "=")
+				t.Setenv(k, v)
+			}
 			tried++
 			r := runApp(args...)
 			t.Logf("lmpseg %s\n-> %s", strings.Join(args, " "), strings.TrimSpace(r.stderr))
@@ -829,6 +832,7 @@ func TestBadInputProcess(t *testing.T) {
 	}
 	cases := badInputCases()
 	tried := 0
+	t.Cleanup(func() { t.Logf("bad inputs tried as a process: %d of %d cases", tried, len(cases)) })
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if c.skip != nil {
@@ -836,14 +840,15 @@ func TestBadInputProcess(t *testing.T) {
 					t.Skip(why)
 				}
 			}
-			dir := t.TempDir()
+			dir := fastTempDir(t)
 			args := c.setup(t, dir)
 			tried++
-			_, stderr, code := runBin(t, dir, args...)
+			// Set-up runs one case at a time; the processes run two at a time.
+			t.Parallel()
+			_, stderr, code := runBinEnv(t, dir, c.env, args...)
 			checkBadResult(t, code, stderr, nil, c.want)
 		})
 	}
-	t.Logf("bad inputs tried as a process: %d of %d cases", tried, len(cases))
 }
 
 // TestDiskFullKeepsRun fills a small tmpfs during training: the run stops with an error that
@@ -853,7 +858,7 @@ func TestDiskFullKeepsRun(t *testing.T) {
 	if why := tmpfsSkip(); why != "" {
 		t.Skip(why)
 	}
-	dir := t.TempDir()
+	dir := fastTempDir(t)
 	mnt := tinyTmpfs(t, dir, "256k")
 	filler := filepath.Join(mnt, "filler")
 	// Leave room for the config, the logs of a few steps and a checkpoint (about 2 KiB); the

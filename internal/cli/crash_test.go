@@ -104,7 +104,7 @@ func TestCrashResume(t *testing.T) {
 
 func crashResume(t *testing.T, kills, iters int, extra []string) {
 	ds := synthData(t)
-	dir := t.TempDir()
+	dir := fastTempDir(t)
 	ref := filepath.Join(dir, "ref")
 	if _, stderr, code := runBin(t, dir, append(crashArgs(ds, ref, iters), extra...)...); code != 0 {
 		t.Fatalf("uninterrupted run: exit %d\n%s", code, stderr)
@@ -267,7 +267,7 @@ func TestSignalStop(t *testing.T) {
 		{"SIGTERM with validation/3", syscall.SIGTERM, 143, val},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := fastTempDir(t)
 			run := filepath.Join(dir, "run")
 			const iters = 100000
 			// No periodic checkpoint: the one found afterwards comes from the signal.

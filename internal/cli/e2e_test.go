@@ -58,7 +58,7 @@ func TestEveryLoss(t *testing.T) {
 	ds := synthData(t)
 	for _, loss := range []string{"ce", "wce", "ohem", "topk", "focal", "lmp"} {
 		t.Run(loss, func(t *testing.T) {
-			run := filepath.Join(t.TempDir(), "run")
+			run := filepath.Join(fastTempDir(t), "run")
 			mustRun(t, trainArgs(ds, run, "--iters", "4", "--loss", loss, "--lr", "0.05")...)
 			cfg, _, ck, err := train.OpenRun(run)
 			if err != nil {
@@ -84,7 +84,7 @@ func TestEveryLoss(t *testing.T) {
 // export and the run folder (same mIoU) and predicts masks from both.
 func TestEndToEnd(t *testing.T) {
 	ds := synthData(t)
-	dir := t.TempDir()
+	dir := fastTempDir(t)
 	run := filepath.Join(dir, "run")
 	mustRun(t, trainArgs(ds, run, "--iters", "60", "--loss", "ce", "--lr", "0.05", "--batch", "2")...)
 	c := lossCurve(t, run)
@@ -161,7 +161,7 @@ func TestOverfit(t *testing.T) {
 		t.Skip("-short")
 	}
 	ds := synthData(t)
-	dir := t.TempDir()
+	dir := fastTempDir(t)
 	small := filepath.Join(dir, "two")
 	for _, f := range []string{"images/0000.png", "images/0001.png", "labels/0000.png", "labels/0001.png", "classes.txt"} {
 		writeFile(t, filepath.Join(small, f), readFile(t, filepath.Join(ds, "train", f)))
@@ -183,7 +183,7 @@ func TestOverfit(t *testing.T) {
 // cannot store as a JSON number, resumes the run and exports it.
 func TestLMPInfiniteP(t *testing.T) {
 	ds := synthData(t)
-	dir := t.TempDir()
+	dir := fastTempDir(t)
 	run := filepath.Join(dir, "run")
 	mustRun(t, trainArgs(ds, run, "--iters", "3", "--loss", "lmp", "--lmp-p", "inf")...)
 	cfg, err := train.LoadConfig(run)
