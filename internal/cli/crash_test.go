@@ -78,7 +78,7 @@ var resumingRE = regexp.MustCompile(`resuming .* at iteration (\d+) of`)
 // checkpoint began to be written, and resumes it each time. The run folder must load after every
 // kill, each resumed process must start at the last checkpoint, and the final weights, optimiser
 // state and loss log must equal those of an uninterrupted run with the same seed.
-// LMPSEG_LONG=1 kills ten times as often over 400 iterations.
+// LMPSEG_LONG=1 kills ten times as often over five iterations per kill.
 func TestCrashResume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
@@ -95,7 +95,9 @@ func TestCrashResume(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if long {
-				c.kills, c.iters = 10*c.kills, 400
+				// A process lives for one to three steps: leave room for every kill.
+				c.kills = 10 * c.kills
+				c.iters = 5 * c.kills
 			}
 			crashResume(t, c.kills, c.iters, c.extra)
 		})
