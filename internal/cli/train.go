@@ -262,6 +262,9 @@ func runTrain(c *cli.Context) error {
 		}
 		scale, flip = [2]float64{1, 1}, false
 	}
+	if crop == [2]int{} && scale != [2]float64{1, 1} && c.Int("batch") > 1 {
+		return fmt.Errorf("--scale %s without --crop gives images of different sizes, which cannot share a batch of %d; give --crop HxW, --scale 1,1 or --batch 1", c.String("scale"), c.Int("batch"))
+	}
 	if c.Int("threads") > 0 {
 		graph.SetThreads(c.Int("threads"))
 	}
