@@ -330,7 +330,13 @@ func badInputCases() []badCase {
 			writeFile(t, filepath.Join(d, "pictures", "a.png"), readFile(t, filepath.Join(synthData(t), "train", "images", "0000.png")))
 			return trainOn(t, d, filepath.Join(dir, "run"))
 		}},
-		badCase{name: "train/sizes differ in a batch", want: []string{"--crop"}, setup: func(t *testing.T, dir string) []string {
+		badCase{name: "train/images of two sizes in a batch", want: []string{"0002", "32x64", "--crop"}, setup: func(t *testing.T, dir string) []string {
+			d := dataCopy(t, dir, "train", "d")
+			writePNG(t, filepath.Join(d, "images", "0002.png"), image.NewRGBA(image.Rect(0, 0, 64, 32)))
+			writePNG(t, filepath.Join(d, "labels", "0002.png"), image.NewGray(image.Rect(0, 0, 64, 32)))
+			return trainOn(t, d, filepath.Join(dir, "run"), "--batch", "6")
+		}},
+		badCase{name: "train/random scale without crop", want: []string{"--scale", "--crop"}, setup: func(t *testing.T, dir string) []string {
 			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--scale", "0.5,2", "--batch", "3")
 		}},
 		badCase{name: "train/val data missing", want: []string{"noval"}, setup: func(t *testing.T, dir string) []string {
