@@ -72,7 +72,7 @@ const (
 // It returns an error wrapping ErrInput for an unknown name or invalid options.
 func New(name string, o Options) (Loss, error) {
 	bad := func(format string, a ...any) (Loss, error) {
-		return nil, fmt.Errorf("lmp: %s: "+format+": %w", append(append([]any{name}, a...), ErrInput)...)
+		return nil, fmt.Errorf("lmp: loss %s: "+format+": %w", append(append([]any{name}, a...), ErrInput)...)
 	}
 	switch name {
 	case "ce":

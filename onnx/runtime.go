@@ -110,7 +110,7 @@ func loadRuntime(path string) error {
 		return fmt.Errorf("onnx: %w: %s is onnxruntime %s, but onnxruntime 1.24.x is needed (set --ort-lib or ONNXRUNTIME_LIB, or run \"make onnxruntime\")", errWrongVersion, path, v)
 	}
 	ort.SetSharedLibraryPath(path)
-	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+	if err := ort.InitializeEnvironment(ort.WithLogLevelFatal()); err != nil {
 		return fmt.Errorf("onnx: initializing onnxruntime %s from %s: %s", v, path, trimLines(err.Error()))
 	}
 	return nil
