@@ -166,17 +166,7 @@ func (c *Conv2d) Forward(x *Tensor, train bool) *Tensor {
 				beta = 1
 			}
 			xn := x.Data[n*c.InC*x.H*x.W : (n+1)*c.InC*x.H*x.W]
-			var xm blas32.General
-			if c.direct() {
-				xm = blas32.General{Rows: kk, Cols: p, Stride: x.H * x.W, Data: xn[r0*wo:]}
-			} else {
-				if cap(cols) < kk*p {
-					cols = make([]float32, kk*p)
-				}
-				cols = cols[:kk*p]
-				c.im2col(cols, xn, x.H, x.W, wo, r0, r1)
-				xm = blas32.General{Rows: kk, Cols: p, Stride: p, Data: cols}
-			}
+			xm := c.inputMatrix(&cols, xn, x.H, x.W, wo, r0, r1)
 			if c.OutC <= smallOut {
 				if beta == 0 {
 					for o := 0; o < c.OutC; o++ {
@@ -293,17 +283,7 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 				}
 			}
 			xn := x.Data[n*c.InC*x.H*x.W : (n+1)*c.InC*x.H*x.W]
-			var xm blas32.General
-			if c.direct() {
-				xm = blas32.General{Rows: kk, Cols: p, Stride: x.H * x.W, Data: xn[r0*wo:]}
-			} else {
-				if cap(cols) < kk*p {
-					cols = make([]float32, kk*p)
-				}
-				cols = cols[:kk*p]
-				c.im2col(cols, xn, x.H, x.W, wo, r0, r1)
-				xm = blas32.General{Rows: kk, Cols: p, Stride: p, Data: cols}
-			}
+			xm := c.inputMatrix(&cols, xn, x.H, x.W, wo, r0, r1)
 			// dW += dY * cols^T
 			if c.OutC <= smallOut {
 				gemmSmallNT(gw, dym, xm)
@@ -336,6 +316,22 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 		}
 	}
 	return dx
+}
+
+// inputMatrix returns the (InC*K*K) x (rows r0..r1 of the output) matrix that multiplies the
+// weights for image xn: a view of xn itself for a 1x1 convolution without padding, else the im2col
+// of those rows in *cols (grown as needed).
+func (c *Conv2d) inputMatrix(cols *[]float32, xn []float32, h, w, wo, r0, r1 int) blas32.General {
+	kk, p := c.InC*c.K*c.K, (r1-r0)*wo
+	if c.direct() {
+		return blas32.General{Rows: kk, Cols: p, Stride: h * w, Data: xn[r0*wo:]}
+	}
+	if cap(*cols) < kk*p {
+		*cols = make([]float32, kk*p)
+	}
+	*cols = (*cols)[:kk*p]
+	c.im2col(*cols, xn, h, w, wo, r0, r1)
+	return blas32.General{Rows: kk, Cols: p, Stride: p, Data: *cols}
 }
 
 func addTo(dst, src []float32) {
