@@ -3,9 +3,9 @@ package train
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"os"
 
 	"github.com/lmpseg/lmpseg/graph"
@@ -49,7 +49,7 @@ func (c *Checkpoint) UnmarshalBinary(data []byte) error {
 	}
 	p := body[len(ckptMagic):]
 	c.Iter = int(int64(binary.LittleEndian.Uint64(p)))
-	c.BestMIoU = float64frombits(binary.LittleEndian.Uint64(p[8:]))
+	c.BestMIoU = math.Float64frombits(binary.LittleEndian.Uint64(p[8:]))
 	c.BestIter = int(int64(binary.LittleEndian.Uint64(p[16:])))
 	p = p[24:]
 	var parts [2][]byte
@@ -114,5 +114,3 @@ func LoadHead(path string) (*graph.Head, *Checkpoint, error) {
 	}
 	return h, c, nil
 }
-
-var errNoCheckpoint = errors.New("train: no checkpoint")

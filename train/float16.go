@@ -2,8 +2,6 @@ package train
 
 import "math"
 
-func float64frombits(b uint64) float64 { return math.Float64frombits(b) }
-
 // f32to16 converts to IEEE 754 half precision, rounding to nearest even; values beyond the half
 // range become ±Inf and NaN stays NaN.
 func f32to16(f float32) uint16 {

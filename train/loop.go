@@ -147,9 +147,6 @@ func (l *Loop) Do(ctx context.Context) error {
 			}
 		}
 	}
-	if l.Start >= l.Iters {
-		return nil
-	}
 	return nil
 }
 

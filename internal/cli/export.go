@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -308,5 +307,3 @@ func parity(path string, cfg *train.Config, head *graph.Head, o exportOptions) (
 	}
 	return d, len(got), nil
 }
-
-var _ = io.Discard
