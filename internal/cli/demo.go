@@ -161,11 +161,11 @@ func runDemo(c *cli.Context) error {
 			return err
 		}
 	}
+	// The backbone is written every time (it is deterministic and small), so that a demo folder from
+	// an older version never keeps an older backbone; the feature cache is keyed by its sha256.
 	bbPath := filepath.Join(out, "backbone.onnx")
-	if _, err := os.Stat(bbPath); err != nil {
-		if err := modelgen.WriteFile(bbPath, modelgen.DemoBackbone()); err != nil {
-			return err
-		}
+	if err := modelgen.WriteFile(bbPath, modelgen.DemoBackbone()); err != nil {
+		return err
 	}
 	if err := initRuntime(c); err != nil {
 		return err
