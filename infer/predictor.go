@@ -3,7 +3,6 @@ package infer
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/lmpseg/lmpseg/graph"
 	"github.com/lmpseg/lmpseg/onnx"
@@ -251,40 +250,5 @@ func ReadMetadata(m *onnx.Model) (*Metadata, error) {
 			return nil, fmt.Errorf("infer: metadata %s of %s: %w", k, m.Path, err)
 		}
 	}
-	// Backbones from modelgen describe their preprocessing with separate keys.
-	if md.Pre == nil {
-		if p, ok := legacyPre(m); ok {
-			md.Pre = &p
-		}
-	}
 	return md, nil
-}
-
-func legacyPre(m *onnx.Model) (train.Preprocess, bool) {
-	kv := map[string]string{}
-	for _, p := range m.Proto.GetMetadataProps() {
-		kv[p.GetKey()] = p.GetValue()
-	}
-	mean, std := kv["lmpseg.mean"], kv["lmpseg.std"]
-	if mean == "" || std == "" {
-		return train.Preprocess{}, false
-	}
-	var pre train.Preprocess
-	if json.Unmarshal([]byte(mean), &pre.Mean) != nil || json.Unmarshal([]byte(std), &pre.Std) != nil {
-		if _, err := fmt.Sscanf(strings.ReplaceAll(mean, " ", ""), "%g,%g,%g", &pre.Mean[0], &pre.Mean[1], &pre.Mean[2]); err != nil {
-			return train.Preprocess{}, false
-		}
-		if _, err := fmt.Sscanf(strings.ReplaceAll(std, " ", ""), "%g,%g,%g", &pre.Std[0], &pre.Std[1], &pre.Std[2]); err != nil {
-			return train.Preprocess{}, false
-		}
-	}
-	pre.Range = kv["lmpseg.range"]
-	if pre.Range == "" {
-		pre.Range = "0-255"
-	}
-	pre.Channels = strings.ToUpper(kv["lmpseg.channels"])
-	if pre.Channels == "" {
-		pre.Channels = "RGB"
-	}
-	return pre, true
 }

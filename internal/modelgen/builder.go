@@ -2,10 +2,14 @@ package modelgen
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
+
+	"github.com/lmpseg/lmpseg/infer"
+	"github.com/lmpseg/lmpseg/train"
 )
 
 // Fixed identity of every generated model.
@@ -17,16 +21,13 @@ const (
 )
 
 // Metadata keys written into the metadata_props of every generated model.
-// They describe the preprocessing the model expects: an RGB image with pixel
-// values in the range given by MetaRange is normalised per channel as
-// (pixel - mean) / std with MetaMean and MetaStd expressed in that same range.
+// MetaPreprocess is the key lmpseg export uses too (infer.KeyPreprocess): the
+// JSON of a train.Preprocess, here ImageNet Mean and Std on the 0..255 range,
+// RGB, so eval and predict read a generated backbone like an exported model.
 const (
-	MetaMean     = "lmpseg.mean"     // "123.675,116.28,103.53"
-	MetaStd      = "lmpseg.std"      // "58.395,57.12,57.375"
-	MetaRange    = "lmpseg.range"    // "0-255"
-	MetaChannels = "lmpseg.channels" // "RGB"
-	MetaFeature  = "lmpseg.feature"  // name of the suggested feature tensor
-	MetaStride   = "lmpseg.stride"   // stride of that tensor relative to the input
+	MetaPreprocess = infer.KeyPreprocess
+	MetaFeature    = infer.KeyFeature // name of the suggested feature tensor
+	MetaStride     = "lmpseg.stride"  // stride of that tensor relative to the input
 )
 
 // Mean and Std are the ImageNet channel statistics on the 0..255 range (RGB)
@@ -188,12 +189,11 @@ func model(g *pb.GraphProto, doc string, extra ...string) *pb.ModelProto {
 	if len(extra)%2 != 0 {
 		panic("modelgen: odd metadata list")
 	}
-	meta := []string{
-		MetaChannels, "RGB",
-		MetaMean, joinFloats(Mean[:]),
-		MetaRange, "0-255",
-		MetaStd, joinFloats(Std[:]),
+	pre, err := json.Marshal(train.Preprocess{Mean: Mean, Std: Std, Range: "0-255", Channels: "RGB"})
+	if err != nil {
+		panic("modelgen: " + err.Error())
 	}
+	meta := []string{MetaPreprocess, string(pre)}
 	meta = append(meta, extra...)
 	m := &pb.ModelProto{
 		IrVersion:       IRVersion,
@@ -209,15 +209,4 @@ func model(g *pb.GraphProto, doc string, extra ...string) *pb.ModelProto {
 		m.MetadataProps = append(m.MetadataProps, &pb.StringStringEntryProto{Key: meta[i], Value: meta[i+1]})
 	}
 	return m
-}
-
-func joinFloats(v []float32) string {
-	s := ""
-	for i, f := range v {
-		if i > 0 {
-			s += ","
-		}
-		s += fmt.Sprint(f)
-	}
-	return s
 }

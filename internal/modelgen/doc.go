@@ -11,8 +11,8 @@
 //
 // All models take an input "image" of RGB float32 NCHW, normalised per channel
 // as (pixel - Mean) / Std with the ImageNet statistics on the 0..255 range.
-// The metadata_props say so under MetaMean, MetaStd, MetaRange and
-// MetaChannels; MetaFeature and MetaStride name the suggested feature tensor.
+// The metadata_props say so under MetaPreprocess, in the form lmpseg export
+// writes; MetaFeature and MetaStride name the suggested feature tensor.
 //
 // TinyDynS4 and TinyStaticS8 are small test backbones (dynamic and static
 // input shape, features at strides 4 and 8). DemoBackbone is the demo's

@@ -2,6 +2,7 @@ package modelgen
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -12,6 +13,8 @@ import (
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/lmpseg/lmpseg/train"
 )
 
 const testdataDir = "../../testdata/models"
@@ -47,13 +50,13 @@ func TestModelIdentity(t *testing.T) {
 		for _, p := range m.MetadataProps {
 			meta[p.Key] = p.Value
 		}
-		for k, v := range map[string]string{
-			MetaMean: "123.675,116.28,103.53", MetaStd: "58.395,57.12,57.375",
-			MetaRange: "0-255", MetaChannels: "RGB",
-		} {
-			if meta[k] != v {
-				t.Errorf("%s: metadata %s = %q, want %q", name, k, meta[k], v)
-			}
+		var pre train.Preprocess
+		if err := json.Unmarshal([]byte(meta[MetaPreprocess]), &pre); err != nil {
+			t.Errorf("%s: metadata %s = %q: %v", name, MetaPreprocess, meta[MetaPreprocess], err)
+		}
+		want := train.Preprocess{Mean: [3]float32{123.675, 116.28, 103.53}, Std: [3]float32{58.395, 57.12, 57.375}, Range: "0-255", Channels: "RGB"}
+		if pre != want {
+			t.Errorf("%s: metadata %s = %+v, want %+v", name, MetaPreprocess, pre, want)
 		}
 		for _, in := range m.Graph.Initializer {
 			if in.DataType == int32(pb.TensorProto_FLOAT) && (len(in.RawData) == 0 || len(in.FloatData) != 0) {
