@@ -146,9 +146,13 @@ func exportRun(run, out string, o exportOptions) (*exportResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	var model *onnx.Model
+	// model is what is written; checked is the graph whose logits the parity check compares with
+	// the Go path: model itself for logits and head-only exports, else the same graph ending at the
+	// upsampled logits, built from the same cut and written next to out only for the check.
+	var model, checked *onnx.Model
 	if o.HeadOnly {
 		model = &onnx.Model{Proto: headOnlyModel(bb, cfg, hn, hi)}
+		checked = model
 	} else {
 		cut, err := onnx.Cut(bb, cfg.Feature)
 		if err != nil {
@@ -157,11 +161,16 @@ func exportRun(run, out string, o exportOptions) (*exportResult, error) {
 		rn, ri := resizeNodes(image, headLogits, "logits")
 		nodes := append(append([]*pb.NodeProto{}, hn...), rn...)
 		inits := append(append([]*pb.TensorProto{}, hi...), ri...)
-		outputs := []*pb.ValueInfoProto{valueInfo("logits", pb.TensorProto_FLOAT, "batch", "classes", "height", "width")}
+		logitsOut := []*pb.ValueInfoProto{valueInfo("logits", pb.TensorProto_FLOAT, "batch", "classes", "height", "width")}
+		if checked, err = onnx.Merge(cut, nodes, inits, logitsOut); err != nil {
+			return nil, err
+		}
+		model = checked
+		var outputs []*pb.ValueInfoProto
 		switch o.Output {
 		case "probs":
 			nodes = append(nodes, &pb.NodeProto{Name: "lmpseg_softmax", OpType: "Softmax", Input: []string{"logits"}, Output: []string{"probs"}, Attribute: []*pb.AttributeProto{attrInt("axis", 1)}})
-			outputs[0] = valueInfo("probs", pb.TensorProto_FLOAT, "batch", "classes", "height", "width")
+			outputs = []*pb.ValueInfoProto{valueInfo("probs", pb.TensorProto_FLOAT, "batch", "classes", "height", "width")}
 		case "labels":
 			lab := "labels"
 			if o.LabelsType == "uint8" {
@@ -173,10 +182,12 @@ func exportRun(run, out string, o exportOptions) (*exportResult, error) {
 				nodes = append(nodes, &pb.NodeProto{Name: "lmpseg_cast", OpType: "Cast", Input: []string{lab}, Output: []string{"labels"}, Attribute: []*pb.AttributeProto{attrInt("to", int64(pb.TensorProto_UINT8))}})
 				et = pb.TensorProto_UINT8
 			}
-			outputs[0] = valueInfo("labels", et, "batch", "one", "height", "width")
+			outputs = []*pb.ValueInfoProto{valueInfo("labels", et, "batch", "one", "height", "width")}
 		}
-		if model, err = onnx.Merge(cut, nodes, inits, outputs); err != nil {
-			return nil, err
+		if outputs != nil {
+			if model, err = onnx.Merge(cut, nodes, inits, outputs); err != nil {
+				return nil, err
+			}
 		}
 	}
 	setMetadata(model.Proto, cfg, o.Output)
@@ -184,22 +195,16 @@ func exportRun(run, out string, o exportOptions) (*exportResult, error) {
 		return nil, err
 	}
 	res := &exportResult{Nodes: len(model.Proto.GetGraph().GetNode()), Opset: onnx.Opset(model.Proto)}
-	// Parity: run the written model (logits) and the Go path on the same probe input.
-	if o.Output != "logits" && !o.HeadOnly {
-		// Check the logits variant of the same graph, then the labels/probs consistency below.
-		tmp := strings.TrimSuffix(out, filepath.Ext(out)) + ".parity-check.onnx"
-		lo := o
-		lo.Output = "logits"
-		defer os.Remove(tmp)
-		r, err := exportRun(run, tmp, lo)
-		if err != nil {
+	checkPath := out
+	if checked != model {
+		checkPath = strings.TrimSuffix(out, filepath.Ext(out)) + ".parity-check.onnx"
+		defer os.Remove(checkPath)
+		if err := checked.Save(checkPath); err != nil {
 			os.Remove(out)
 			return nil, err
 		}
-		res.MaxDiff, res.Values = r.MaxDiff, r.Values
-		return res, nil
 	}
-	d, n, err := parity(out, cfg, head, o)
+	d, n, err := parity(checkPath, cfg, head, o)
 	if err != nil {
 		os.Remove(out)
 		return nil, err
