@@ -76,11 +76,12 @@ func OpenLogs(run string, keepUpTo int) (*Logs, error) {
 		sc.Buffer(make([]byte, 1<<20), 1<<24)
 		for sc.Scan() {
 			line := sc.Text()
-			if it, ok := f.iter(line); ok && it > keepUpTo {
-				continue
+			it, ok := f.iter(line)
+			if ok && it > keepUpTo {
+				continue // logged after the checkpoint being resumed
 			}
-			if it, ok := f.iter(line); !ok && f.name == MetricsFile && it == 0 {
-				continue // a torn last line from a kill
+			if !ok && f.name == MetricsFile {
+				continue // every metrics line has an iteration: this one was torn by a kill
 			}
 			keep.WriteString(line)
 			keep.WriteByte('\n')
