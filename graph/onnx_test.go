@@ -1,43 +1,27 @@
 package graph
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/lmpseg/lmpseg/onnx"
 )
 
-var (
-	ortOnce sync.Once
-	ortErr  error
-)
-
-// initORT loads onnxruntime from $ONNXRUNTIME_LIB or third_party/, skipping
-// the test when the library is absent.
+// initORT loads onnxruntime the way lmpseg does (onnx.InitRuntime: $ONNXRUNTIME_LIB, then
+// third_party/ found from the working directory, then the system), skipping the test when no
+// library is installed.
 func initORT(t *testing.T) {
 	t.Helper()
-	lib := os.Getenv("ONNXRUNTIME_LIB")
-	if lib == "" {
-		lib = filepath.Join("..", "third_party", "onnxruntime", "lib", "libonnxruntime.so.1.24.1")
-	}
-	if _, err := os.Stat(lib); err != nil {
-		t.Skipf("onnxruntime library not found (%v); run scripts/install-onnxruntime.sh", err)
-	}
-	ortOnce.Do(func() {
-		if ort.IsInitialized() {
-			return
-		}
-		ort.SetSharedLibraryPath(lib)
-		ortErr = ort.InitializeEnvironment()
-	})
-	if ortErr != nil {
-		t.Fatalf("onnxruntime: %v", ortErr)
+	if _, err := onnx.InitRuntime(""); errors.Is(err, onnx.ErrNoRuntime) {
+		t.Skipf("%v", err)
+	} else if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -3,16 +3,18 @@ package modelgen
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/lmpseg/lmpseg/onnx"
 
 	"github.com/lmpseg/lmpseg/train"
 )
@@ -104,28 +106,14 @@ func TestGabor(t *testing.T) {
 	}
 }
 
-var ortOnce struct {
-	sync.Once
-	err error
-}
-
-// initORT initialises onnxruntime once, skipping the test when the library
-// is not installed.
+// initORT loads onnxruntime the way lmpseg does (onnx.InitRuntime), skipping the test when no
+// library is installed.
 func initORT(tb testing.TB) {
 	tb.Helper()
-	lib := os.Getenv("ONNXRUNTIME_LIB")
-	if lib == "" {
-		lib = "../../third_party/onnxruntime/lib/libonnxruntime.so.1.24.1"
-	}
-	if _, err := os.Stat(lib); err != nil {
-		tb.Skipf("onnxruntime not installed (%v); run scripts/install-onnxruntime.sh", err)
-	}
-	ortOnce.Do(func() {
-		ort.SetSharedLibraryPath(lib)
-		ortOnce.err = ort.InitializeEnvironment()
-	})
-	if ortOnce.err != nil {
-		tb.Fatalf("onnxruntime: %v", ortOnce.err)
+	if _, err := onnx.InitRuntime(""); errors.Is(err, onnx.ErrNoRuntime) {
+		tb.Skipf("%v", err)
+	} else if err != nil {
+		tb.Fatal(err)
 	}
 }
 
