@@ -33,7 +33,7 @@ FUZZTIME ?= 3m
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzWeights -fuzztime $(FUZZTIME) ./lmp/
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./onnx/
-	$(GO) test -run '^$$' -fuzz FuzzDecodeLabel -fuzztime $(FUZZTIME) ./train/data/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeLabel -fuzztime $(FUZZTIME) ./data/
 
 clean:
 	rm -rf bin demo-out

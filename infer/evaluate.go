@@ -6,8 +6,8 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/lmpseg/lmpseg/train/data"
-	"github.com/lmpseg/lmpseg/train/metrics"
+	"github.com/lmpseg/lmpseg/data"
+	"github.com/lmpseg/lmpseg/metrics"
 )
 
 // EvalOptions controls Evaluate.

@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/graph"
 	"github.com/lmpseg/lmpseg/onnx"
 	"github.com/lmpseg/lmpseg/train"
-	"github.com/lmpseg/lmpseg/train/data"
 )
 
 // A Scorer maps one preprocessed image (1 x 3 x h x w) to class scores (1 x K x h' x w', logits or

@@ -4,9 +4,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/graph"
 	"github.com/lmpseg/lmpseg/train"
-	"github.com/lmpseg/lmpseg/train/data"
 )
 
 func TestWindows(t *testing.T) {

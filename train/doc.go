@@ -4,7 +4,7 @@
 // logging, evaluation and checkpoints, the run folder with its atomic checkpoints, and the on-disk
 // feature cache.
 //
-// Datasets and augmentation live in train/data and metrics in train/metrics. A run folder holds
+// Datasets and augmentation live in the top-level packages data and metrics. A run folder holds
 // everything needed to rebuild the model: config.json (backbone path and sha256, feature tensor,
 // preprocessing, classes, head spec, loss), the head weights, the optimiser state for resuming, and
 // the logs metrics.jsonl and train.csv. Every file is written to a temporary file, synced and

@@ -6,8 +6,8 @@ import (
 	"math/rand/v2"
 	"sync"
 
+	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/graph"
-	"github.com/lmpseg/lmpseg/train/data"
 )
 
 // Features turns preprocessed images into backbone features. *onnx.Backbone satisfies it.

@@ -16,7 +16,7 @@ import (
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/lmpseg/lmpseg/train/metrics"
+	"github.com/lmpseg/lmpseg/metrics"
 )
 
 // rank2Model writes a valid ONNX model whose only output is rank 2 (Flatten of the image), so

@@ -17,15 +17,15 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/graph"
 	"github.com/lmpseg/lmpseg/infer"
 	"github.com/lmpseg/lmpseg/internal/modelgen"
 	"github.com/lmpseg/lmpseg/internal/synth"
 	"github.com/lmpseg/lmpseg/lmp"
+	"github.com/lmpseg/lmpseg/metrics"
 	"github.com/lmpseg/lmpseg/onnx"
 	"github.com/lmpseg/lmpseg/train"
-	"github.com/lmpseg/lmpseg/train/data"
-	"github.com/lmpseg/lmpseg/train/metrics"
 )
 
 var demoCommand = &cli.Command{

@@ -10,9 +10,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/infer"
-	"github.com/lmpseg/lmpseg/train/data"
-	"github.com/lmpseg/lmpseg/train/metrics"
+	"github.com/lmpseg/lmpseg/metrics"
 )
 
 var evalCommand = &cli.Command{

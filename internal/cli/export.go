@@ -12,11 +12,11 @@ import (
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/urfave/cli/v2"
 
+	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/graph"
 	"github.com/lmpseg/lmpseg/infer"
 	"github.com/lmpseg/lmpseg/onnx"
 	"github.com/lmpseg/lmpseg/train"
-	"github.com/lmpseg/lmpseg/train/data"
 )
 
 var exportCommand = &cli.Command{

@@ -11,7 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/lmpseg/lmpseg/train/data"
+	"github.com/lmpseg/lmpseg/data"
 )
 
 var predictCommand = &cli.Command{

@@ -20,11 +20,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/graph"
 	"github.com/lmpseg/lmpseg/lmp"
 	"github.com/lmpseg/lmpseg/onnx"
 	"github.com/lmpseg/lmpseg/train"
-	"github.com/lmpseg/lmpseg/train/data"
 )
 
 // Flag groups shared by train, eval and predict.

@@ -3,10 +3,10 @@ package cli
 import (
 	"context"
 
+	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/graph"
+	"github.com/lmpseg/lmpseg/metrics"
 	"github.com/lmpseg/lmpseg/train"
-	"github.com/lmpseg/lmpseg/train/data"
-	"github.com/lmpseg/lmpseg/train/metrics"
 )
 
 // featureFunc returns the features, label map (H x W) and name of validation sample i.
