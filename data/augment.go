@@ -250,8 +250,8 @@ type Augment struct {
 	// Ignore is the label used for padding; zero means DefaultIgnore (255).
 	Ignore int32
 	// Pad is the image padding value, RGB in 0..255 units. Its zero value
-	// pads with black; set it to Normalize.MeanPixel() (DefaultAugment uses
-	// the ImageNet mean) so that padded pixels become 0 after Normalize,
+	// pads with black; set it to Preprocess.MeanPixel() (DefaultAugment uses
+	// the ImageNet mean) so that padded pixels become 0 after Preprocess,
 	// which is what padding after normalisation does in mmsegmentation.
 	Pad [3]float32
 }
@@ -260,7 +260,7 @@ type Augment struct {
 // the given crop, flips, ignore 255, padding with the ImageNet mean.
 func DefaultAugment(cropH, cropW int) Augment {
 	return Augment{ScaleMin: 0.5, ScaleMax: 2, CropH: cropH, CropW: cropW, Flip: true,
-		Ignore: DefaultIgnore, Pad: ImageNet.Mean}
+		Ignore: DefaultIgnore, Pad: ImageNet255.Mean}
 }
 
 // Validate reports whether a is a usable configuration.

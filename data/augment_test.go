@@ -161,11 +161,11 @@ func TestNormalize(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	s := randSample(r, 3, 4, 2)
 	hw := 12
-	for _, n := range []Normalize{
-		ImageNet,
-		{Mean: [3]float32{103.53, 116.28, 123.675}, Std: [3]float32{57.375, 57.12, 58.395}, BGR: true},
+	for _, n := range []Preprocess{
+		ImageNet255,
+		{Mean: [3]float32{103.53, 116.28, 123.675}, Std: [3]float32{57.375, 57.12, 58.395}, Channels: "BGR"},
 		{Mean: [3]float32{0.485, 0.456, 0.406}, Std: [3]float32{0.229, 0.224, 0.225}, Range: "0-1"},
-		{Mean: [3]float32{0.406, 0.456, 0.485}, Std: [3]float32{0.225, 0.224, 0.229}, Range: "0-1", BGR: true},
+		{Mean: [3]float32{0.406, 0.456, 0.485}, Std: [3]float32{0.225, 0.224, 0.229}, Range: "0-1", Channels: "BGR"},
 		{Std: [3]float32{1, 1, 1}, Range: "0-1"},
 	} {
 		if err := n.Validate(); err != nil {
@@ -175,7 +175,7 @@ func TestNormalize(t *testing.T) {
 		n.Apply(dst, s)
 		for oc := 0; oc < 3; oc++ {
 			rgb := oc
-			if n.BGR {
+			if n.Channels == "BGR" {
 				rgb = 2 - oc
 			}
 			for i := 0; i < hw; i++ {
@@ -194,10 +194,10 @@ func TestNormalize(t *testing.T) {
 	// reversed) BGR models, in both ranges.
 	p := &Sample{H: 1, W: 1, Image: []float32{0.485 * 255, 0.456 * 255, 0.406 * 255}}
 	dst := make([]float32, 3)
-	for _, n := range []Normalize{
+	for _, n := range []Preprocess{
 		{Mean: [3]float32{0.485, 0.456, 0.406}, Std: [3]float32{0.229, 0.224, 0.225}, Range: "0-1"},
-		{Mean: [3]float32{0.406, 0.456, 0.485}, Std: [3]float32{0.229, 0.224, 0.225}, Range: "0-1", BGR: true},
-		{Mean: [3]float32{0.406 * 255, 0.456 * 255, 0.485 * 255}, Std: [3]float32{1, 1, 1}, Range: "0-255", BGR: true},
+		{Mean: [3]float32{0.406, 0.456, 0.485}, Std: [3]float32{0.229, 0.224, 0.225}, Range: "0-1", Channels: "BGR"},
+		{Mean: [3]float32{0.406 * 255, 0.456 * 255, 0.485 * 255}, Std: [3]float32{1, 1, 1}, Range: "0-255", Channels: "BGR"},
 	} {
 		n.Apply(dst, p)
 		mp := n.MeanPixel()
@@ -210,10 +210,11 @@ func TestNormalize(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []Normalize{
-		{Mean: ImageNet.Mean, Std: ImageNet.Std, Range: "0-1"},
+	for _, bad := range []Preprocess{
+		{Mean: ImageNet255.Mean, Std: ImageNet255.Std, Range: "0-1"},
 		{Std: [3]float32{1, 0, 1}},
 		{Std: [3]float32{1, 1, 1}, Range: "0-2"},
+		{Std: [3]float32{1, 1, 1}, Channels: "GBR"},
 		{Mean: [3]float32{float32(math.NaN())}, Std: [3]float32{1, 1, 1}},
 	} {
 		if bad.Validate() == nil {

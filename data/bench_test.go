@@ -95,14 +95,14 @@ func BenchmarkDecodeAugment(b *testing.B) {
 				if err := a.Apply(s, r); err != nil {
 					b.Fatal(err)
 				}
-				ImageNet.Apply(dst, s)
+				ImageNet255.Apply(dst, s)
 			}
 		})
 		b.Run(sz.name+"/ref", func(b *testing.B) {
 			r := rand.New(rand.NewPCG(7, 7))
 			for b.Loop() {
 				s := refLoadAugment(b, ds, a, r)
-				ImageNet.Apply(dst, s)
+				ImageNet255.Apply(dst, s)
 			}
 		})
 	}

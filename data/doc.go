@@ -17,7 +17,7 @@
 //
 // Augment implements the usual training augmentation (random scale, random
 // crop with padding, horizontal flip) driven by a caller-supplied
-// *rand.Rand from math/rand/v2, and Normalize turns a sample into the
+// *rand.Rand from math/rand/v2, and Preprocess turns a sample into the
 // model's input (mean and standard deviation, RGB or BGR, 0-1 or 0-255).
 // ResizeBilinear and ResizeNearest are the resizing kernels, with the
 // half-pixel convention of ONNX Resize and PyTorch (align_corners = false).
@@ -32,7 +32,7 @@
 // functions and writers produce label PNGs, colour masks and overlays for
 // people to look at.
 //
-// Functions that take slices with sizes (ResizeBilinear, Normalize.Apply,
+// Functions that take slices with sizes (ResizeBilinear, Preprocess.Apply,
 // ColorMask, ...) panic with a "data:" message when the lengths do not match
 // the sizes: that is a programming error, not a data error.
 package data

@@ -7,7 +7,6 @@ import (
 	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/graph"
 	"github.com/lmpseg/lmpseg/onnx"
-	"github.com/lmpseg/lmpseg/train"
 )
 
 // A Scorer maps one preprocessed image (1 x 3 x h x w) to class scores (1 x K x h' x w', logits or
@@ -27,7 +26,7 @@ type Mode struct {
 // Predictor turns samples into label maps at their own resolution.
 type Predictor struct {
 	Scorer  Scorer
-	Pre     train.Preprocess
+	Pre     data.Preprocess
 	Classes []string
 	Mode    Mode
 }
@@ -150,7 +149,7 @@ func (p *Predictor) slide(s *data.Sample) ([]int32, error) {
 
 // HeadScorer scores with a backbone and a Go head (the run-folder path).
 type HeadScorer struct {
-	Backbone train.Features
+	Backbone onnx.Features
 	Head     *graph.Head
 }
 
@@ -202,7 +201,7 @@ func interpretOutput(out []float32, shape []int64) (*graph.Tensor, []int32, int,
 type Metadata struct {
 	Classes    []string
 	Palette    [][3]uint8
-	Pre        *train.Preprocess
+	Pre        *data.Preprocess
 	Feature    string
 	Output     string
 	Head, Loss string
@@ -233,7 +232,7 @@ func ReadMetadata(m *onnx.Model) (*Metadata, error) {
 		case KeyPalette:
 			err = json.Unmarshal([]byte(v), &md.Palette)
 		case KeyPreprocess:
-			md.Pre = new(train.Preprocess)
+			md.Pre = new(data.Preprocess)
 			err = json.Unmarshal([]byte(v), md.Pre)
 		case KeyFeature:
 			md.Feature = v

@@ -6,7 +6,6 @@ import (
 
 	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/graph"
-	"github.com/lmpseg/lmpseg/train"
 )
 
 func TestWindows(t *testing.T) {
@@ -71,7 +70,7 @@ func TestModesAgreeOnPointwiseModel(t *testing.T) {
 		s.Image[i] = float32(c)
 		want[i] = int32(c)
 	}
-	pre := train.Preprocess{Mean: [3]float32{0, 0, 0}, Std: [3]float32{1, 1, 1}, Range: "0-255", Channels: "RGB"}
+	pre := data.Preprocess{Mean: [3]float32{0, 0, 0}, Std: [3]float32{1, 1, 1}, Range: "0-255", Channels: "RGB"}
 	for _, m := range []Mode{{Name: "whole"}, {Name: "slide", CropH: 16, CropW: 20, StrideH: 10, StrideW: 7}, {Name: "slide", CropH: 64, CropW: 64, StrideH: 32, StrideW: 32}} {
 		p := &Predictor{Scorer: pixelScorer{K}, Pre: pre, Classes: []string{"a", "b", "c", "d"}, Mode: m}
 		got, err := p.Predict(s)

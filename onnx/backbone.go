@@ -2,11 +2,20 @@ package onnx
 
 import (
 	"fmt"
+	"sync"
 )
+
+// Features turns preprocessed images into backbone features: n NCHW float32 images of size h×w
+// in x, the feature tensor and its shape out. *Backbone implements it; training, validation and
+// inference take it so that a feature cache or a test double can stand in.
+type Features interface {
+	Run(x []float32, n, h, w int) (feat []float32, shape []int64, err error)
+}
 
 // Backbone runs a frozen feature extractor: an ONNX model read up to one
 // tensor (Options.Feature) in onnxruntime.
 type Backbone struct {
+	mu      sync.Mutex // serialises Run: one forward pass at a time uses all intra-op threads
 	s       *Session
 	feature string
 }
@@ -61,8 +70,11 @@ func (b *Backbone) Channels() int { return b.s.channels() }
 
 // Run runs n NCHW float32 images of size h×w (with Channels channels) held
 // in x and returns the feature tensor and its shape. Batches whose shape a
-// static model does not accept are refused before onnxruntime is called.
+// static model does not accept are refused before onnxruntime is called. Run is safe for
+// concurrent use; calls are serialised.
 func (b *Backbone) Run(x []float32, n, h, w int) (feat []float32, shape []int64, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	outs, err := b.s.Run(x, n, b.s.channels(), h, w)
 	if err != nil {
 		return nil, nil, err

@@ -9,24 +9,10 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/graph"
 	"github.com/lmpseg/lmpseg/lmp"
 )
-
-// Preprocess says how images become backbone input: x = (v*scale - mean)/std per channel, where v
-// is the 0..255 pixel value, scale is 1 for Range "0-255" and 1/255 for "0-1", and Mean/Std are in
-// the units of that range. Channels "RGB" or "BGR".
-type Preprocess struct {
-	Mean     [3]float32 `json:"mean"`
-	Std      [3]float32 `json:"std"`
-	Range    string     `json:"range"`
-	Channels string     `json:"channels"`
-}
-
-// ImageNetPreprocess is torchvision's ImageNet normalisation on the 0..1 range, RGB.
-var ImageNetPreprocess = Preprocess{
-	Mean: [3]float32{0.485, 0.456, 0.406}, Std: [3]float32{0.229, 0.224, 0.225}, Range: "0-1", Channels: "RGB",
-}
 
 // LossConfig names the pixel loss and its parameters (see lmp.New).
 type LossConfig struct {
@@ -68,32 +54,32 @@ func (l *LossConfig) UnmarshalJSON(b []byte) error {
 
 // Config is config.json of a run folder: everything needed to rebuild the model and to resume.
 type Config struct {
-	Tool           string         `json:"tool"`
-	Backbone       string         `json:"backbone"`
-	BackboneSHA256 string         `json:"backbone_sha256"`
-	Feature        string         `json:"feature"`
-	FeatureShape   []int64        `json:"feature_shape,omitempty"` // of the probe batch, for checks
-	Preprocess     Preprocess     `json:"preprocess"`
-	Data           string         `json:"data"`
-	ValData        string         `json:"val_data,omitempty"`
-	Format         string         `json:"format"`
-	Classes        []string       `json:"classes"`
-	Ignore         int32          `json:"ignore"`
-	Head           graph.HeadSpec `json:"head"`
-	Loss           LossConfig     `json:"loss"`
-	Optim          OptimConfig    `json:"optimizer"`
-	LR             float64        `json:"lr"`
-	Warmup         int            `json:"warmup"`
-	Iters          int            `json:"iters"`
-	Batch          int            `json:"batch"`
-	Crop           [2]int         `json:"crop"`  // H, W; 0 = no crop
-	Scale          [2]float64     `json:"scale"` // random scale range; {1,1} = none
-	Flip           bool           `json:"flip"`
-	Seed           int64          `json:"seed"`
-	ValEvery       int            `json:"val_every"`
-	CkptEvery      int            `json:"ckpt_every"`
-	CacheFeatures  bool           `json:"cache_features"`
-	CacheDir       string         `json:"cache_dir,omitempty"`
+	Tool           string          `json:"tool"`
+	Backbone       string          `json:"backbone"`
+	BackboneSHA256 string          `json:"backbone_sha256"`
+	Feature        string          `json:"feature"`
+	FeatureShape   []int64         `json:"feature_shape,omitempty"` // of the probe batch, for checks
+	Preprocess     data.Preprocess `json:"preprocess"`
+	Data           string          `json:"data"`
+	ValData        string          `json:"val_data,omitempty"`
+	Format         string          `json:"format"`
+	Classes        []string        `json:"classes"`
+	Ignore         int32           `json:"ignore"`
+	Head           graph.HeadSpec  `json:"head"`
+	Loss           LossConfig      `json:"loss"`
+	Optim          OptimConfig     `json:"optimizer"`
+	LR             float64         `json:"lr"`
+	Warmup         int             `json:"warmup"`
+	Iters          int             `json:"iters"`
+	Batch          int             `json:"batch"`
+	Crop           [2]int          `json:"crop"`  // H, W; 0 = no crop
+	Scale          [2]float64      `json:"scale"` // random scale range; {1,1} = none
+	Flip           bool            `json:"flip"`
+	Seed           int64           `json:"seed"`
+	ValEvery       int             `json:"val_every"`
+	CkptEvery      int             `json:"ckpt_every"`
+	CacheFeatures  bool            `json:"cache_features"`
+	CacheDir       string          `json:"cache_dir,omitempty"`
 }
 
 // Run folder file names.

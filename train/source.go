@@ -8,33 +8,8 @@ import (
 
 	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/graph"
+	"github.com/lmpseg/lmpseg/onnx"
 )
-
-// Features turns preprocessed images into backbone features. *onnx.Backbone satisfies it.
-type Features interface {
-	Run(x []float32, n, h, w int) (feat []float32, shape []int64, err error)
-}
-
-// LockedFeatures serialises calls to a Features shared by the training source and evaluation.
-type LockedFeatures struct {
-	mu sync.Mutex
-	F  Features
-}
-
-// Run implements Features.
-func (l *LockedFeatures) Run(x []float32, n, h, w int) ([]float32, []int64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.F.Run(x, n, h, w)
-}
-
-// Normalize returns the train/data normalisation that p describes (same conventions).
-func (p Preprocess) Normalize() data.Normalize {
-	return data.Normalize{Mean: p.Mean, Std: p.Std, BGR: p.Channels == "BGR", Range: p.Range}
-}
-
-// Apply writes the backbone input for s (3 x H x W, RGB, 0..255) into dst as p says.
-func (p Preprocess) Apply(dst []float32, s *data.Sample) { p.Normalize().Apply(dst, s) }
 
 // Transform changes a training sample (augmentation); rng is derived from the seed, the epoch and
 // the sample index, so the result does not depend on scheduling.
@@ -73,8 +48,8 @@ func SampleRNG(seed int64, epoch, idx int) *rand.Rand {
 // ImageSource runs the backbone on (augmented) images at every iteration.
 type ImageSource struct {
 	DS        data.Dataset
-	Backbone  Features
-	Pre       Preprocess
+	Backbone  onnx.Features
+	Pre       data.Preprocess
 	Transform Transform // may be nil
 	BatchSize int
 	Seed      int64
@@ -114,7 +89,7 @@ func (s *ImageSource) Batch(ctx context.Context, it int) (*Batch, error) {
 }
 
 // FeatureBatch stacks samples of one size, runs the backbone and returns the batch.
-func FeatureBatch(f Features, pre Preprocess, samples []*data.Sample) (*Batch, error) {
+func FeatureBatch(f onnx.Features, pre data.Preprocess, samples []*data.Sample) (*Batch, error) {
 	H, W := samples[0].H, samples[0].W
 	n := len(samples)
 	x := make([]float32, n*3*H*W)
@@ -151,8 +126,8 @@ func toTensor(feat []float32, shape []int64) (*graph.Tensor, error) {
 // no augmentation: the features of a sample are the same at every epoch.
 type CachedSource struct {
 	DS        data.Dataset
-	Backbone  Features
-	Pre       Preprocess
+	Backbone  onnx.Features
+	Pre       data.Preprocess
 	Cache     *FeatureCache
 	Split     string
 	BatchSize int

@@ -92,9 +92,9 @@ func TestCrashResume(t *testing.T) {
 	}{
 		// On the real disk each checkpoint's fsync takes long enough (about 0.2 s here) that
 		// many kills land inside a write; on a tmpfs almost none do.
-		{"linear on disk", 20, 100, true, nil},
+		{"linear on disk", 20, 300, true, nil},
 		// The fcn head adds batch-norm statistics and dropout, whose generator must be reseeded.
-		{"fcn", 5, 30, false, []string{"--head", "fcn", "--hidden", "16"}},
+		{"fcn", 5, 150, false, []string{"--head", "fcn", "--hidden", "16"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if long {

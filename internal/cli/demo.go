@@ -207,8 +207,8 @@ func runDemo(c *cli.Context) error {
 		return err
 	}
 	defer bb.Close()
-	feats := &train.LockedFeatures{F: bb}
-	pre := train.ImageNetPreprocess
+	feats := bb
+	pre := data.ImageNet
 	md, _ := onnx.Load(bbPath)
 	if md != nil {
 		if m, err := infer.ReadMetadata(md); err == nil && m.Pre != nil {

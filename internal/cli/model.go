@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/graph"
 	"github.com/lmpseg/lmpseg/infer"
 	"github.com/lmpseg/lmpseg/onnx"
@@ -61,7 +62,7 @@ func openModel(c *cli.Context) (*loadedModel, error) {
 		if err != nil {
 			return nil, err
 		}
-		pre := train.ImageNetPreprocess
+		pre := data.ImageNet
 		if md.Pre != nil {
 			pre = *md.Pre
 		}
@@ -108,7 +109,7 @@ func openModel(c *cli.Context) (*loadedModel, error) {
 		if m != nil {
 			staticHW = staticInputHW(m)
 		}
-		lm.Scorer = &infer.HeadScorer{Backbone: &train.LockedFeatures{F: bb}, Head: head}
+		lm.Scorer = &infer.HeadScorer{Backbone: bb, Head: head}
 		lm.close = bb.Close
 	}
 	mode := infer.Mode{Name: c.String("mode")}

@@ -114,7 +114,7 @@ func parseTriple(flag, s string, def [3]float32) ([3]float32, error) {
 }
 
 // preprocessFrom builds the preprocessing from flags over base (ImageNet, or a model's metadata).
-func preprocessFrom(c *cli.Context, base train.Preprocess) (train.Preprocess, error) {
+func preprocessFrom(c *cli.Context, base data.Preprocess) (data.Preprocess, error) {
 	p := base
 	if r := c.String("range"); r != "" {
 		if r != "0-1" && r != "0-255" {
@@ -146,7 +146,7 @@ func preprocessFrom(c *cli.Context, base train.Preprocess) (train.Preprocess, er
 	if p.Std, err = parseTriple("std", c.String("std"), p.Std); err != nil {
 		return p, err
 	}
-	if err := p.Normalize().Validate(); err != nil {
+	if err := p.Validate(); err != nil {
 		return p, fmt.Errorf("--mean/--std/--range: %w", err)
 	}
 	return p, nil
@@ -241,7 +241,7 @@ func runTrain(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	pre, err := preprocessFrom(c, train.ImageNetPreprocess)
+	pre, err := preprocessFrom(c, data.ImageNet)
 	if err != nil {
 		return err
 	}
@@ -309,7 +309,7 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	defer bb.Close()
-	feats := &train.LockedFeatures{F: bb}
+	feats := bb
 
 	// Probe the feature shape on the first sample.
 	first, err := ds.Load(0)
@@ -367,7 +367,7 @@ func absPath(p string) string {
 	return p
 }
 
-func trainFeatureProbe(f train.Features, pre train.Preprocess, s *data.Sample, crop [2]int) ([]int64, error) {
+func trainFeatureProbe(f onnx.Features, pre data.Preprocess, s *data.Sample, crop [2]int) ([]int64, error) {
 	h, w := s.H, s.W
 	if crop[0] > 0 {
 		h, w = crop[0], crop[1]
@@ -449,7 +449,7 @@ func buildLoss(lc train.LossConfig, ds data.Dataset) (lmp.Loss, error) {
 }
 
 // trainRun trains cfg into the run folder run from iteration start; the demo calls it too.
-func trainRun(w io.Writer, run string, cfg *train.Config, start int, ds, val data.Dataset, feats train.Features, quiet bool) error {
+func trainRun(w io.Writer, run string, cfg *train.Config, start int, ds, val data.Dataset, feats onnx.Features, quiet bool) error {
 	loss, err := buildLoss(cfg.Loss, ds)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/graph"
 	"github.com/lmpseg/lmpseg/metrics"
+	"github.com/lmpseg/lmpseg/onnx"
 	"github.com/lmpseg/lmpseg/train"
 )
 
@@ -13,7 +14,7 @@ import (
 type featureFunc func(i int) (*graph.Tensor, []int32, int, int, string, error)
 
 // directFeatures runs the backbone on each validation image (no cache).
-func directFeatures(ds data.Dataset, f train.Features, pre train.Preprocess) featureFunc {
+func directFeatures(ds data.Dataset, f onnx.Features, pre data.Preprocess) featureFunc {
 	return func(i int) (*graph.Tensor, []int32, int, int, string, error) {
 		s, err := ds.Load(i)
 		if err != nil {

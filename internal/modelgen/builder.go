@@ -8,8 +8,8 @@ import (
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 
+	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/infer"
-	"github.com/lmpseg/lmpseg/train"
 )
 
 // Fixed identity of every generated model.
@@ -22,7 +22,7 @@ const (
 
 // Metadata keys written into the metadata_props of every generated model.
 // MetaPreprocess is the key lmpseg export uses too (infer.KeyPreprocess): the
-// JSON of a train.Preprocess, here ImageNet Mean and Std on the 0..255 range,
+// JSON of a data.Preprocess, here ImageNet Mean and Std on the 0..255 range,
 // RGB, so eval and predict read a generated backbone like an exported model.
 const (
 	MetaPreprocess = infer.KeyPreprocess
@@ -189,7 +189,7 @@ func model(g *pb.GraphProto, doc string, extra ...string) *pb.ModelProto {
 	if len(extra)%2 != 0 {
 		panic("modelgen: odd metadata list")
 	}
-	pre, err := json.Marshal(train.Preprocess{Mean: Mean, Std: Std, Range: "0-255", Channels: "RGB"})
+	pre, err := json.Marshal(data.Preprocess{Mean: Mean, Std: Std, Range: "0-255", Channels: "RGB"})
 	if err != nil {
 		panic("modelgen: " + err.Error())
 	}

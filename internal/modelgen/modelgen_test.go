@@ -14,9 +14,8 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/onnx"
-
-	"github.com/lmpseg/lmpseg/train"
 )
 
 const testdataDir = "../../testdata/models"
@@ -52,11 +51,11 @@ func TestModelIdentity(t *testing.T) {
 		for _, p := range m.MetadataProps {
 			meta[p.Key] = p.Value
 		}
-		var pre train.Preprocess
+		var pre data.Preprocess
 		if err := json.Unmarshal([]byte(meta[MetaPreprocess]), &pre); err != nil {
 			t.Errorf("%s: metadata %s = %q: %v", name, MetaPreprocess, meta[MetaPreprocess], err)
 		}
-		want := train.Preprocess{Mean: [3]float32{123.675, 116.28, 103.53}, Std: [3]float32{58.395, 57.12, 57.375}, Range: "0-255", Channels: "RGB"}
+		want := data.Preprocess{Mean: [3]float32{123.675, 116.28, 103.53}, Std: [3]float32{58.395, 57.12, 57.375}, Range: "0-255", Channels: "RGB"}
 		if pre != want {
 			t.Errorf("%s: metadata %s = %+v, want %+v", name, MetaPreprocess, pre, want)
 		}
