@@ -250,17 +250,10 @@ type Augment struct {
 	// Ignore is the label used for padding; zero means DefaultIgnore (255).
 	Ignore int32
 	// Pad is the image padding value, RGB in 0..255 units. Its zero value
-	// pads with black; set it to Preprocess.MeanPixel() (DefaultAugment uses
-	// the ImageNet mean) so that padded pixels become 0 after Preprocess,
-	// which is what padding after normalisation does in mmsegmentation.
+	// pads with black; set it to Preprocess.MeanPixel() so that padded
+	// pixels become 0 after Preprocess, which is what padding after
+	// normalisation does in mmsegmentation.
 	Pad [3]float32
-}
-
-// DefaultAugment returns the usual segmentation augmentation: scale 0.5..2,
-// the given crop, flips, ignore 255, padding with the ImageNet mean.
-func DefaultAugment(cropH, cropW int) Augment {
-	return Augment{ScaleMin: 0.5, ScaleMax: 2, CropH: cropH, CropW: cropW, Flip: true,
-		Ignore: DefaultIgnore, Pad: ImageNet255.Mean}
 }
 
 // Validate reports whether a is a usable configuration.
@@ -276,10 +269,10 @@ func (a Augment) Validate() error {
 	return nil
 }
 
-// Apply augments s in place using rng; it has the signature of a Loader
-// transform. The random draws are, in order: the scale (when enabled), the
-// crop offsets y then x (when cropping), the flip (when enabled), so the
-// result is a function of s and the state of rng only.
+// Apply augments s in place using rng. The random draws are, in order: the
+// scale (when enabled), the crop offsets y then x (when cropping), the flip
+// (when enabled), so the result is a function of s and the state of rng
+// only.
 func (a Augment) Apply(s *Sample, rng *rand.Rand) error {
 	if err := a.Validate(); err != nil {
 		return err

@@ -83,7 +83,7 @@ func refLoadAugment(b *testing.B, ds Dataset, a Augment, r *rand.Rand) *Sample {
 func BenchmarkDecodeAugment(b *testing.B) {
 	for _, sz := range benchSizes {
 		ds := benchFolder(b, sz.h, sz.w)
-		a := DefaultAugment(sz.crop, sz.crop)
+		a := Augment{ScaleMin: 0.5, ScaleMax: 2, CropH: sz.crop, CropW: sz.crop, Flip: true, Pad: ImageNet255.MeanPixel()}
 		dst := make([]float32, 3*sz.crop*sz.crop)
 		b.Run(sz.name+"/fast", func(b *testing.B) {
 			r := rand.New(rand.NewPCG(7, 7))

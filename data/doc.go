@@ -22,12 +22,6 @@
 // ResizeBilinear and ResizeNearest are the resizing kernels, with the
 // half-pixel convention of ONNX Resize and PyTorch (align_corners = false).
 //
-// A Loader decodes and transforms samples on several goroutines and hands
-// them out in a fixed order through a bounded queue, so datasets are
-// streamed rather than held in memory. Each sample's random source is
-// derived from the seed, the epoch and the sample's index, so the output
-// does not depend on the number of workers or on scheduling.
-//
 // LabelHistogram counts class pixels for class weighting. The palette
 // functions and writers produce label PNGs, colour masks and overlays for
 // people to look at.
