@@ -38,13 +38,12 @@ func FuzzWeights(f *testing.F) {
 		if !math.IsNaN(p) && p > 1e6 && !math.IsInf(p, 1) {
 			p = 1e6
 		}
-		old, olds := fastMin, sampleSize
+		tu := defaultTuning()
 		if fast {
-			fastMin, sampleSize = 0, 8
+			tu.fastMin, tu.sampleSize = 0, 8
 		}
 		w := make([]float32, n)
-		L, err := Weights(w, l, p, ratio)
-		fastMin, sampleSize = old, olds
+		L, err := weights(w, l, p, ratio, tu)
 		valid = valid && n > 0 && p >= 1 && ratio >= 0 && ratio <= 1
 		if !valid {
 			if err == nil || !errors.Is(err, ErrInput) {

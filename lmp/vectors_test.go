@@ -55,12 +55,11 @@ func TestVectors(t *testing.T) {
 		for i := range l {
 			l[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4+4*i:]))
 		}
-		for _, fm := range []int{fastMin, 0} {
-			old := fastMin
-			fastMin = fm
+		for _, fm := range []int{defaultTuning().fastMin, 0} {
+			tu := defaultTuning()
+			tu.fastMin = fm
 			w := make([]float32, n)
-			L, err := Weights(w, l, p, e.Ratio)
-			fastMin = old
+			L, err := weights(w, l, p, e.Ratio, tu)
 			if err != nil {
 				t.Fatalf("%s: %v", e.File, err)
 			}

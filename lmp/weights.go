@@ -12,17 +12,23 @@ import (
 // parameters.
 var ErrInput = errors.New("invalid input")
 
-// fastMin is the smallest n for which Weights uses the linear-time solvers for 1 < p < +Inf;
-// smaller inputs use the sort-based solver. Tests lower it to exercise the
-// fast path on small inputs.
-var fastMin = 2048
+// tuning chooses among the solvers of Weights. Weights uses defaultTuning; tests pass other
+// values to weights to exercise each path on small inputs, without changing package state.
+type tuning struct {
+	// fastMin is the smallest n for which the linear-time solvers run for 1 < p < +Inf;
+	// smaller inputs use the sort-based solver.
+	fastMin int
+	// speculate enables weightsWindow, the guess-based fast path; without it weightsFast
+	// runs on its own.
+	speculate bool
+	// sampleSize is the largest number of losses guessBucket samples.
+	sampleSize int
+}
 
-// speculate enables weightsWindow, the guess-based fast path (tests switch it off to
-// exercise weightsFast on its own).
-var speculate = true
-
-// sampleSize is the number of losses guessBucket samples (tests lower it).
-var sampleSize = 2048
+// defaultTuning returns the tuning of Weights.
+func defaultTuning() tuning {
+	return tuning{fastMin: 2048, speculate: true, sampleSize: 2048}
+}
 
 // maxFastR is the largest exponent r = 1/(p-1) (p >= 1+1/128) handled by the bucketed solver.
 // Closer to p = 1 the per-bucket powers could overflow, and Weights uses the sort-based
@@ -51,6 +57,11 @@ const maxFastR = 128
 // O(n log n) sort. Weights below about 2^-90*tau may lose precision (see the package
 // documentation).
 func Weights(w, losses []float32, p, ratio float64) (float64, error) {
+	return weights(w, losses, p, ratio, defaultTuning())
+}
+
+// weights is Weights with the choice of solver given by tu.
+func weights(w, losses []float32, p, ratio float64, tu tuning) (float64, error) {
 	n := len(losses)
 	switch {
 	case len(w) != n:
@@ -76,10 +87,10 @@ func Weights(w, losses []float32, p, ratio float64) (float64, error) {
 	tau := gamma * math.Pow(m, -1/p)
 	r := 1 / (p - 1) // q - 1, with q = p/(p-1) the dual exponent
 	q := 1 + r
-	if n >= fastMin && r <= maxFastR {
+	if n >= tu.fastMin && r <= maxFastR {
 		guess := -1
-		if speculate {
-			guess = guessBucket(losses, m, q)
+		if tu.speculate {
+			guess = guessBucket(losses, m, q, tu.sampleSize)
 		}
 		if guess >= 0 {
 			L, ok, err := weightsWindow(w, losses, m, tau, r, q, guess)
@@ -301,9 +312,9 @@ func thresholdSorted(pos []float64, m, q float64) (s int, lnAlpha, lsat float64)
 }
 
 // guessBucket estimates the bucket of the threshold alpha from an evenly strided sample of
-// about min(2048, max(256, n/32)) losses, or returns -1 (too few losses, or too few positive
-// ones in the sample). weightsWindow builds on the guess.
-func guessBucket(losses []float32, m, q float64) int {
+// about min(sampleSize, max(256, n/32)) losses, or returns -1 (too few losses, or too few
+// positive ones in the sample). weightsWindow builds on the guess.
+func guessBucket(losses []float32, m, q float64, sampleSize int) int {
 	n := len(losses)
 	size := min(sampleSize, max(256, n/32))
 	stride := n / size

@@ -199,11 +199,12 @@ func cases() []lmpCase {
 	return cs
 }
 
-// checkCase runs Weights on c and compares with the oracle, the dual and the constraints.
-func checkCase(t *testing.T, c lmpCase) {
+// checkCase runs weights with tuning tu on c and compares with the oracle, the dual and the
+// constraints.
+func checkCase(t *testing.T, c lmpCase, tu tuning) {
 	t.Helper()
 	w := make([]float32, len(c.losses))
-	L, err := Weights(w, c.losses, c.p, c.r)
+	L, err := weights(w, c.losses, c.p, c.r, tu)
 	if err != nil {
 		t.Fatalf("%s: %v", c.name, err)
 	}
@@ -240,17 +241,16 @@ func checkCase(t *testing.T, c lmpCase) {
 
 func TestWeights(t *testing.T) {
 	for _, c := range cases() {
-		checkCase(t, c)
+		checkCase(t, c, defaultTuning())
 	}
 }
 
 // TestWeightsFastPath forces the bucketed solver on every input size.
 func TestWeightsFastPath(t *testing.T) {
-	old, olds := fastMin, sampleSize
-	fastMin, sampleSize = 0, 4
-	defer func() { fastMin, sampleSize = old, olds }()
+	tu := defaultTuning()
+	tu.fastMin, tu.sampleSize = 0, 4
 	for _, c := range cases() {
-		checkCase(t, c)
+		checkCase(t, c, tu)
 	}
 }
 
@@ -258,8 +258,6 @@ func TestWeightsFastPath(t *testing.T) {
 // and wide ranges.
 func TestWeightsRandom(t *testing.T) {
 	g := rand.New(rand.NewPCG(11, 12))
-	old, olds := fastMin, sampleSize
-	defer func() { fastMin, sampleSize = old, olds }()
 	for it := 0; it < 300; it++ {
 		n := 1 + g.IntN(400)
 		l := make([]float32, n)
@@ -278,9 +276,10 @@ func TestWeightsRandom(t *testing.T) {
 		}
 		p := []float64{1, 1 + 1e-3*g.Float64(), 1 + g.Float64(), 2, 1 + 10*g.Float64(), 50}[g.IntN(6)]
 		r := g.Float64()
-		fastMin = []int{0, 1 << 30}[it%2]
-		sampleSize = []int{2048, 8}[it%3%2]
-		checkCase(t, lmpCase{fmt.Sprintf("it%d/kind%d/n=%d/p=%v/r=%v/fast=%v", it, kind, n, p, r, it%2 == 0), l, p, r})
+		tu := defaultTuning()
+		tu.fastMin = []int{0, 1 << 30}[it%2]
+		tu.sampleSize = []int{2048, 8}[it%3%2]
+		checkCase(t, lmpCase{fmt.Sprintf("it%d/kind%d/n=%d/p=%v/r=%v/fast=%v", it, kind, n, p, r, it%2 == 0), l, p, r}, tu)
 	}
 }
 
@@ -468,7 +467,6 @@ func TestWeightsLarge(t *testing.T) {
 	for i := range ties {
 		ties[i] = float32(1 + g.IntN(3))
 	}
-	defer func() { speculate = true }()
 	for _, d := range []struct {
 		name string
 		l    []float32
@@ -476,8 +474,9 @@ func TestWeightsLarge(t *testing.T) {
 		for _, p := range []float64{1.01, 1.7, 2, 50} {
 			for _, r := range []float64{0.01, 0.25} {
 				for _, spec := range []bool{true, false} {
-					speculate = spec
-					checkCase(t, lmpCase{fmt.Sprintf("%s/p=%v/r=%v/speculate=%v", d.name, p, r, spec), d.l, p, r})
+					tu := defaultTuning()
+					tu.speculate = spec
+					checkCase(t, lmpCase{fmt.Sprintf("%s/p=%v/r=%v/speculate=%v", d.name, p, r, spec), d.l, p, r}, tu)
 				}
 			}
 		}
