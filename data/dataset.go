@@ -1,8 +1,6 @@
 package data
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -30,6 +28,9 @@ func (m *labelMap) apply(v int32) int32 {
 	}
 	return v
 }
+
+// missing says what an empty dataset lacks, for Open's error.
+func (d *fileDataset) missing() string { return d.what }
 
 type item struct {
 	name, image, label string
@@ -101,199 +102,38 @@ func (d *fileDataset) LoadLabel(i int) (label []int32, h, w int, err error) {
 	return label, h, w, nil
 }
 
-var imageExts = map[string]bool{
-	".png": true, ".jpg": true, ".jpeg": true, ".bmp": true, ".tif": true, ".tiff": true, ".webp": true,
+// imageExts are the file extensions (lower case) of the image formats that
+// DecodeImage reads.
+var imageExts = []string{".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
+
+// ImageExts returns the file extensions, lower case with the dot, that
+// dataset listings and ListImages take as images: .bmp, .jpeg, .jpg, .png,
+// .tif, .tiff and .webp.
+func ImageExts() []string { return append([]string(nil), imageExts...) }
+
+// IsImage reports whether path has one of the ImageExts, in any case.
+func IsImage(path string) bool {
+	ext := strings.ToLower(filepath.Ext(path))
+	for _, e := range imageExts {
+		if e == ext {
+			return true
+		}
+	}
+	return false
 }
 
-// openFolder opens DIR/images/**/NAME.{png,jpg,...} with DIR/labels/**/NAME.png.
-func openFolder(dir string, o Options) (*fileDataset, error) {
-	if !hasDirs(dir, layouts[0].need) {
-		return nil, layoutError(dir, "folder")
-	}
-	imgDir, labDir := filepath.Join(dir, "images"), filepath.Join(dir, "labels")
-	var fromFile []string
-	source := filepath.Join(dir, "classes.txt")
-	if b, err := os.ReadFile(source); err == nil {
-		fromFile = parseClasses(string(b))
-		if len(fromFile) == 0 {
-			return nil, fmt.Errorf("data: %s lists no classes", source)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("data: %w", err)
-	}
-	classes, err := classNames(o, fromFile, source)
-	if err != nil {
-		return nil, err
-	}
-	d := &fileDataset{format: "folder", root: dir, what: "images in " + imgDir, classes: classes, ignore: o.IgnoreLabel()}
-	seen := map[string]string{}
-	err = filepath.WalkDir(imgDir, func(path string, e fs.DirEntry, err error) error {
+// walkFiles calls fn for every file below root, in lexical order within each
+// folder.
+func walkFiles(root string, fn func(path string) error) error {
+	return filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if e.IsDir() || !imageExts[strings.ToLower(filepath.Ext(path))] {
+		if e.IsDir() {
 			return nil
 		}
-		rel, err := filepath.Rel(imgDir, path)
-		if err != nil {
-			return err
-		}
-		stem := strings.TrimSuffix(rel, filepath.Ext(rel))
-		if prev, ok := seen[stem]; ok {
-			return fmt.Errorf("data: images %s and %s share the name %s", prev, path, filepath.ToSlash(stem))
-		}
-		seen[stem] = path
-		lab := filepath.Join(labDir, stem+".png")
-		if _, err := os.Stat(lab); err != nil {
-			return fmt.Errorf("data: image %s has no label: %s does not exist", path, lab)
-		}
-		d.items = append(d.items, item{name: filepath.ToSlash(stem), image: path, label: lab})
-		return nil
+		return fn(path)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return d, nil
-}
-
-// parseClasses reads one class name per line; blank lines and lines
-// starting with '#' are skipped.
-func parseClasses(s string) []string {
-	var names []string
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		l := strings.TrimSpace(sc.Text())
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		names = append(names, l)
-	}
-	return names
-}
-
-// CityscapesClasses are the names of the 19 Cityscapes training classes.
-var CityscapesClasses = []string{
-	"road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
-	"vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train",
-	"motorcycle", "bicycle",
-}
-
-// cityscapesIDs lists the labelId of each trainId.
-var cityscapesIDs = []int32{7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33}
-
-// CityscapesTrainID maps a Cityscapes labelId to its trainId (0..18), or to
-// ignore for the classes not used in training.
-func CityscapesTrainID(labelID, ignore int32) int32 {
-	for t, id := range cityscapesIDs {
-		if id == labelID {
-			return int32(t)
-		}
-	}
-	return ignore
-}
-
-func openCityscapes(dir string, o Options) (*fileDataset, error) {
-	if !hasDirs(dir, layouts[1].need) {
-		return nil, layoutError(dir, "cityscapes")
-	}
-	classes, err := classNames(o, CityscapesClasses, "the cityscapes class list")
-	if err != nil {
-		return nil, err
-	}
-	ignore := o.IgnoreLabel()
-	ids := &labelMap{lut: make([]int32, 256), rest: ignore}
-	for v := range ids.lut {
-		ids.lut[v] = CityscapesTrainID(int32(v), ignore)
-	}
-	train := &labelMap{lut: make([]int32, 256), rest: -1}
-	for v := range train.lut {
-		train.lut[v] = int32(v)
-	}
-	train.lut[255] = ignore
-	split := o.split()
-	imgDir := filepath.Join(dir, "leftImg8bit", split)
-	gtDir := filepath.Join(dir, "gtFine", split)
-	if !hasDirs(dir, []string{"leftImg8bit/" + split, "gtFine/" + split}) {
-		return nil, fmt.Errorf("data: cityscapes split %q not found: expected %s and %s; found leftImg8bit/ with %s",
-			split, imgDir, gtDir, listDir(filepath.Join(dir, "leftImg8bit")))
-	}
-	d := &fileDataset{format: "cityscapes", root: dir, what: "*_leftImg8bit.png in " + imgDir, classes: classes, ignore: ignore}
-	const suffix = "_leftImg8bit.png"
-	err = filepath.WalkDir(imgDir, func(path string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if e.IsDir() || !strings.HasSuffix(path, suffix) {
-			return nil
-		}
-		rel, err := filepath.Rel(imgDir, path)
-		if err != nil {
-			return err
-		}
-		stem := strings.TrimSuffix(rel, suffix)
-		it := item{name: filepath.ToSlash(stem), image: path, m: train}
-		it.label = filepath.Join(gtDir, stem+"_gtFine_labelTrainIds.png")
-		if _, err := os.Stat(it.label); err != nil {
-			it.label = filepath.Join(gtDir, stem+"_gtFine_labelIds.png")
-			it.m = ids
-			if _, err := os.Stat(it.label); err != nil {
-				return fmt.Errorf("data: image %s has no label: neither %s nor %s exists", path,
-					filepath.Join(gtDir, stem+"_gtFine_labelTrainIds.png"), it.label)
-			}
-		}
-		d.items = append(d.items, it)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return d, nil
-}
-
-// VOCClasses are the names of the 21 PASCAL VOC classes (background first).
-var VOCClasses = []string{
-	"background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
-	"cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
-	"train", "tvmonitor",
-}
-
-func openVOC(dir string, o Options) (*fileDataset, error) {
-	root := vocRoot(dir)
-	if root == "" {
-		return nil, layoutError(dir, "voc")
-	}
-	classes, err := classNames(o, VOCClasses, "the voc class list")
-	if err != nil {
-		return nil, err
-	}
-	ignore := o.IgnoreLabel()
-	m := &labelMap{lut: make([]int32, 256), rest: -1}
-	for v := range m.lut {
-		m.lut[v] = int32(v)
-	}
-	m.lut[255] = ignore
-	list := filepath.Join(root, "ImageSets", "Segmentation", o.split()+".txt")
-	b, err := os.ReadFile(list)
-	if err != nil {
-		return nil, fmt.Errorf("data: voc split %q: %w", o.split(), err)
-	}
-	d := &fileDataset{format: "voc", root: root, what: "ids in " + list, classes: classes, ignore: ignore}
-	for _, id := range strings.Fields(string(b)) {
-		it := item{
-			name:  id,
-			image: filepath.Join(root, "JPEGImages", id+".jpg"),
-			label: filepath.Join(root, "SegmentationClass", id+".png"),
-			m:     m,
-		}
-		if _, err := os.Stat(it.image); err != nil {
-			return nil, fmt.Errorf("data: %s lists %s but image %s does not exist", list, id, it.image)
-		}
-		if _, err := os.Stat(it.label); err != nil {
-			return nil, fmt.Errorf("data: image %s has no label: %s does not exist", it.image, it.label)
-		}
-		d.items = append(d.items, it)
-	}
-	return d, nil
 }
 
 // LoadImage decodes one image file into a Sample without a label, for
@@ -326,11 +166,8 @@ func ListImages(paths ...string) ([]string, error) {
 			continue
 		}
 		n := len(out)
-		err = filepath.WalkDir(p, func(path string, e fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if !e.IsDir() && imageExts[strings.ToLower(filepath.Ext(path))] {
+		err = walkFiles(p, func(path string) error {
+			if IsImage(path) {
 				out = append(out, path)
 			}
 			return nil
