@@ -302,7 +302,14 @@ func imageTensors(g *pb.GraphProto, input string) []string {
 	data := map[string]bool{input: true}
 	seen := map[string]bool{}
 	var names []string
-	for _, n := range g.GetNode() {
+	nodes := g.GetNode()
+	if order, err := topoOrder(g); err == nil && order != nil {
+		nodes = make([]*pb.NodeProto, len(order))
+		for i, j := range order {
+			nodes[i] = g.Node[j]
+		}
+	}
+	for _, n := range nodes {
 		op := n.GetOpType()
 		if op == "Shape" || op == "Size" {
 			continue

@@ -26,7 +26,8 @@ type Model struct {
 // an ONNX model.
 var ErrNotONNX = errors.New("not an ONNX model")
 
-// Load reads, decodes and validates the ONNX model stored at path. Tensors in
+// Load reads, decodes and validates the ONNX model stored at path, putting
+// its nodes in topological order when they are not (see Decode). Tensors in
 // external data files stay external: they are resolved relative to the
 // folder of path when the model is saved, run or inspected.
 func Load(path string) (*Model, error) {
@@ -49,7 +50,9 @@ func Load(path string) (*Model, error) {
 
 // Decode parses b as a serialized ModelProto and validates it as Load does:
 // the model must have a graph, an IR version and at least one input that is
-// not an initializer. Decode never panics, whatever b holds.
+// not an initializer. Nodes that are not in topological order (onnxruntime
+// runs such models) are sorted with SortNodes; a graph with a cycle is an
+// error. Decode never panics, whatever b holds.
 func Decode(b []byte) (*pb.ModelProto, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("onnx: %w: empty data", ErrNotONNX)
@@ -59,6 +62,9 @@ func Decode(b []byte) (*pb.ModelProto, error) {
 		return nil, fmt.Errorf("onnx: %w: protobuf decoding failed (%v)", ErrNotONNX, err)
 	}
 	if err := Validate(mp); err != nil {
+		return nil, err
+	}
+	if err := SortNodes(mp.GetGraph()); err != nil {
 		return nil, err
 	}
 	return mp, nil

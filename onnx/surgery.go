@@ -145,29 +145,40 @@ func nodeInputs(n *pb.NodeProto) []string {
 }
 
 // prune removes from g (in place) the nodes, initializers and value_info
-// entries that do not feed any of outputs. Real graph inputs are kept.
+// entries that do not feed any of outputs. Real graph inputs are kept. The
+// nodes may be in any order: the producers of needed values are followed
+// until none is left, and the kept nodes keep their relative order.
 func prune(g *pb.GraphProto, outputs []string) {
-	need := map[string]bool{}
-	for _, o := range outputs {
-		need[o] = true
-	}
-	keep := make([]bool, len(g.Node))
-	for i := len(g.Node) - 1; i >= 0; i-- {
-		n := g.Node[i]
-		used := false
+	prod := map[string][]int{}
+	for i, n := range g.Node {
 		for _, o := range n.GetOutput() {
-			if need[o] {
-				used = true
-				break
+			if o != "" {
+				prod[o] = append(prod[o], i)
 			}
 		}
-		if !used {
-			continue
+	}
+	need := map[string]bool{}
+	var work []string
+	want := func(name string) {
+		if name != "" && !need[name] {
+			need[name] = true
+			work = append(work, name)
 		}
-		keep[i] = true
-		for _, in := range nodeInputs(n) {
-			if in != "" {
-				need[in] = true
+	}
+	for _, o := range outputs {
+		want(o)
+	}
+	keep := make([]bool, len(g.Node))
+	for len(work) > 0 {
+		name := work[len(work)-1]
+		work = work[:len(work)-1]
+		for _, i := range prod[name] {
+			if keep[i] {
+				continue
+			}
+			keep[i] = true
+			for _, in := range nodeInputs(g.Node[i]) {
+				want(in)
 			}
 		}
 	}
@@ -272,7 +283,9 @@ func TensorValueInfo(name string, elem int32, dims []int64, params []string) *pb
 // Cut returns a new model whose single output is tensor, which may be any
 // graph output or intermediate value of m. Nodes, initializers and
 // value_info entries that do not feed tensor are pruned; metadata, opsets
-// and the source path (for external data) are kept. m is not changed.
+// and the source path (for external data) are kept. The nodes of m may be
+// in any order; those of the result are in topological order. m is not
+// changed.
 func Cut(m *Model, tensor string) (*Model, error) {
 	if m == nil || m.Proto.GetGraph() == nil {
 		return nil, errors.New("onnx: cut of a model without a graph")
@@ -286,6 +299,9 @@ func Cut(m *Model, tensor string) (*Model, error) {
 	vi := valueInfoFor(g0, tensor)
 	prune(g, []string{tensor})
 	g.Output = []*pb.ValueInfoProto{vi}
+	if err := SortNodes(g); err != nil {
+		return nil, err
+	}
 	return &Model{Proto: out, Path: m.Path}, nil
 }
 
@@ -353,7 +369,8 @@ func ExposeOutputs(m *Model, names ...string) (*Model, error) {
 }
 
 // Merge appends the head nodes and initializers to (a copy of) backbone and
-// makes outputs the graph outputs. Nodes must be in topological order. It
+// makes outputs the graph outputs. The head nodes must be in topological
+// order; the backbone's may be in any order, and the result is sorted. It
 // checks that new initializer and node output names do not clash with the
 // backbone's or with each other, that every node input is produced before it
 // is read, and that every output is produced. Backbone nodes and
@@ -434,5 +451,8 @@ func Merge(backbone *Model, nodes []*pb.NodeProto, inits []*pb.TensorProto, outp
 		g.Output = append(g.Output, proto.Clone(o).(*pb.ValueInfoProto))
 	}
 	prune(g, outNames)
+	if err := SortNodes(g); err != nil {
+		return nil, err
+	}
 	return &Model{Proto: out, Path: backbone.Path}, nil
 }
