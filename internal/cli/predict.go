@@ -31,8 +31,6 @@ var predictCommand = &cli.Command{
 	Action: runPredict,
 }
 
-var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true, ".bmp": true, ".tif": true, ".tiff": true, ".webp": true}
-
 // expandImages lists the image files named by args (files, or folders searched one level deep).
 func expandImages(args []string) ([]string, error) {
 	var out []string
@@ -51,7 +49,7 @@ func expandImages(args []string) ([]string, error) {
 		}
 		var found []string
 		for _, e := range ents {
-			if !e.IsDir() && imageExts[strings.ToLower(filepath.Ext(e.Name()))] {
+			if !e.IsDir() && data.IsImage(e.Name()) {
 				found = append(found, filepath.Join(a, e.Name()))
 			}
 		}
