@@ -106,4 +106,12 @@
 // ce (mean), wce (class-weighted mean, weights from ClassWeights), ohem (hard pixels below a
 // probability threshold, at least a minimum count), topk (mean of the hardest fraction),
 // focal and lmp (Loss Max-Pooling per image or per batch).
+//
+// The losses live in a registry: each registers its name, a one-line description and a
+// constructor with Register from its own file, and New looks the name up. Names lists the
+// registered losses and Doc describes one. Constructors validate the Options fields their
+// loss uses; New reports an invalid value as "lmp: loss NAME: FIELD VALUE: want RANGE",
+// wrapping ErrInput. Adding a loss takes its file and its test; the package tests run every
+// registered loss through one suite (finite-difference gradients, ignored pixels, finiteness,
+// order of the images) and fail for a loss without a test entry.
 package lmp
