@@ -150,7 +150,8 @@ func nrgbaToFloat(dst []float32, m *image.NRGBA) {
 }
 
 // DecodeLabel decodes a label PNG into h*w class values. The PNG must be
-// 8-bit gray, 16-bit gray or paletted (the palette index is the value); an
+// gray of any bit depth (the stored sample is the value: a 1-bit image holds
+// 0 and 1, not 0 and 255) or paletted (the palette index is the value); an
 // RGB(A) PNG is accepted only when every pixel is gray (R = G = B). A colour
 // mask is rejected with an error naming the first colour pixel. DecodeLabel
 // never panics on malformed input.
@@ -174,7 +175,29 @@ func decodeLabelBytes(b []byte) (label []int32, h, w int, err error) {
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	return labelFromImage(img)
+	label, h, w, err = labelFromImage(img)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	// image/png scales 1-, 2- and 4-bit gray samples to 0..255 (a 1-bit 1
+	// becomes 255); the label is the stored sample, so scale back.
+	if depth, colorType, ok := pngHeader(b); ok && colorType == 0 && depth < 8 {
+		step := int32(255 / (1<<depth - 1)) // 255, 85 or 17
+		for i, v := range label {
+			label[i] = v / step
+		}
+	}
+	return label, h, w, nil
+}
+
+// pngHeader returns the bit depth and colour type of the PNG in b, whose
+// first chunk must be IHDR.
+func pngHeader(b []byte) (depth, colorType uint8, ok bool) {
+	// 8-byte signature, 4-byte length, "IHDR", width, height, depth, colour type.
+	if len(b) < 26 || string(b[12:16]) != "IHDR" {
+		return 0, 0, false
+	}
+	return b[24], b[25], true
 }
 
 // errColour marks a label image that holds colours rather than indices.

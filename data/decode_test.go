@@ -1,0 +1,122 @@
+package data
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/binary"
+	"hash/crc32"
+	"testing"
+)
+
+// rawPNG builds a non-interlaced PNG of the given bit depth and colour type
+// from one sample value per pixel (vals[y][x], below 1<<depth), packing
+// samples into bytes as the PNG specification says. plte and trns, when
+// set, are written as the PLTE and tRNS chunks.
+func rawPNG(t testing.TB, depth, colorType uint8, vals [][]int, plte, trns []byte) []byte {
+	t.Helper()
+	h, w := len(vals), len(vals[0])
+	var buf bytes.Buffer
+	buf.WriteString("\x89PNG\r\n\x1a\n")
+	chunk := func(typ string, data []byte) {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(data)))
+		buf.Write(n[:])
+		c := crc32.NewIEEE()
+		c.Write([]byte(typ))
+		c.Write(data)
+		buf.WriteString(typ)
+		buf.Write(data)
+		binary.BigEndian.PutUint32(n[:], c.Sum32())
+		buf.Write(n[:])
+	}
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], uint32(w))
+	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
+	ihdr[8], ihdr[9] = depth, colorType
+	chunk("IHDR", ihdr)
+	if plte != nil {
+		chunk("PLTE", plte)
+	}
+	if trns != nil {
+		chunk("tRNS", trns)
+	}
+	var raw bytes.Buffer
+	for _, row := range vals {
+		raw.WriteByte(0) // filter type None
+		line := make([]byte, (w*int(depth)+7)/8)
+		for x, v := range row {
+			if depth == 16 {
+				binary.BigEndian.PutUint16(line[2*x:], uint16(v))
+				continue
+			}
+			bit := x * int(depth)
+			line[bit/8] |= byte(v) << (8 - int(depth) - bit%8)
+		}
+		raw.Write(line)
+	}
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write(raw.Bytes())
+	zw.Close()
+	chunk("IDAT", z.Bytes())
+	chunk("IEND", nil)
+	return buf.Bytes()
+}
+
+// TestDecodeLabelBitDepths checks that the label is the stored sample value
+// at every gray bit depth (image/png scales 1-, 2- and 4-bit gray to 0..255)
+// and the index at every palette depth.
+func TestDecodeLabelBitDepths(t *testing.T) {
+	const w, h = 11, 3 // odd width: rows end inside a byte
+	for _, tc := range []struct {
+		name             string
+		depth, colorType uint8
+		trns             []byte
+	}{
+		{"gray 1-bit", 1, 0, nil}, {"gray 2-bit", 2, 0, nil}, {"gray 4-bit", 4, 0, nil},
+		{"gray 8-bit", 8, 0, nil}, {"gray 16-bit", 16, 0, nil},
+		// With a transparent gray value image/png returns NRGBA pixels.
+		{"gray 1-bit tRNS", 1, 0, []byte{0, 1}}, {"gray 2-bit tRNS", 2, 0, []byte{0, 2}},
+		{"gray 4-bit tRNS", 4, 0, []byte{0, 5}},
+		{"palette 1-bit", 1, 3, nil}, {"palette 2-bit", 2, 3, nil}, {"palette 4-bit", 4, 3, nil},
+		{"palette 8-bit", 8, 3, nil}, {"palette 4-bit tRNS", 4, 3, []byte{0, 128, 255}},
+	} {
+		max := 1<<tc.depth - 1
+		if tc.depth == 16 {
+			max = 1000
+		}
+		vals := make([][]int, h)
+		for y := range vals {
+			vals[y] = make([]int, w)
+			for x := range vals[y] {
+				vals[y][x] = (x*7 + y*3) % (min(max, 255) + 1)
+			}
+		}
+		vals[1][4] = max
+		var plte []byte
+		if tc.colorType == 3 {
+			plte = make([]byte, 3<<tc.depth)
+			for i := range plte {
+				plte[i] = byte(i * 37)
+			}
+		}
+		lab, lh, lw, err := DecodeLabel(bytes.NewReader(rawPNG(t, tc.depth, tc.colorType, vals, plte, tc.trns)))
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if lh != h || lw != w {
+			t.Errorf("%s: %dx%d, want %dx%d", tc.name, lw, lh, w, h)
+			continue
+		}
+	check:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				if got := lab[y*w+x]; got != int32(vals[y][x]) {
+					t.Errorf("%s: pixel (x=%d, y=%d) = %d, stored %d", tc.name, x, y, got, vals[y][x])
+					break check
+				}
+			}
+		}
+	}
+}
