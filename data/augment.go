@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/lmpseg/lmpseg/resample"
 )
 
 // ResizeBilinear resizes c planes of sh x sw values in src to dh x dw in dst
@@ -21,53 +23,18 @@ func ResizeBilinear(dst, src []float32, c, sh, sw, dh, dw int) {
 // resizeBilinearWindow computes rows [y0, y0+h) and columns [x0, x0+w) of
 // the dh x dw bilinear resize of src, writing them into c planes of dst with
 // row stride dstride and plane size len(dst)/c. The window must lie inside
-// the resized image.
+// the resized image. It uses the Lerp form of package resample, so the
+// results are those of data's resizing before resample existed, bit for bit.
 func resizeBilinearWindow(dst []float32, dstride int, src []float32, c, sh, sw, dh, dw, y0, x0, h, w int) {
 	if h <= 0 || w <= 0 {
 		return
 	}
-	xs0, xs1, xw := bilinearTaps(sw, dw, x0, w)
-	ys0, ys1, yw := bilinearTaps(sh, dh, y0, h)
+	xm := resample.BilinearAxisRange(sw, dw, x0, w)
+	ym := resample.BilinearAxisRange(sh, dh, y0, h)
 	plane := len(dst) / c
 	for ch := 0; ch < c; ch++ {
-		sp := src[ch*sh*sw : (ch+1)*sh*sw]
-		dp := dst[ch*plane : (ch+1)*plane]
-		for y := 0; y < h; y++ {
-			r0 := sp[ys0[y]*sw : ys0[y]*sw+sw]
-			r1 := sp[ys1[y]*sw : ys1[y]*sw+sw]
-			fy := yw[y]
-			out := dp[y*dstride : y*dstride+w]
-			for x := range out {
-				x0, x1, fx := xs0[x], xs1[x], xw[x]
-				top := r0[x0] + fx*(r0[x1]-r0[x0])
-				bot := r1[x0] + fx*(r1[x1]-r1[x0])
-				out[x] = top + fy*(bot-top)
-			}
-		}
+		resample.Window(dst[ch*plane:(ch+1)*plane], dstride, src[ch*sh*sw:(ch+1)*sh*sw], sw, ym, xm, resample.Lerp)
 	}
-}
-
-// bilinearTaps returns, for the n output positions from o0 of a resize from
-// s to d, the two source indices and the weight of the second one.
-func bilinearTaps(s, d, o0, n int) (i0, i1 []int, f []float32) {
-	i0, i1, f = make([]int, n), make([]int, n), make([]float32, n)
-	scale := float64(s) / float64(d)
-	for j := 0; j < n; j++ {
-		p := (float64(o0+j)+0.5)*scale - 0.5
-		if p < 0 {
-			p = 0
-		}
-		a := int(p)
-		if a > s-1 {
-			a = s - 1
-		}
-		b := a + 1
-		if b > s-1 {
-			b = s - 1
-		}
-		i0[j], i1[j], f[j] = a, b, float32(p-float64(a))
-	}
-	return i0, i1, f
 }
 
 // resizeBilinearRef is the plain reference for ResizeBilinear.
