@@ -123,17 +123,55 @@ func IsImage(path string) bool {
 }
 
 // walkFiles calls fn for every file below root, in lexical order within each
-// folder.
+// folder. It follows symbolic links to folders and files (root itself may be
+// one) and skips a link to a folder that is already being walked, which
+// would loop; a link to nothing is an error.
 func walkFiles(root string, fn func(path string) error) error {
-	return filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	real, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return fmt.Errorf("data: %w", err)
+	}
+	return walkDir(root, map[string]bool{real: true}, fn)
+}
+
+// walkDir walks dir; open holds the real paths of dir and its ancestors.
+func walkDir(dir string, open map[string]bool, fn func(path string) error) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("data: %w", err)
+	}
+	for _, e := range ents {
+		path := filepath.Join(dir, e.Name())
+		mode := e.Type()
+		if mode&fs.ModeSymlink != 0 {
+			st, err := os.Stat(path)
+			if err != nil {
+				return fmt.Errorf("data: broken symbolic link %s: %w", path, err)
+			}
+			mode = st.Mode().Type()
 		}
-		if e.IsDir() {
-			return nil
+		switch {
+		case mode.IsRegular():
+			if err := fn(path); err != nil {
+				return err
+			}
+		case mode.IsDir():
+			real, err := filepath.EvalSymlinks(path)
+			if err != nil {
+				return fmt.Errorf("data: %w", err)
+			}
+			if open[real] {
+				continue // a link back to an ancestor
+			}
+			open[real] = true
+			err = walkDir(path, open, fn)
+			delete(open, real)
+			if err != nil {
+				return err
+			}
 		}
-		return fn(path)
-	})
+	}
+	return nil
 }
 
 // LoadImage decodes one image file into a Sample without a label, for
@@ -152,8 +190,8 @@ func LoadImage(path string) (*Sample, error) {
 }
 
 // ListImages expands paths into image files: a file is taken as it is, a
-// folder contributes the files with an image extension (.png, .jpg, .jpeg,
-// .bmp, .tif, .tiff, .webp, any case) found below it, in lexical order.
+// folder contributes the files with an image extension (see IsImage) found
+// below it, in lexical order, following symbolic links.
 func ListImages(paths ...string) ([]string, error) {
 	var out []string
 	for _, p := range paths {
@@ -173,7 +211,7 @@ func ListImages(paths ...string) ([]string, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("data: %w", err)
+			return nil, err
 		}
 		if len(out) == n {
 			return nil, fmt.Errorf("data: no images in %s", p)
