@@ -1,25 +1,32 @@
 package data
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"strings"
 )
 
-// parseClasses reads one class name per line; blank lines and lines
-// starting with '#' are skipped.
-func parseClasses(s string) []string {
+// parseClasses reads one class name per line of the file source; blank
+// lines and lines starting with '#' are skipped, surrounding spaces and a
+// leading UTF-8 byte order mark are removed. A name listed twice is an
+// error naming both lines.
+func parseClasses(s, source string) ([]string, error) {
+	s = strings.TrimPrefix(s, "\ufeff")
 	var names []string
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		l := strings.TrimSpace(sc.Text())
+	line := map[string]int{}
+	for i, l := range strings.Split(s, "\n") {
+		l = strings.TrimSpace(l)
 		if l == "" || strings.HasPrefix(l, "#") {
 			continue
 		}
+		if prev, dup := line[l]; dup {
+			return nil, fmt.Errorf("data: %s lists %s twice, at lines %d and %d; class names must be unique",
+				source, l, prev, i+1)
+		}
+		line[l] = i + 1
 		names = append(names, l)
 	}
-	return names
+	return names, nil
 }
 
 // classNames resolves the class names from options, a file-provided list and

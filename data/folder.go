@@ -26,7 +26,9 @@ func openFolder(dir string, o Options) (*fileDataset, error) {
 	var fromFile []string
 	source := filepath.Join(dir, "classes.txt")
 	if b, err := os.ReadFile(source); err == nil {
-		fromFile = parseClasses(string(b))
+		if fromFile, err = parseClasses(string(b), source); err != nil {
+			return nil, err
+		}
 		if len(fromFile) == 0 {
 			return nil, fmt.Errorf("data: %s lists no classes", source)
 		}
