@@ -1,15 +1,13 @@
 package modelgen
 
 import (
-	"encoding/binary"
 	"encoding/json"
-	"fmt"
-	"math"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 
 	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/infer"
+	"github.com/lmpseg/lmpseg/onnx"
 )
 
 // Fixed identity of every generated model.
@@ -48,35 +46,13 @@ func newBuilder(name string) *builder {
 
 // floats adds a float32 initializer stored as little-endian raw_data.
 func (b *builder) floats(name string, dims []int64, data []float32) string {
-	n := int64(1)
-	for _, d := range dims {
-		n *= d
-	}
-	if n != int64(len(data)) {
-		panic(fmt.Sprintf("modelgen: initializer %s: %d values for dims %v", name, len(data), dims))
-	}
-	raw := make([]byte, 4*len(data))
-	for i, v := range data {
-		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
-	}
-	b.g.Initializer = append(b.g.Initializer, &pb.TensorProto{
-		Name:     name,
-		Dims:     append([]int64(nil), dims...),
-		DataType: int32(pb.TensorProto_FLOAT),
-		RawData:  raw,
-	})
+	b.g.Initializer = append(b.g.Initializer, onnx.FloatTensor(name, dims, data))
 	return name
 }
 
 // node appends a node whose single output is named out and returns out.
 func (b *builder) node(op string, in []string, out string, attrs ...*pb.AttributeProto) string {
-	b.g.Node = append(b.g.Node, &pb.NodeProto{
-		Name:      out + "_" + op,
-		OpType:    op,
-		Input:     in,
-		Output:    []string{out},
-		Attribute: attrs,
-	})
+	b.g.Node = append(b.g.Node, onnx.Node(op, out+"_"+op, in, []string{out}, attrs...))
 	return out
 }
 
@@ -140,17 +116,13 @@ func (b *builder) resizeTo(x, sizes, out string) string {
 	)
 }
 
-func attrInt(name string, v int64) *pb.AttributeProto {
-	return &pb.AttributeProto{Name: name, Type: pb.AttributeProto_INT, I: v}
-}
-
-func attrInts(name string, v ...int64) *pb.AttributeProto {
-	return &pb.AttributeProto{Name: name, Type: pb.AttributeProto_INTS, Ints: v}
-}
-
-func attrString(name, v string) *pb.AttributeProto {
-	return &pb.AttributeProto{Name: name, Type: pb.AttributeProto_STRING, S: []byte(v)}
-}
+// The attribute constructors of package onnx, under the short names the
+// generators use.
+var (
+	attrInt    = onnx.AttrInt
+	attrInts   = onnx.AttrInts
+	attrString = onnx.AttrString
+)
 
 // dim is one dimension of a value info: a fixed size, or a symbolic name when
 // Param is not empty.
@@ -164,23 +136,15 @@ func symbol(p string) dim { return dim{Param: p} }
 
 // floatValue returns the value info of a float32 tensor with the given dims.
 func floatValue(name string, dims ...dim) *pb.ValueInfoProto {
-	shape := &pb.TensorShapeProto{}
-	for _, d := range dims {
-		td := &pb.TensorShapeProto_Dimension{}
+	ds := make([]any, len(dims))
+	for i, d := range dims {
 		if d.Param != "" {
-			td.Value = &pb.TensorShapeProto_Dimension_DimParam{DimParam: d.Param}
+			ds[i] = d.Param
 		} else {
-			td.Value = &pb.TensorShapeProto_Dimension_DimValue{DimValue: d.Value}
+			ds[i] = d.Value
 		}
-		shape.Dim = append(shape.Dim, td)
 	}
-	return &pb.ValueInfoProto{
-		Name: name,
-		Type: &pb.TypeProto{Value: &pb.TypeProto_TensorType{TensorType: &pb.TypeProto_Tensor{
-			ElemType: int32(pb.TensorProto_FLOAT),
-			Shape:    shape,
-		}}},
-	}
+	return onnx.ValueInfo(name, pb.TensorProto_FLOAT, ds...)
 }
 
 // model wraps a finished graph into a ModelProto with the fixed identity and
