@@ -3,6 +3,7 @@ package data
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -50,4 +51,29 @@ func classNames(o Options, fromFile []string, source string) ([]string, error) {
 		return names, nil
 	}
 	return nil, errors.New("data: " + source + " is missing and the number of classes is not given")
+}
+
+// CheckSameClasses reports whether the class lists a and b, named aName and
+// bName in the error (for example "val/classes.txt" and the training run's
+// classes), give every class id the same name: it returns nil when they are
+// equal, and otherwise an error describing the first difference, such as
+// "data: val/classes.txt lists road at 2 but train/classes.txt at 0; the
+// same class ids must mean the same classes". Training and evaluation call
+// it before comparing predictions with labels of another dataset.
+func CheckSameClasses(a, b []string, aName, bName string) error {
+	const why = "the same class ids must mean the same classes"
+	if len(a) != len(b) {
+		return fmt.Errorf("data: %s lists %d classes but %s lists %d; %s", aName, len(a), bName, len(b), why)
+	}
+	for i := range a {
+		if a[i] == b[i] {
+			continue
+		}
+		if j := slices.Index(b, a[i]); j >= 0 {
+			return fmt.Errorf("data: %s lists %s at %d but %s at %d; %s", aName, a[i], i, bName, j, why)
+		}
+		return fmt.Errorf("data: %s lists %s at %d, which %s does not list (it has %s there); %s",
+			aName, a[i], i, bName, b[i], why)
+	}
+	return nil
 }

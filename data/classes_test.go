@@ -46,3 +46,39 @@ func TestClassesFile(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckSameClasses(t *testing.T) {
+	train := []string{"road", "car", "sky"}
+	for _, tc := range []struct {
+		name string
+		val  []string
+		want []string // substrings of the error; nil for no error
+	}{
+		{"same", []string{"road", "car", "sky"}, nil},
+		{"swapped", []string{"car", "road", "sky"}, []string{"VAL/classes.txt lists car at 0 but TRAIN/classes.txt at 1", "same class ids"}},
+		{"moved", []string{"car", "sky", "road"}, []string{"lists car at 0 but TRAIN/classes.txt at 1"}},
+		{"renamed", []string{"road", "auto", "sky"}, []string{"lists auto at 1, which TRAIN/classes.txt does not list", "car"}},
+		{"shorter", []string{"road", "car"}, []string{"2 classes", "3"}},
+		{"longer", []string{"road", "car", "sky", "bus"}, []string{"4 classes", "3"}},
+	} {
+		err := CheckSameClasses(tc.val, train, "VAL/classes.txt", "TRAIN/classes.txt")
+		if tc.want == nil {
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: no error", tc.name)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), "data: ") {
+			t.Errorf("%s: error %q lacks the package prefix", tc.name, err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q lacks %q", tc.name, err, w)
+			}
+		}
+	}
+}
