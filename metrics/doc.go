@@ -11,10 +11,18 @@
 // percentages to two decimals.
 //
 // A Result couples the matrix with class names, the number of images and the
-// shards it covers; it saves to and loads from JSON with the full matrix, and
-// Merge sums results from several processes (refusing different class lists
-// and shards counted twice). Shard, ParseShard and ResolveShard split a
+// shards it covers, each with its images and the report it came from; it
+// saves to and loads from JSON with the full matrix. Load refuses reports
+// that cannot be right (negative counts, a matrix of the wrong size, counts
+// whose sum overflows, images that do not add up, metrics that disagree with
+// the matrix). Merge, MergeWith and MergeFiles sum results from several
+// processes, refusing different class lists, shards counted twice or of
+// different counts, missing shards (unless asked for a partial result) and
+// counts that would overflow. Shard, ParseShard and ResolveShard split a
 // dataset over the workers of a Kubernetes Indexed Job or a Slurm job array.
+//
+// Counts never wrap around: Add records an error instead of counting pixels
+// that would overflow (see Confusion.Err), and Merge and Load return one.
 //
 // The plot functions draw a row-normalised confusion heat map, per-class IoU
 // bars, training loss curves and per-class IoU bars grouped by loss as PNG

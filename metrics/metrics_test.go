@@ -206,8 +206,15 @@ func TestMergeEqualsUnion(t *testing.T) {
 	if got := m.Shards; len(got) != 3 || got[0] != (Shard{0, 3}) || got[2] != (Shard{2, 3}) || m.Missing() != nil {
 		t.Errorf("shards %v, missing %v", got, m.Missing())
 	}
-	if mm, _ := Merge(parts[0], parts[2]); len(mm.Missing()) != 1 || mm.Missing()[0] != (Shard{1, 3}) {
-		t.Errorf("missing %v", mm.Missing())
+	var warned []string
+	mm, err := MergeWith(MergeOptions{AllowMissing: true, Warn: func(m string) { warned = append(warned, m) }}, parts[0], parts[2])
+	if err != nil || len(mm.Missing()) != 1 || mm.Missing()[0] != (Shard{1, 3}) || len(warned) != 1 || !strings.Contains(warned[0], "1/3") {
+		t.Errorf("partial merge: %v, warnings %q", err, warned)
+	} else if mm.Images != parts[0].Images+parts[2].Images || len(mm.Parts) != 2 || mm.Parts[1].Images != parts[2].Images {
+		t.Errorf("partial merge: %d images, parts %+v", mm.Images, mm.Parts)
+	}
+	if _, err := Merge(parts[0], parts[2]); err == nil || !strings.Contains(err.Error(), "1/3") {
+		t.Errorf("missing shard: %v", err)
 	}
 	if a, b := m.Report().MIoU, all.Report().MIoU; a != b {
 		t.Errorf("mIoU %v vs %v", a, b)
@@ -215,8 +222,8 @@ func TestMergeEqualsUnion(t *testing.T) {
 	if _, err := Merge(parts[0], parts[0]); err == nil || !strings.Contains(err.Error(), "0/3") {
 		t.Errorf("duplicate shard: %v", err)
 	}
-	if _, err := Merge(all, all); err != nil {
-		t.Errorf("two whole results: %v", err)
+	if _, err := Merge(all, all); err == nil {
+		t.Errorf("two whole results merged")
 	}
 	other := NewResult([]string{"a", "b", "c", "d", "x"}, Whole)
 	if _, err := Merge(all, other); err == nil || !strings.Contains(err.Error(), "classes") {
