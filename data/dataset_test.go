@@ -507,6 +507,7 @@ func TestImageToFloatFast(t *testing.T) {
 	r := image.Rect(1, 2, 18, 13)
 	rgba := image.NewRGBA(r)
 	nrgba := image.NewNRGBA(r)
+	n64 := image.NewNRGBA64(r)
 	gray := image.NewGray(r)
 	var ycc []*image.YCbCr
 	for _, s := range []image.YCbCrSubsampleRatio{image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422,
@@ -519,6 +520,13 @@ func TestImageToFloatFast(t *testing.T) {
 		rgba.Pix[i] = rnd()
 		nrgba.Pix[i] = rnd()
 	}
+	for i := range n64.Pix {
+		n64.Pix[i] = rnd()
+	}
+	for i := 3; i < len(nrgba.Pix); i += 20 {
+		nrgba.Pix[i] = 0 // some fully transparent pixels
+		n64.Pix[2*i], n64.Pix[2*i+1] = 0, 0
+	}
 	for i := 3; i < len(rgba.Pix); i += 4 {
 		if i%8 == 3 {
 			rgba.Pix[i] = 255 // half opaque, half not
@@ -530,7 +538,7 @@ func TestImageToFloatFast(t *testing.T) {
 	for i := range gray.Pix {
 		gray.Pix[i] = rnd()
 	}
-	imgs := []image.Image{rgba, nrgba, gray}
+	imgs := []image.Image{rgba, nrgba, n64, gray}
 	for _, m := range ycc {
 		for _, p := range [][]uint8{m.Y, m.Cb, m.Cr} {
 			for i := range p {

@@ -21,7 +21,8 @@ import (
 var MaxPixels = 1 << 28
 
 // DecodeImage decodes a PNG, JPEG, GIF, BMP, TIFF or WebP image into 3 planes
-// of h*w float32 values (RGB, 0..255). Alpha is dropped.
+// of h*w float32 values (RGB, 0..255). Alpha is dropped as ImageToFloat
+// says.
 func DecodeImage(b []byte) (pix []float32, h, w int, err error) {
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
 	if err != nil {
@@ -49,8 +50,11 @@ func checkSize(w, h int) error {
 }
 
 // ImageToFloat converts img into 3 planes of h*w float32 values in RGB order
-// with values 0..255. Non-opaque pixels are un-premultiplied and their alpha
-// dropped.
+// with values 0..255, dropping alpha. Colours are the non-premultiplied ones
+// (color.NRGBAModel): a non-premultiplied image (NRGBA, NRGBA64, a palette
+// of NRGBA colours: what PNG files decode to) gives its stored colour even
+// where alpha is 0, a premultiplied one (RGBA, RGBA64) is divided by alpha,
+// which leaves black where alpha is 0. 16-bit samples keep their high byte.
 func ImageToFloat(img image.Image) (pix []float32, h, w int) {
 	r := img.Bounds()
 	h, w = r.Dy(), r.Dx()
@@ -62,6 +66,8 @@ func ImageToFloat(img image.Image) (pix []float32, h, w int) {
 		rgbaToFloat(pix, m)
 	case *image.NRGBA:
 		nrgbaToFloat(pix, m)
+	case *image.NRGBA64:
+		nrgba64ToFloat(pix, m)
 	case *image.Gray:
 		hw := h * w
 		for y := 0; y < h; y++ {
@@ -85,9 +91,14 @@ func imageToFloatRef(dst []float32, img image.Image) {
 	hw := h * w
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
-			c := color.NRGBAModel.Convert(img.At(r.Min.X+x, r.Min.Y+y)).(color.NRGBA)
 			i := y*w + x
-			dst[i], dst[hw+i], dst[2*hw+i] = float32(c.R), float32(c.G), float32(c.B)
+			switch c := img.At(r.Min.X+x, r.Min.Y+y).(type) {
+			case color.NRGBA64: // stored colour, 16 bits to 8
+				dst[i], dst[hw+i], dst[2*hw+i] = float32(c.R>>8), float32(c.G>>8), float32(c.B>>8)
+			default:
+				n := color.NRGBAModel.Convert(c).(color.NRGBA)
+				dst[i], dst[hw+i], dst[2*hw+i] = float32(n.R), float32(n.G), float32(n.B)
+			}
 		}
 	}
 }
@@ -139,12 +150,21 @@ func nrgbaToFloat(dst []float32, m *image.NRGBA) {
 		for x := 0; x < w; x++ {
 			p := row[4*x : 4*x+4 : 4*x+4]
 			i := y*w + x
-			if p[3] == 0 {
-				// Fully transparent: NRGBAModel yields black.
-				dst[i], dst[hw+i], dst[2*hw+i] = 0, 0, 0
-				continue
-			}
 			dst[i], dst[hw+i], dst[2*hw+i] = float32(p[0]), float32(p[1]), float32(p[2])
+		}
+	}
+}
+
+func nrgba64ToFloat(dst []float32, m *image.NRGBA64) {
+	h, w := m.Rect.Dy(), m.Rect.Dx()
+	hw := h * w
+	for y := 0; y < h; y++ {
+		row := m.Pix[y*m.Stride : y*m.Stride+8*w]
+		for x := 0; x < w; x++ {
+			// The high byte of each big-endian 16-bit sample.
+			p := row[8*x : 8*x+8 : 8*x+8]
+			i := y*w + x
+			dst[i], dst[hw+i], dst[2*hw+i] = float32(p[0]), float32(p[2]), float32(p[4])
 		}
 	}
 }

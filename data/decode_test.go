@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"compress/zlib"
 	"encoding/binary"
+	"image"
+	"image/color"
+	"image/png"
 	"hash/crc32"
 	"testing"
 )
@@ -117,6 +120,74 @@ func TestDecodeLabelBitDepths(t *testing.T) {
 					break check
 				}
 			}
+		}
+	}
+}
+
+// TestDecodeImageAlpha checks the documented handling of transparency: a
+// non-premultiplied image gives its stored colour whatever the alpha, also
+// at alpha 0; a premultiplied one is un-premultiplied (alpha 0 gives
+// black). PNG files decode to non-premultiplied images.
+func TestDecodeImageAlpha(t *testing.T) {
+	type px struct{ r, g, b float32 }
+	nrgba := image.NewNRGBA(image.Rect(0, 0, 3, 1))
+	nrgba.SetNRGBA(0, 0, color.NRGBA{10, 20, 30, 0})
+	nrgba.SetNRGBA(1, 0, color.NRGBA{200, 100, 50, 128})
+	nrgba.SetNRGBA(2, 0, color.NRGBA{1, 2, 3, 255})
+	n64 := image.NewNRGBA64(image.Rect(0, 0, 3, 1))
+	n64.SetNRGBA64(0, 0, color.NRGBA64{10 << 8, 20 << 8, 30 << 8, 0})
+	n64.SetNRGBA64(1, 0, color.NRGBA64{200 << 8, 100 << 8, 50 << 8, 0x8000})
+	n64.SetNRGBA64(2, 0, color.NRGBA64{1<<8 | 0xff, 2 << 8, 3 << 8, 0xffff})
+	pal := image.NewPaletted(image.Rect(0, 0, 3, 1), color.Palette{
+		color.NRGBA{10, 20, 30, 0}, color.NRGBA{200, 100, 50, 128}, color.NRGBA{1, 2, 3, 255}})
+	pal.Pix = []uint8{0, 1, 2}
+	gray := image.NewNRGBA(image.Rect(0, 0, 3, 1)) // gray + alpha PNG
+	gray.SetNRGBA(0, 0, color.NRGBA{77, 77, 77, 0})
+	gray.SetNRGBA(1, 0, color.NRGBA{5, 5, 5, 9})
+	gray.SetNRGBA(2, 0, color.NRGBA{255, 255, 255, 255})
+	stored := []px{{10, 20, 30}, {200, 100, 50}, {1, 2, 3}}
+	for _, tc := range []struct {
+		name string
+		img  image.Image
+		want []px
+	}{
+		{"nrgba", nrgba, stored},
+		{"nrgba64", n64, stored},
+		{"paletted", pal, stored},
+		{"gray alpha", gray, []px{{77, 77, 77}, {5, 5, 5}, {255, 255, 255}}},
+	} {
+		for _, viaPNG := range []bool{false, true} {
+			img := tc.img
+			if viaPNG {
+				var err error
+				if img, err = png.Decode(bytes.NewReader(encodePNG(t, tc.img))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, h, w := ImageToFloat(img)
+			ref := make([]float32, len(got))
+			imageToFloatRef(ref, img)
+			if h != 1 || w != 3 {
+				t.Fatalf("%s: %dx%d", tc.name, w, h)
+			}
+			for x, p := range tc.want {
+				if g := (px{got[x], got[3+x], got[6+x]}); g != p {
+					t.Errorf("%s (png %v, %T): pixel %d = %v, want %v", tc.name, viaPNG, img, x, g, p)
+				}
+				if r := (px{ref[x], ref[3+x], ref[6+x]}); r != p {
+					t.Errorf("%s (png %v, %T): reference pixel %d = %v, want %v", tc.name, viaPNG, img, x, r, p)
+				}
+			}
+		}
+	}
+	// Premultiplied: colour divided by alpha, black where alpha is 0.
+	rgba := image.NewRGBA(image.Rect(0, 0, 3, 1))
+	rgba.Pix = []uint8{0, 0, 0, 0, 64, 32, 0, 128, 1, 2, 3, 255}
+	got, _, _ := ImageToFloat(rgba)
+	want := []px{{0, 0, 0}, {127, 63, 0}, {1, 2, 3}}
+	for x, p := range want {
+		if g := (px{got[x], got[3+x], got[6+x]}); g != p {
+			t.Errorf("rgba: pixel %d = %v, want %v", x, g, p)
 		}
 	}
 }
