@@ -76,7 +76,7 @@ func naiveStep(h *Head, d *stepData, H, W int) {
 	ResizeBilinear(up, z)
 	hw := H * W
 	c := z.C
-	parallel(z.N*hw, func(_, lo, hi int) {
+	parallel(Threads(), z.N*hw, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
 			n, p := i/hw, i%hw
 			l := d.labels[i]
@@ -100,7 +100,7 @@ func naiveStep(h *Head, d *stepData, H, W int) {
 	})
 	uniformCoef(d.coef, d.labels, 255)
 	// up becomes its own gradient in place.
-	parallel(z.N*hw, func(_, lo, hi int) {
+	parallel(Threads(), z.N*hw, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
 			n, p := i/hw, i%hw
 			l := d.labels[i]

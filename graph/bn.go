@@ -10,12 +10,14 @@ import (
 // does (running = (1-Momentum)*running + Momentum*batch, with the unbiased
 // batch variance); in inference mode it uses the running statistics.
 // Weight (gamma) and Bias (beta) are trainable; RunningMean and RunningVar
-// are buffers.
+// are buffers. Threads is the number of goroutines (0: the package
+// default); channels are independent, so the results do not depend on it.
 type BatchNorm2d struct {
 	C                       int
 	Eps, Momentum           float64
 	Weight, Bias            *Param
 	RunningMean, RunningVar *Param
+	Threads                 int
 
 	xhat   *Tensor
 	invStd []float32
@@ -37,6 +39,8 @@ func NewBatchNorm2d(name string, c int) *BatchNorm2d {
 	b.RunningMean.Grad, b.RunningVar.Grad = nil, nil
 	return b
 }
+
+func (b *BatchNorm2d) setThreads(n int) { b.Threads = n }
 
 // Params returns gamma and beta.
 func (b *BatchNorm2d) Params() []*Param { return []*Param{b.Weight, b.Bias} }
@@ -60,7 +64,7 @@ func (b *BatchNorm2d) Forward(x *Tensor, train bool) *Tensor {
 	b.xhat = NewTensor(x.N, x.C, x.H, x.W)
 	b.invStd = make([]float32, b.C)
 	b.train = train
-	parallel(b.C, func(_, lo, hi int) {
+	parallel(threadsOr(b.Threads), b.C, func(_, lo, hi int) {
 		for c := lo; c < hi; c++ {
 			var mean, variance float64
 			if train {
@@ -119,7 +123,7 @@ func (b *BatchNorm2d) Backward(dy *Tensor) *Tensor {
 	hw := dy.H * dy.W
 	m := float64(dy.N * hw)
 	dx := NewTensor(dy.N, dy.C, dy.H, dy.W)
-	parallel(b.C, func(_, lo, hi int) {
+	parallel(threadsOr(b.Threads), b.C, func(_, lo, hi int) {
 		for c := lo; c < hi; c++ {
 			var sg, sb float64
 			for n := 0; n < dy.N; n++ {

@@ -87,7 +87,13 @@ func (r *ckptReader) u64(what string) uint64 {
 
 // UnmarshalBinary replaces h by the head encoded in data. Corrupt,
 // truncated or inconsistent data gives an error wrapping ErrCheckpoint and
-// leaves h unchanged.
+// leaves h unchanged: every tensor's name and size must be the ones the
+// stored spec's kind declares. When h was built (by NewHead or an earlier
+// UnmarshalBinary) rather than being the zero Head, the stored spec must
+// also equal h's: a checkpoint of another kind, width or number of input
+// channels or classes is refused with an error that names both heads. The
+// zero Head takes any valid checkpoint; check its input channels with
+// CheckInput before Forward. h's thread count (SetThreads) is kept.
 func (h *Head) UnmarshalBinary(data []byte) error {
 	if len(data) < len(ckptMagic)+8 || string(data[:len(ckptMagic)]) != ckptMagic {
 		return fmt.Errorf("%w: missing magic header", ErrCheckpoint)
@@ -108,55 +114,60 @@ func (h *Head) UnmarshalBinary(data []byte) error {
 	if err := json.Unmarshal(specJSON, &spec); err != nil {
 		return fmt.Errorf("%w: spec: %w", ErrCheckpoint, err)
 	}
-	ns, err := spec.normalized()
+	ns, k, err := spec.normalized()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrCheckpoint, err)
 	}
+	if h.kind != nil && ns != h.spec {
+		return fmt.Errorf("%w: it holds a %s, this head is a %s", ErrCheckpoint, ns.describe(), h.spec.describe())
+	}
+	want := k.tensors(ns)
 	// Refuse before allocating when the data cannot hold the tensors.
-	if 4*ns.valueCount() > uint64(len(r.b)) {
-		return fmt.Errorf("%w: truncated: %s head needs %d values", ErrCheckpoint, ns.Kind, ns.valueCount())
+	var values uint64
+	for _, t := range want {
+		values += t.n
 	}
-	nh, err := NewHead(spec, 0)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrCheckpoint, err)
+	if 4*values > uint64(len(r.b)) {
+		return fmt.Errorf("%w: truncated: a %s needs %d values", ErrCheckpoint, ns.describe(), values)
 	}
-	ts := append(nh.Params(), nh.Buffers()...)
-	if n := r.u32("tensor count"); r.err == nil && int(n) != len(ts) {
-		return fmt.Errorf("%w: %d tensors, want %d for %s head", ErrCheckpoint, n, len(ts), spec.Kind)
+	if n := r.u32("tensor count"); r.err == nil && int(n) != len(want) {
+		return fmt.Errorf("%w: %d tensors, want %d for a %s", ErrCheckpoint, n, len(want), ns.describe())
 	}
-	for _, p := range ts {
+	raws := make([][]byte, len(want))
+	for i, t := range want {
 		name := r.next(uint64(r.u32("name length")), "name")
 		count := r.u64("value count")
 		if r.err != nil {
 			return r.err
 		}
-		if string(name) != p.Name || count != uint64(len(p.Data)) {
-			return fmt.Errorf("%w: tensor %q with %d values, want %q with %d", ErrCheckpoint, name, count, p.Name, len(p.Data))
+		if string(name) != t.name || count != t.n {
+			return fmt.Errorf("%w: tensor %q with %d values, want %q with %d for a %s", ErrCheckpoint, name, count, t.name, t.n, ns.describe())
 		}
-		raw := r.next(4*count, p.Name)
-		if r.err != nil {
+		if raws[i] = r.next(4*count, t.name); r.err != nil {
 			return r.err
 		}
-		for i := range p.Data {
-			p.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-		}
-	}
-	if r.err != nil {
-		return r.err
 	}
 	if len(r.b) != 0 {
 		return fmt.Errorf("%w: %d trailing bytes", ErrCheckpoint, len(r.b))
 	}
+	nh, err := NewHead(ns, 0)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrCheckpoint, err)
+	}
+	ts := append(nh.Params(), nh.Buffers()...)
+	if len(ts) != len(want) {
+		panic(fmt.Sprintf("graph: %s head declares %d checkpoint tensors but has %d", ns.Kind, len(want), len(ts)))
+	}
+	for i, p := range ts {
+		if p.Name != want[i].name || uint64(len(p.Data)) != want[i].n {
+			panic(fmt.Sprintf("graph: %s head declares checkpoint tensor %s with %d values, has %s with %d", ns.Kind, want[i].name, want[i].n, p.Name, len(p.Data)))
+		}
+		raw := raws[i]
+		for j := range p.Data {
+			p.Data[j] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:]))
+		}
+	}
+	nh.SetThreads(h.threads)
 	*h = *nh
 	return nil
-}
-
-// valueCount returns the number of float32 values of a normalised spec's
-// parameters and buffers.
-func (s HeadSpec) valueCount() uint64 {
-	in, k, hid := uint64(s.InChannels), uint64(s.Classes), uint64(s.Hidden)
-	if s.Kind == KindLinear {
-		return in*k + k
-	}
-	return in*hid*9 + 4*hid + hid*k + k
 }

@@ -16,11 +16,14 @@ import (
 //
 // When SkipInputGrad is set, Backward computes only the parameter gradients
 // and returns nil; heads use it for their first layer because the backbone
-// features are frozen.
+// features are frozen. Threads is the number of goroutines Forward and
+// Backward use (0: the package default, see SetThreads); the results are
+// deterministic for a given value.
 type Conv2d struct {
 	InC, OutC, K, Pad, Dil int
 	Weight, Bias           *Param
 	SkipInputGrad          bool
+	Threads                int
 
 	x *Tensor
 }
@@ -55,9 +58,10 @@ func (c *Conv2d) OutSize(h, w int) (int, int) {
 
 func (c *Conv2d) direct() bool { return c.K == 1 && c.Pad == 0 }
 
-// bands returns how many row bands per image split n images over the threads.
-func bands(n, rows int) int {
-	t := Threads()
+func (c *Conv2d) setThreads(n int) { c.Threads = n }
+
+// bands returns how many row bands per image split n images over t threads.
+func bands(t, n, rows int) int {
 	b := (t + n - 1) / n
 	if b > rows {
 		b = rows
@@ -145,8 +149,9 @@ func (c *Conv2d) Forward(x *Tensor, train bool) *Tensor {
 	y := NewTensor(x.N, c.OutC, ho, wo)
 	kk := c.InC * c.K * c.K
 	wm := blas32.General{Rows: c.OutC, Cols: kk, Stride: kk, Data: c.Weight.Data}
-	nb := bands(x.N, ho)
-	parallel(x.N*nb, func(_, lo, hi int) {
+	t := threadsOr(c.Threads)
+	nb := bands(t, x.N, ho)
+	parallel(t, x.N*nb, func(_, lo, hi int) {
 		var cols []float32
 		for it := lo; it < hi; it++ {
 			n, b := it/nb, it%nb
@@ -238,8 +243,9 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 	if !c.SkipInputGrad {
 		dx = NewTensor(x.N, c.InC, x.H, x.W)
 	}
-	nb := bands(x.N, ho)
-	nw := workers(x.N * nb)
+	t := threadsOr(c.Threads)
+	nb := bands(t, x.N, ho)
+	nw := workers(t, x.N*nb)
 	// Per-worker partial sums keep the reduction order fixed for a given
 	// thread count; worker 0 writes into the real gradients.
 	dW := make([][]float32, nw)
@@ -263,7 +269,7 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 		}
 	}
 	wm := blas32.General{Rows: c.OutC, Cols: kk, Stride: kk, Data: c.Weight.Data}
-	parallel(x.N*nb, func(wk, lo, hi int) {
+	parallel(t, x.N*nb, func(wk, lo, hi int) {
 		var cols, dcols []float32
 		gw := blas32.General{Rows: c.OutC, Cols: kk, Stride: kk, Data: dW[wk]}
 		for it := lo; it < hi; it++ {

@@ -105,16 +105,16 @@ func TestHeadGradient(t *testing.T) {
 		}
 		ce := make([]float32, len(labels))
 		f := func() float64 {
-			if h.drop != nil {
-				h.drop.rng = rand.New(rand.NewPCG(99, 1)) // same mask every pass
+			if d := layerOf[*Dropout2d](h); d != nil {
+				d.rng = rand.New(rand.NewPCG(99, 1)) // same mask every pass
 			}
 			z := h.Forward(x, tc.train)
 			PixelCE(ce, nil, z, labels, tc.H, tc.W, 255)
 			return dot64(ce, coef)
 		}
 		f()
-		if h.drop != nil {
-			h.drop.rng = rand.New(rand.NewPCG(99, 1))
+		if d := layerOf[*Dropout2d](h); d != nil {
+			d.rng = rand.New(rand.NewPCG(99, 1))
 		}
 		z := h.Forward(x, tc.train)
 		dz := NewTensor(z.N, z.C, z.H, z.W)
@@ -126,8 +126,8 @@ func TestHeadGradient(t *testing.T) {
 		}
 		// Backward accumulates.
 		g1 := append([]float32(nil), h.Params()[0].Grad...)
-		if h.drop != nil {
-			h.drop.rng = rand.New(rand.NewPCG(99, 1))
+		if d := layerOf[*Dropout2d](h); d != nil {
+			d.rng = rand.New(rand.NewPCG(99, 1))
 		}
 		h.Forward(x, tc.train)
 		h.Backward(dz)

@@ -80,3 +80,14 @@ func maxAbsDiff(a, b []float32) float64 {
 }
 
 func logf64(s float32) float64 { return math.Log(float64(s)) }
+
+// layerOf returns the first layer of h of type T, or nil.
+func layerOf[T Layer](h *Head) T {
+	var zero T
+	for _, l := range h.layers {
+		if v, ok := l.(T); ok {
+			return v
+		}
+	}
+	return zero
+}

@@ -3,6 +3,8 @@ package graph
 import (
 	"fmt"
 	"math"
+
+	"github.com/lmpseg/lmpseg/resample"
 )
 
 // The fused loss walks the label map in cells: a cell is the block of
@@ -32,15 +34,15 @@ type run struct {
 	dl       float32
 }
 
-func axisRuns(m axisMap) []run {
+func axisRuns(m resample.Axis) []run {
 	var rs []run
-	for d := 0; d < len(m.l); {
-		r := run{start: d, n: 1, i0: int(m.i0[d]), i1: int(m.i1[d])}
-		for e := d + 1; e < len(m.l); e++ {
-			if int(m.i0[e]) != r.i0 || int(m.i1[e]) != r.i1 {
+	for d := 0; d < len(m.L); {
+		r := run{start: d, n: 1, i0: int(m.I0[d]), i1: int(m.I1[d])}
+		for e := d + 1; e < len(m.L); e++ {
+			if int(m.I0[e]) != r.i0 || int(m.I1[e]) != r.i1 {
 				break
 			}
-			step := m.l[e] - m.l[e-1]
+			step := m.L[e] - m.L[e-1]
 			if r.n == 1 {
 				r.dl = step
 			} else if math.Abs(float64(step-r.dl)) > 1e-6 {
@@ -57,13 +59,13 @@ func axisRuns(m axisMap) []run {
 // lossGeom is the geometry shared by PixelCE and PixelCEBackward.
 type lossGeom struct {
 	n, c, h, w, H, W int
-	ym, xm           axisMap
+	ym, xm           resample.Axis
 	yr, xr           []run
 }
 
 func newLossGeom(logits *Tensor, H, W int) *lossGeom {
 	g := &lossGeom{n: logits.N, c: logits.C, h: logits.H, w: logits.W, H: H, W: W}
-	g.ym, g.xm = bilinearAxis(logits.H, H), bilinearAxis(logits.W, W)
+	g.ym, g.xm = resample.BilinearAxis(logits.H, H), resample.BilinearAxis(logits.W, W)
 	g.yr, g.xr = axisRuns(g.ym), axisRuns(g.xm)
 	return g
 }
@@ -107,7 +109,7 @@ func (s *cell) load(ln []float32, g *lossGeom, ry, rx run) {
 	if !s.fast {
 		return
 	}
-	ly0, lx0 := g.ym.l[ry.start], g.xm.l[rx.start]
+	ly0, lx0 := g.ym.L[ry.start], g.xm.L[rx.start]
 	dly, dlx := ry.dl, rx.dl
 	start, pv, rr, q := s.start[:len(a)], s.pv[:len(a)], s.rr[:len(a)], s.q[:len(a)]
 	for k := range a {
@@ -183,8 +185,15 @@ func checkLossArgs(what string, logits *Tensor, labels []int32, H, W int, bufs .
 // Labels outside [0, C) other than ignore are a programmer error (callers
 // validate data first); PixelCE panics on them and on mismatched lengths.
 // Results agree with the materialised float64 computation to a few parts
-// in a million (the tests bound the error by 2e-5).
+// in a million (the tests bound the error by 2e-5). It uses the default
+// number of threads; Exec.PixelCE takes it explicitly.
 func PixelCE(dstCE, dstProb []float32, logits *Tensor, labels []int32, H, W int, ignore int32) {
+	Exec{}.PixelCE(dstCE, dstProb, logits, labels, H, W, ignore)
+}
+
+// PixelCE is the package-level PixelCE with e's thread count. Pixels are
+// independent, so the result does not depend on the thread count.
+func (e Exec) PixelCE(dstCE, dstProb []float32, logits *Tensor, labels []int32, H, W int, ignore int32) {
 	if dstCE == nil {
 		panic("graph: PixelCE: nil dstCE")
 	}
@@ -192,7 +201,7 @@ func PixelCE(dstCE, dstProb []float32, logits *Tensor, labels []int32, H, W int,
 	g := newLossGeom(logits, H, W)
 	c := g.c
 	nyr := len(g.yr)
-	parallel(g.n*nyr, func(_, lo, hi int) {
+	parallel(e.threads(), g.n*nyr, func(_, lo, hi int) {
 		s := newCell(c)
 		for it := lo; it < hi; it++ {
 			n, ry := it/nyr, g.yr[it%nyr]
@@ -216,7 +225,7 @@ func pixelCECell(dstCE, dstProb []float32, labels []int32, ignore int32, g *loss
 	pv, q := s.pv[:c], s.q[:c]
 	for j := 0; j < ry.n; j++ {
 		y := ry.start + j
-		ly := g.ym.l[y]
+		ly := g.ym.L[y]
 		var next float32 // sum of e at the current pixel on the fast path
 		if s.fast {
 			copy(e, start)
@@ -241,7 +250,7 @@ func pixelCECell(dstCE, dstProb []float32, labels []int32, ignore int32, g *loss
 			if lab < 0 || int(lab) >= c {
 				badLabel("PixelCE", lab, idx, c)
 			}
-			lx := g.xm.l[x]
+			lx := g.xm.L[x]
 			var m, sum, el float32
 			if s.fast {
 				m = s.m
@@ -278,8 +287,15 @@ func pixelCECell(dstCE, dstProb []float32, labels []int32, ignore int32, g *loss
 // contribute nothing. The softmax is recomputed; nothing of size N x C x H
 // x W is allocated (each extra thread allocates one dst-sized partial sum).
 // The result is deterministic for a given thread count. It panics like
-// PixelCE on bad labels and mismatched shapes.
+// PixelCE on bad labels and mismatched shapes. It uses the default number
+// of threads; Exec.PixelCEBackward takes it explicitly.
 func PixelCEBackward(dst *Tensor, logits *Tensor, labels []int32, coef []float32, H, W int, ignore int32) {
+	Exec{}.PixelCEBackward(dst, logits, labels, coef, H, W, ignore)
+}
+
+// PixelCEBackward is the package-level PixelCEBackward with e's thread
+// count; the result is bit-identical from run to run for a given count.
+func (e Exec) PixelCEBackward(dst *Tensor, logits *Tensor, labels []int32, coef []float32, H, W int, ignore int32) {
 	if coef == nil {
 		panic("graph: PixelCEBackward: nil coef")
 	}
@@ -292,13 +308,14 @@ func PixelCEBackward(dst *Tensor, logits *Tensor, labels []int32, coef []float32
 	c := g.c
 	nyr := len(g.yr)
 	items := g.n * nyr
-	nw := workers(items)
+	t := e.threads()
+	nw := workers(t, items)
 	parts := make([][]float32, nw)
 	parts[0] = dst.Data
 	for k := 1; k < nw; k++ {
 		parts[k] = make([]float32, len(dst.Data))
 	}
-	parallel(items, func(wk, lo, hi int) {
+	parallel(t, items, func(wk, lo, hi int) {
 		s := newCell(c)
 		out := parts[wk]
 		for it := lo; it < hi; it++ {
@@ -314,7 +331,7 @@ func PixelCEBackward(dst *Tensor, logits *Tensor, labels []int32, coef []float32
 			}
 		}
 	})
-	reduceParts(dst.Data, parts)
+	reduceParts(t, dst.Data, parts)
 }
 
 // cellActive reports whether any pixel of the cell has a label other than
@@ -357,7 +374,7 @@ func pixelCEBackwardCell(on []float32, labels []int32, coef []float32, ignore in
 	clear(g11)
 	for j := 0; j < ry.n; j++ {
 		y := ry.start + j
-		ly := g.ym.l[y]
+		ly := g.ym.L[y]
 		clear(rs)
 		clear(rxs)
 		base := (n*g.H + y) * g.W
@@ -375,7 +392,7 @@ func pixelCEBackwardCell(on []float32, labels []int32, coef []float32, ignore in
 				if lab < 0 || int(lab) >= c {
 					badLabel("PixelCEBackward", lab, idx, c)
 				}
-				lx := g.xm.l[x]
+				lx := g.xm.L[x]
 				_, sum := s.direct(ly, lx)
 				accum(rs, rxs, e, cf/sum, lx)
 				rs[lab] -= cf
@@ -444,7 +461,7 @@ func backwardRowFast(s *cell, labels []int32, coef []float32, ignore int32, g *l
 			badLabel("PixelCEBackward", lab, idx, c)
 		}
 		active = true
-		lx := g.xm.l[x]
+		lx := g.xm.L[x]
 		inv[i] = cf / sum
 		invlx[i] = inv[i] * lx
 		rs[lab] -= cf
@@ -541,11 +558,11 @@ func accum(rs, rx, e []float32, inv, lx float32) {
 
 // reduceParts adds parts[1:] into dst (which is parts[0]) in order, in
 // parallel over disjoint element ranges.
-func reduceParts(dst []float32, parts [][]float32) {
+func reduceParts(t int, dst []float32, parts [][]float32) {
 	if len(parts) < 2 {
 		return
 	}
-	parallel(len(dst), func(_, lo, hi int) {
+	parallel(t, len(dst), func(_, lo, hi int) {
 		d := dst[lo:hi]
 		for _, p := range parts[1:] {
 			for i, v := range p[lo:hi] {

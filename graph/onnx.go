@@ -1,12 +1,13 @@
 package graph
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
+
+	"github.com/lmpseg/lmpseg/onnx"
 )
 
 // FoldBN returns the weight and bias of a convolution followed by batch
@@ -36,47 +37,24 @@ func FoldBN(weight, bias []float32, bn *BatchNorm2d) (w, b []float32) {
 	return w, b
 }
 
-// floatInit returns a float32 initializer with its values in raw_data,
-// little-endian.
-func floatInit(name string, data []float32, dims ...int) *pb.TensorProto {
-	raw := make([]byte, 4*len(data))
-	for i, v := range data {
-		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
-	}
-	d := make([]int64, len(dims))
-	for i, v := range dims {
-		d[i] = int64(v)
-	}
-	return &pb.TensorProto{Name: name, DataType: int32(pb.TensorProto_FLOAT), Dims: d, RawData: raw}
-}
-
-func intsAttr(name string, v ...int64) *pb.AttributeProto {
-	return &pb.AttributeProto{Name: name, Type: pb.AttributeProto_INTS, Ints: v}
-}
-
 // convNode returns a Conv node (opset >= 11 semantics: explicit pads,
-// strides 1, group 1) and its initializers.
+// strides 1, group 1) and its initializers, the weight and, when b is not
+// nil, the bias.
 func convNode(c *Conv2d, w, b []float32, in, out, name string) (*pb.NodeProto, []*pb.TensorProto) {
 	k, p, d := int64(c.K), int64(c.Pad), int64(c.Dil)
-	inits := []*pb.TensorProto{floatInit(name+".weight", w, c.OutC, c.InC, c.K, c.K)}
+	inits := []*pb.TensorProto{onnx.FloatTensor(name+".weight", onnx.Dims(c.OutC, c.InC, c.K, c.K), w)}
 	inputs := []string{in, name + ".weight"}
 	if b != nil {
-		inits = append(inits, floatInit(name+".bias", b, c.OutC))
+		inits = append(inits, onnx.FloatTensor(name+".bias", onnx.Dims(c.OutC), b))
 		inputs = append(inputs, name+".bias")
 	}
-	n := &pb.NodeProto{
-		Name:   name,
-		OpType: "Conv",
-		Input:  inputs,
-		Output: []string{out},
-		Attribute: []*pb.AttributeProto{
-			intsAttr("kernel_shape", k, k),
-			intsAttr("pads", p, p, p, p),
-			intsAttr("dilations", d, d),
-			intsAttr("strides", 1, 1),
-			{Name: "group", Type: pb.AttributeProto_INT, I: 1},
-		},
-	}
+	n := onnx.Node("Conv", name, inputs, []string{out},
+		onnx.AttrInts("kernel_shape", k, k),
+		onnx.AttrInts("pads", p, p, p, p),
+		onnx.AttrInts("dilations", d, d),
+		onnx.AttrInts("strides", 1, 1),
+		onnx.AttrInt("group", 1),
+	)
 	return n, inits
 }
 
@@ -95,30 +73,9 @@ func (h *Head) ToONNX(input, output, prefix string) ([]*pb.NodeProto, []*pb.Tens
 	if input == output {
 		return nil, nil, fmt.Errorf("graph: ToONNX: input and output are both %q", input)
 	}
-	var nodes []*pb.NodeProto
-	var inits []*pb.TensorProto
-	switch h.spec.Kind {
-	case KindLinear:
-		c := h.convs[0]
-		n, in := convNode(c, c.Weight.Data, c.Bias.Data, input, output, prefix+"classifier")
-		nodes, inits = append(nodes, n), append(inits, in...)
-	case KindFCN:
-		c1, c2 := h.convs[0], h.convs[1]
-		var b1 []float32
-		if c1.Bias != nil {
-			b1 = c1.Bias.Data
-		}
-		w, b := FoldBN(c1.Weight.Data, b1, h.bn)
-		mid := prefix + "conv_bn_out"
-		act := prefix + "relu_out"
-		n1, in1 := convNode(c1, w, b, input, mid, prefix+"conv")
-		relu := &pb.NodeProto{Name: prefix + "relu", OpType: "Relu", Input: []string{mid}, Output: []string{act}}
-		n2, in2 := convNode(c2, c2.Weight.Data, c2.Bias.Data, act, output, prefix+"classifier")
-		nodes = append(nodes, n1, relu, n2)
-		inits = append(inits, in1...)
-		inits = append(inits, in2...)
-	default:
-		return nil, nil, fmt.Errorf("graph: ToONNX: unknown head kind %q", h.spec.Kind)
+	if h.kind == nil {
+		return nil, nil, errors.New("graph: ToONNX: zero Head (use NewHead or UnmarshalBinary)")
 	}
+	nodes, inits := h.kind.lower(h.layers, input, output, prefix)
 	return nodes, inits, nil
 }

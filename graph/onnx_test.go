@@ -77,15 +77,15 @@ func TestToONNXParity(t *testing.T) {
 			t.Fatal(err)
 		}
 		x := randTensor(rng, tc.n, tc.spec.InChannels, tc.h, tc.w, 1)
-		if h.bn != nil {
+		if bn := layerOf[*BatchNorm2d](h); bn != nil {
 			// Non-trivial BN: train a couple of steps' worth of running
 			// statistics and perturb gamma and beta.
 			for i := 0; i < 3; i++ {
 				h.Forward(randTensor(rng, 2, tc.spec.InChannels, 4, 4, 2), true)
 			}
-			for i := range h.bn.Weight.Data {
-				h.bn.Weight.Data[i] = float32(0.5 + rng.Float64())
-				h.bn.Bias.Data[i] = float32(rng.NormFloat64())
+			for i := range bn.Weight.Data {
+				bn.Weight.Data[i] = float32(0.5 + rng.Float64())
+				bn.Bias.Data[i] = float32(rng.NormFloat64())
 			}
 		}
 		for _, p := range h.Params() {

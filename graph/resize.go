@@ -1,126 +1,102 @@
 package graph
 
-import "fmt"
+import (
+	"fmt"
 
-// axisMap holds, for each output coordinate of one axis, the two source
-// taps and the weight of the second one: out[d] = (1-l[d])*in[i0[d]] + l[d]*in[i1[d]].
-type axisMap struct {
-	i0, i1 []int32
-	l      []float32
-}
-
-// bilinearAxis maps out output samples onto in input samples with
-// align_corners = false (half-pixel centres): src = (d+0.5)*in/out - 0.5,
-// clamped at 0 below, and the upper tap clamped at in-1, as PyTorch's
-// interpolate and ONNX Resize (half_pixel, linear) do.
-func bilinearAxis(in, out int) axisMap {
-	m := axisMap{i0: make([]int32, out), i1: make([]int32, out), l: make([]float32, out)}
-	scale := float64(in) / float64(out)
-	for d := 0; d < out; d++ {
-		src := (float64(d)+0.5)*scale - 0.5
-		if src < 0 {
-			src = 0
-		}
-		i0 := int(src)
-		if i0 > in-1 {
-			i0 = in - 1
-		}
-		i1 := i0 + 1
-		if i1 > in-1 {
-			i1 = in - 1
-		}
-		m.i0[d], m.i1[d] = int32(i0), int32(i1)
-		m.l[d] = float32(src - float64(i0))
-		if i1 == i0 {
-			m.l[d] = 0
-		}
-	}
-	return m
-}
+	"github.com/lmpseg/lmpseg/resample"
+)
 
 // ResizeBilinear resamples src into dst (same N and C, any H and W) with
 // bilinear interpolation and align_corners = false, the semantics of ONNX
 // Resize with coordinate_transformation_mode half_pixel and mode linear, and
-// of PyTorch's interpolate(mode="bilinear", align_corners=False). It panics
-// when N or C differ.
-func ResizeBilinear(dst, src *Tensor) {
+// of PyTorch's interpolate(mode="bilinear", align_corners=False), using the
+// default number of threads. It panics when N or C differ.
+func ResizeBilinear(dst, src *Tensor) { Exec{}.ResizeBilinear(dst, src) }
+
+// ResizeBilinear is the package-level ResizeBilinear with e's thread count.
+// The kernel is resample's Weighted form; the result does not depend on the
+// thread count.
+func (e Exec) ResizeBilinear(dst, src *Tensor) {
 	src.check("resize source")
 	dst.check("resize destination")
 	if dst.N != src.N || dst.C != src.C {
 		panic(fmt.Sprintf("graph: resize %dx%d channels into %dx%d", src.N, src.C, dst.N, dst.C))
 	}
-	ym, xm := bilinearAxis(src.H, dst.H), bilinearAxis(src.W, dst.W)
+	if dst.Len() == 0 {
+		return
+	}
+	ym, xm := resample.BilinearAxis(src.H, dst.H), resample.BilinearAxis(src.W, dst.W)
 	planes := src.N * src.C
-	parallel(planes*dst.H, func(_, lo, hi int) {
+	parallel(e.threads(), planes*dst.H, func(_, lo, hi int) {
 		for it := lo; it < hi; it++ {
 			p, y := it/dst.H, it%dst.H
 			in := src.Data[p*src.H*src.W:]
-			r0 := in[int(ym.i0[y])*src.W:][:src.W]
-			r1 := in[int(ym.i1[y])*src.W:][:src.W]
-			ly := ym.l[y]
-			out := dst.Data[(p*dst.H+y)*dst.W:][:dst.W]
-			for x := range out {
-				x0, x1, lx := xm.i0[x], xm.i1[x], xm.l[x]
-				top := (1-lx)*r0[x0] + lx*r0[x1]
-				bot := (1-lx)*r1[x0] + lx*r1[x1]
-				out[x] = (1-ly)*top + ly*bot
-			}
+			r0 := in[int(ym.I0[y])*src.W:][:src.W]
+			r1 := in[int(ym.I1[y])*src.W:][:src.W]
+			resample.Row(dst.Data[(p*dst.H+y)*dst.W:][:dst.W], r0, r1, ym.L[y], xm, resample.Weighted)
 		}
 	})
 }
 
 // ResizeBilinearBackward adds into dsrc the gradient with respect to the
 // source of ResizeBilinear for output gradient dy (the transpose of the
-// resize). dsrc keeps its shape and is accumulated into.
-func ResizeBilinearBackward(dsrc, dy *Tensor) {
+// resize), using the default number of threads. dsrc keeps its shape and
+// is accumulated into.
+func ResizeBilinearBackward(dsrc, dy *Tensor) { Exec{}.ResizeBilinearBackward(dsrc, dy) }
+
+// ResizeBilinearBackward is the package-level ResizeBilinearBackward with
+// e's thread count. Planes are independent, so the result does not depend
+// on the thread count.
+func (e Exec) ResizeBilinearBackward(dsrc, dy *Tensor) {
 	dsrc.check("resize backward")
 	dy.check("resize backward")
 	if dy.N != dsrc.N || dy.C != dsrc.C {
 		panic(fmt.Sprintf("graph: resize backward %dx%d channels into %dx%d", dy.N, dy.C, dsrc.N, dsrc.C))
 	}
-	ym, xm := bilinearAxis(dsrc.H, dy.H), bilinearAxis(dsrc.W, dy.W)
+	if dy.Len() == 0 {
+		return
+	}
+	ym, xm := resample.BilinearAxis(dsrc.H, dy.H), resample.BilinearAxis(dsrc.W, dy.W)
 	planes := dy.N * dy.C
-	// Planes are independent, so splitting over planes keeps writes disjoint
-	// and the summation order fixed.
-	parallel(planes, func(_, lo, hi int) {
+	// Splitting over planes keeps writes disjoint and the summation order
+	// fixed.
+	parallel(e.threads(), planes, func(_, lo, hi int) {
 		for p := lo; p < hi; p++ {
 			g := dsrc.Data[p*dsrc.H*dsrc.W:][:dsrc.H*dsrc.W]
 			for y := 0; y < dy.H; y++ {
-				r0 := g[int(ym.i0[y])*dsrc.W:][:dsrc.W]
-				r1 := g[int(ym.i1[y])*dsrc.W:][:dsrc.W]
-				ly := ym.l[y]
-				row := dy.Data[(p*dy.H+y)*dy.W:][:dy.W]
-				for x, v := range row {
-					x0, x1, lx := xm.i0[x], xm.i1[x], xm.l[x]
-					top, bot := (1-ly)*v, ly*v
-					r0[x0] += (1 - lx) * top
-					r0[x1] += lx * top
-					r1[x0] += (1 - lx) * bot
-					r1[x1] += lx * bot
-				}
+				r0 := g[int(ym.I0[y])*dsrc.W:][:dsrc.W]
+				r1 := g[int(ym.I1[y])*dsrc.W:][:dsrc.W]
+				resample.RowAdjoint(r0, r1, dy.Data[(p*dy.H+y)*dy.W:][:dy.W], ym.L[y], xm)
 			}
 		}
 	})
 }
 
 // Resize is ResizeBilinear as a Layer with a fixed output size H x W.
+// Threads is the number of goroutines (0: the package default).
 type Resize struct {
-	H, W int
-	in   *Tensor
+	H, W    int
+	Threads int
+	in      *Tensor
 }
+
+func (r *Resize) setThreads(n int) { r.Threads = n }
 
 // Forward resizes x to r.H x r.W.
 func (r *Resize) Forward(x *Tensor, train bool) *Tensor {
 	r.in = x
 	y := NewTensor(x.N, x.C, r.H, r.W)
-	ResizeBilinear(y, x)
+	Exec{Threads: r.Threads}.ResizeBilinear(y, x)
 	return y
 }
 
 // Backward returns the gradient with respect to the input of Forward.
 func (r *Resize) Backward(dy *Tensor) *Tensor {
+	if r.in == nil {
+		panic("graph: resize backward before forward")
+	}
 	dx := NewTensor(r.in.N, r.in.C, r.in.H, r.in.W)
-	ResizeBilinearBackward(dx, dy)
+	Exec{Threads: r.Threads}.ResizeBilinearBackward(dx, dy)
 	return dx
 }
 

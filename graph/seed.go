@@ -6,7 +6,9 @@ import "math/rand/v2"
 // trainer calls it before every step with a seed derived from the run's seed and the iteration, so
 // that a resumed run draws the same dropout masks as an uninterrupted one.
 func (h *Head) SetDropoutSeed(seed uint64) {
-	if h.drop != nil {
-		h.drop.rng = rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	for _, l := range h.layers {
+		if d, ok := l.(*Dropout2d); ok {
+			d.rng = rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+		}
 	}
 }

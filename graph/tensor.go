@@ -1,7 +1,9 @@
 package graph
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -74,9 +76,15 @@ type Layer interface {
 
 var numThreads atomic.Int64
 
-// SetThreads sets the number of goroutines that the convolution, resize and
-// loss kernels use. n < 1 restores the default, runtime.GOMAXPROCS(0).
-// Results are deterministic for a given thread count.
+// SetThreads sets the default number of goroutines of the convolution,
+// batch-norm, resize, argmax and loss kernels: the number used by layers,
+// heads and Exec values whose own thread count is 0. n < 1 restores the
+// default default, runtime.GOMAXPROCS(0). Results are deterministic for a
+// given thread count.
+//
+// Deprecated: give the thread count where the work is done instead, with
+// Head.SetThreads, the Threads field of a layer or an Exec value; a
+// package-wide setting makes two heads in one process interfere.
 func SetThreads(n int) {
 	if n < 1 {
 		n = 0
@@ -84,7 +92,8 @@ func SetThreads(n int) {
 	numThreads.Store(int64(n))
 }
 
-// Threads returns the number of goroutines the kernels use.
+// Threads returns the default number of goroutines of the kernels: the
+// value of SetThreads, or runtime.GOMAXPROCS(0) when it is unset.
 func Threads() int {
 	if n := int(numThreads.Load()); n > 0 {
 		return n
@@ -92,11 +101,18 @@ func Threads() int {
 	return runtime.GOMAXPROCS(0)
 }
 
-// parallel splits [0, n) into at most Threads() contiguous chunks and calls
+// threadsOr returns n when it is positive, else the default Threads().
+func threadsOr(n int) int {
+	if n > 0 {
+		return n
+	}
+	return Threads()
+}
+
+// parallel splits [0, n) into at most t contiguous chunks and calls
 // fn(worker, lo, hi) for each, concurrently. The split depends only on n and
-// the thread count.
-func parallel(n int, fn func(worker, lo, hi int)) int {
-	t := Threads()
+// t.
+func parallel(t, n int, fn func(worker, lo, hi int)) int {
 	if t > n {
 		t = n
 	}
@@ -119,9 +135,8 @@ func parallel(n int, fn func(worker, lo, hi int)) int {
 	return t
 }
 
-// workers returns the number of chunks parallel(n, ...) will use.
-func workers(n int) int {
-	t := Threads()
+// workers returns the number of chunks parallel(t, n, ...) will use.
+func workers(t, n int) int {
 	if t > n {
 		t = n
 	}
@@ -129,4 +144,43 @@ func workers(n int) int {
 		t = 1
 	}
 	return t
+}
+
+// ErrShape is matched (with errors.Is) by the errors that TensorFrom,
+// Head.CheckInput and HeadSpec.CheckTrainShape return.
+var ErrShape = errors.New("graph: bad tensor shape")
+
+// shapeError is an error whose message is its own but which matches
+// ErrShape.
+type shapeError struct{ msg string }
+
+func (e *shapeError) Error() string        { return e.msg }
+func (e *shapeError) Is(target error) bool { return target == ErrShape }
+
+func shapeErrorf(format string, args ...any) error {
+	return &shapeError{msg: fmt.Sprintf(format, args...)}
+}
+
+// TensorFrom returns the NCHW tensor of shape (a rank-4 shape as onnx
+// reports it) over data, without copying data. It returns an error
+// matching ErrShape unless shape has rank 4, every dimension is positive
+// and len(data) is their product.
+func TensorFrom(data []float32, shape []int64) (*Tensor, error) {
+	if len(shape) != 4 {
+		return nil, shapeErrorf("graph: tensor shape %v has rank %d, want 4 (NCHW)", shape, len(shape))
+	}
+	n := int64(1)
+	for _, d := range shape {
+		if d < 1 {
+			return nil, shapeErrorf("graph: tensor shape %v has a dimension below 1", shape)
+		}
+		if n > math.MaxInt/d {
+			return nil, shapeErrorf("graph: tensor shape %v is too large", shape)
+		}
+		n *= d
+	}
+	if n != int64(len(data)) {
+		return nil, shapeErrorf("graph: tensor shape %v needs %d values, got %d", shape, n, len(data))
+	}
+	return &Tensor{N: int(shape[0]), C: int(shape[1]), H: int(shape[2]), W: int(shape[3]), Data: data}, nil
 }
