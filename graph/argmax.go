@@ -10,7 +10,9 @@ import (
 // (align_corners = false, as ResizeBilinear) at each pixel of an H x W label map, without
 // materialising the N x C x H x W logits, using the default number of threads. Ties go to the
 // lower class. It panics when dst does not hold N*H*W values.
-func ArgmaxUpsampled(dst []int32, logits *Tensor, H, W int) { Exec{}.ArgmaxUpsampled(dst, logits, H, W) }
+func ArgmaxUpsampled(dst []int32, logits *Tensor, H, W int) {
+	Exec{}.ArgmaxUpsampled(dst, logits, H, W)
+}
 
 // ArgmaxUpsampled is the package-level ArgmaxUpsampled with e's thread count. Pixels are
 // independent, so the result does not depend on the thread count.
