@@ -63,6 +63,8 @@ type Config struct {
 	Data           string          `json:"data"`
 	ValData        string          `json:"val_data,omitempty"`
 	Format         string          `json:"format"`
+	Split          string          `json:"split,omitempty"`     // training split (cityscapes, voc); "" = train
+	ValSplit       string          `json:"val_split,omitempty"` // "" = val
 	Classes        []string        `json:"classes"`
 	Ignore         int32           `json:"ignore"`
 	Head           graph.HeadSpec  `json:"head"`
@@ -71,6 +73,7 @@ type Config struct {
 	LR             float64         `json:"lr"`
 	Warmup         int             `json:"warmup"`
 	Iters          int             `json:"iters"`
+	Epochs         int             `json:"epochs,omitempty"` // when set, Iters is derived from it and the dataset size
 	Batch          int             `json:"batch"`
 	Crop           [2]int          `json:"crop"`  // H, W; 0 = no crop
 	Scale          [2]float64      `json:"scale"` // random scale range; {1,1} = none
@@ -103,10 +106,15 @@ func SaveConfig(run string, c *Config) error {
 // LoadConfig reads RUN/config.json.
 func LoadConfig(run string) (*Config, error) {
 	p := filepath.Join(run, ConfigFile)
-	b, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("train: %s is not a run folder: %s is missing (train one with 'lmpseg train --out %s')", run, ConfigFile, run)
 	}
+	return ReadConfig(p)
+}
+
+// ReadConfig reads a recipe: a run's config.json at path.
+func ReadConfig(p string) (*Config, error) {
+	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}

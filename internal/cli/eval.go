@@ -108,8 +108,8 @@ func runEval(c *cli.Context) error {
 	if len(lm.Classes) > 0 && len(lm.Classes) != len(classes) {
 		return fmt.Errorf("the model has %d classes, the dataset %s has %d; evaluate on a dataset with the model's classes", len(lm.Classes), c.String("data"), len(classes))
 	}
-	if lm.outClasses > 0 && lm.outClasses != len(classes) {
-		return fmt.Errorf("the model %s outputs %d classes, the dataset %s has %d; evaluate on a dataset with the model's classes", c.String("model"), lm.outClasses, c.String("data"), len(classes))
+	if lm.OutClasses > 0 && lm.OutClasses != len(classes) {
+		return fmt.Errorf("the model %s outputs %d classes, the dataset %s has %d; evaluate on a dataset with the model's classes", c.String("model"), lm.OutClasses, c.String("data"), len(classes))
 	}
 	lm.Classes = classes
 	prog := newProgress(c.App.ErrWriter, len(sh.Indices(ds.Len())), 0, false)

@@ -159,10 +159,3 @@ func paletteOf(p [][3]uint8) data.Palette {
 }
 
 // paletteRGB converts a palette for model metadata.
-func paletteRGB(p data.Palette) [][3]uint8 {
-	out := make([][3]uint8, len(p))
-	for i, c := range p {
-		out[i] = [3]uint8{c.R, c.G, c.B}
-	}
-	return out
-}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
+
+	"github.com/lmpseg/lmpseg/train"
 )
 
 // progress shows long work: a progress bar with rate, ETA and the latest loss on a terminal, and
@@ -100,5 +102,28 @@ func (p *progress) Finish() {
 	if p.bar != nil {
 		p.bar.Exit()
 		fmt.Fprintln(p.w)
+	}
+}
+
+// trainProgress shows a training job's progress (train.Progress).
+type trainProgress struct {
+	w     io.Writer
+	quiet bool
+	p     *progress
+}
+
+func (t *trainProgress) Start(total, start int) { t.p = newProgress(t.w, total, start, t.quiet) }
+func (t *trainProgress) Step(done int, st train.StepStats) {
+	t.p.Step(done, st.Loss, st.LR)
+}
+func (t *trainProgress) Note(format string, args ...any) {
+	if t.p == nil {
+		t.p = newProgress(t.w, 0, 0, t.quiet)
+	}
+	t.p.Note(format, args...)
+}
+func (t *trainProgress) Finish() {
+	if t.p != nil {
+		t.p.Finish()
 	}
 }

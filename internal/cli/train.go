@@ -2,14 +2,8 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"math"
-	"math/rand/v2"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,9 +15,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/lmpseg/lmpseg/data"
-	"github.com/lmpseg/lmpseg/graph"
-	"github.com/lmpseg/lmpseg/lmp"
-	"github.com/lmpseg/lmpseg/onnx"
 	"github.com/lmpseg/lmpseg/train"
 )
 
@@ -87,7 +78,8 @@ var trainCommand = &cli.Command{
 		&cli.IntFlag{Name: "ckpt-every", Value: 50, Usage: "write a checkpoint every K iterations"},
 		&cli.BoolFlag{Name: "cache-features", Usage: "extract features once to disk (float16) and reuse them; disables augmentation"},
 		&cli.StringFlag{Name: "cache-dir", Usage: "feature cache folder (default: $XDG_CACHE_HOME/lmpseg/features)"},
-		&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its last checkpoint"},
+		&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its last checkpoint (its config.json is the recipe; flags given override it)"},
+		&cli.StringFlag{Name: "config", Usage: "a run's config.json to train again (flags given override it)"},
 		&cli.BoolFlag{Name: "force", Usage: "overwrite a different run in --out"},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
 	}, dataFlags...), preprocessFlags...), runtimeFlags...),
@@ -152,37 +144,205 @@ func preprocessFrom(c *cli.Context, base data.Preprocess) (data.Preprocess, erro
 	return p, nil
 }
 
-func lossOptions(c *cli.Context) (train.LossConfig, error) {
-	lc := train.LossConfig{Name: c.String("loss"), Options: lmp.Options{
-		P: c.Float64("lmp-p"), Ratio: c.Float64("lmp-ratio"), PerBatch: c.Bool("lmp-per-batch"),
-		Gamma: c.Float64("focal-gamma"), Thresh: c.Float64("ohem-thresh"), MinKept: c.Int("ohem-min-kept"),
-		TopK: c.Float64("topk"),
-	}}
-	if lc.Name == "wce" {
-		lc.ClassWeight = c.String("class-weighting")
-		if lc.ClassWeight != "inverse" && lc.ClassWeight != "median" {
-			return lc, fmt.Errorf("--class-weighting %q: want inverse or median", lc.ClassWeight)
+// recipe builds the training recipe from the flags. With --resume the run's config.json, and with
+// --config the given one, is the base and only flags given explicitly override it.
+func recipe(c *cli.Context) (*train.Config, error) {
+	var base *train.Config
+	var err error
+	switch {
+	case c.String("config") != "":
+		if base, err = train.ReadConfig(c.String("config")); err != nil {
+			return nil, err
+		}
+	case c.Bool("resume") && c.String("out") != "":
+		if _, statErr := os.Stat(filepath.Join(c.String("out"), train.ConfigFile)); statErr == nil {
+			if base, err = train.LoadConfig(c.String("out")); err != nil {
+				return nil, err
+			}
+		} // no run there: train.Run says so
+
+	}
+	rc := &train.Config{Tool: "lmpseg " + Version}
+	if base != nil {
+		*rc = *base
+	}
+	set := func(name string) bool { return base == nil || c.IsSet(name) }
+	str := func(dst *string, name string) {
+		if set(name) {
+			*dst = c.String(name)
 		}
 	}
-	// Validate early: New returns the errors for bad p, ratio, names.
-	probe := lc.Options
-	if lc.Name == "wce" {
-		probe.ClassWeights = []float32{1}
+	num := func(dst *float64, name string) {
+		if set(name) {
+			*dst = c.Float64(name)
+		}
 	}
-	if _, err := lmp.New(lc.Name, probe); err != nil {
-		return lc, err
+	integer := func(dst *int, name string) {
+		if set(name) {
+			*dst = c.Int(name)
+		}
 	}
-	return lc, nil
+	str(&rc.Backbone, "backbone")
+	str(&rc.Feature, "feature")
+	str(&rc.Data, "data")
+	str(&rc.ValData, "val-data")
+	str(&rc.Format, "format")
+	str(&rc.Split, "split")
+	str(&rc.ValSplit, "split")
+	rc.Backbone, rc.Data, rc.ValData = absPath(rc.Backbone), absPath(rc.Data), absPath(rc.ValData)
+	if c.IsSet("class-names") {
+		rc.Classes = strings.Split(c.String("class-names"), ",")
+	} else if c.IsSet("classes") && len(rc.Classes) != c.Int("classes") {
+		rc.Classes = nil
+	}
+	if set("ignore") {
+		rc.Ignore = int32(c.Int("ignore"))
+	}
+	str(&rc.Head.Kind, "head")
+	if set("hidden") || set("head") {
+		rc.Head.Hidden, rc.Head.Dropout = 0, 0
+		if rc.Head.Kind == "fcn" {
+			rc.Head.Hidden, rc.Head.Dropout = c.Int("hidden"), 0.1
+		}
+	}
+	lossName := rc.Loss.Name
+	str(&lossName, "loss")
+	if lossName != rc.Loss.Name {
+		rc.Loss = train.LossConfig{}
+		base = nil // a new loss takes every loss flag
+	}
+	rc.Loss.Name = lossName
+	lo := &rc.Loss.Options
+	num(&lo.P, "lmp-p")
+	num(&lo.Ratio, "lmp-ratio")
+	if set("lmp-per-batch") {
+		lo.PerBatch = c.Bool("lmp-per-batch")
+	}
+	num(&lo.Gamma, "focal-gamma")
+	num(&lo.Thresh, "ohem-thresh")
+	integer(&lo.MinKept, "ohem-min-kept")
+	num(&lo.TopK, "topk")
+	if rc.Loss.Name == "wce" {
+		str(&rc.Loss.ClassWeight, "class-weighting")
+	} else {
+		rc.Loss.ClassWeight = ""
+	}
+	if c.IsSet("epochs") {
+		rc.Iters, rc.Epochs = 0, c.Int("epochs")
+	}
+	if c.IsSet("iters") || base == nil {
+		rc.Iters, rc.Epochs = c.Int("iters"), 0
+	}
+	if c.IsSet("iters") && c.IsSet("epochs") {
+		return nil, errors.New("give --iters or --epochs, not both")
+	}
+	integer(&rc.Batch, "batch")
+	if set("crop") {
+		rc.Crop = [2]int{}
+		if s := c.String("crop"); s != "" {
+			if rc.Crop[0], rc.Crop[1], err = parseHW("crop", s); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if set("scale") {
+		if _, err := fmt.Sscanf(c.String("scale"), "%g,%g", &rc.Scale[0], &rc.Scale[1]); err != nil {
+			return nil, fmt.Errorf("--scale %q: want min,max with 0 < min <= max, e.g. 0.5,2.0", c.String("scale"))
+		}
+	}
+	if set("flip") {
+		rc.Flip = c.Bool("flip")
+	}
+	num(&rc.LR, "lr")
+	str(&rc.Optim.Name, "optimizer")
+	num(&rc.Optim.Momentum, "momentum")
+	if set("nesterov") {
+		rc.Optim.Nesterov = c.Bool("nesterov")
+	}
+	num(&rc.Optim.WeightDecay, "weight-decay")
+	num(&rc.Optim.ClipNorm, "clip")
+	integer(&rc.Warmup, "warmup")
+	if set("seed") {
+		rc.Seed = c.Int64("seed")
+	}
+	integer(&rc.ValEvery, "val-every")
+	integer(&rc.CkptEvery, "ckpt-every")
+	if set("cache-features") {
+		rc.CacheFeatures = c.Bool("cache-features")
+	}
+	str(&rc.CacheDir, "cache-dir")
+	if rc.CacheFeatures && base == nil {
+		// The cache keeps one map per image: no augmentation unless asked for (then refused).
+		if !c.IsSet("scale") {
+			rc.Scale = [2]float64{1, 1}
+		}
+		if !c.IsSet("flip") {
+			rc.Flip = false
+		}
+	}
+	basePre := rc.Preprocess
+	if base == nil {
+		basePre = data.ImageNet
+	}
+	if rc.Preprocess, err = preprocessFrom(c, basePre); err != nil {
+		return nil, err
+	}
+	return rc, nil
 }
 
-func defaultCacheDir() string {
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "lmpseg", "features")
+func runTrain(c *cli.Context) error {
+	rc, err := recipe(c)
+	if err != nil {
+		return err
 	}
-	if h, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(h, ".cache", "lmpseg", "features")
+	if err := fileMustExist("backbone", rc.Backbone); err != nil {
+		return err
 	}
-	return filepath.Join(os.TempDir(), "lmpseg-features")
+	switch {
+	case rc.Data == "":
+		return errors.New("--data is required: the training dataset folder")
+	case c.String("out") == "":
+		return errors.New("--out is required: the run folder to write")
+	}
+	if err := initRuntime(c); err != nil {
+		return err
+	}
+	ctx, which, stop := signalContext()
+	defer stop()
+	out := c.String("out")
+	sum, err := train.Run(ctx, out, rc, train.Options{Resume: c.Bool("resume"), Force: c.Bool("force"), NumClasses: c.Int("classes"),
+		Device: c.String("device"), Threads: c.Int("threads"), Progress: &trainProgress{w: c.App.Writer, quiet: c.Bool("quiet")}})
+	return trainDone(c, out, sum, err, which)
+}
+
+// trainDone prints the outcome of a training job, or turns its error into the exit status.
+func trainDone(c *cli.Context, out string, sum *train.Summary, err error, which func() os.Signal) error {
+	if errors.Is(err, train.ErrInterrupted) {
+		code := 130
+		if which() == syscall.SIGTERM {
+			code = 143
+		}
+		return &exitError{code: code, err: fmt.Errorf("interrupted at iteration %d; checkpoint written; continue with: lmpseg train --resume --out %s", train.CheckpointIter(out), out)}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "trained %d iterations in %s; run folder %s", sum.Iters-sum.Start, time.Duration(sum.Seconds*float64(time.Second)).Round(time.Second), out)
+	if sum.BestMIoU >= 0 {
+		fmt.Fprintf(c.App.Writer, "; best val mIoU %.2f%% at iteration %d", 100*sum.BestMIoU, sum.BestIter)
+	}
+	fmt.Fprintln(c.App.Writer)
+	return nil
+}
+
+func absPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 // signalContext returns a context cancelled on SIGINT or SIGTERM and a function reporting which.
@@ -201,393 +361,4 @@ func signalContext() (context.Context, func() os.Signal, func()) {
 		}
 	}()
 	return ctx, func() os.Signal { return got }, func() { signal.Stop(ch); close(done); cancel() }
-}
-
-func runTrain(c *cli.Context) error {
-	if err := fileMustExist("backbone", c.String("backbone")); err != nil {
-		return err
-	}
-	if c.String("data") == "" {
-		return errors.New("--data is required: the training dataset folder")
-	}
-	out := c.String("out")
-	if out == "" {
-		return errors.New("--out is required: the run folder to write")
-	}
-	if c.Int("iters") > 0 && c.Int("epochs") > 0 {
-		return errors.New("give --iters or --epochs, not both")
-	}
-	if c.Int("batch") < 1 {
-		return fmt.Errorf("--batch %d: want at least 1", c.Int("batch"))
-	}
-	headKind := c.String("head")
-	if headKind != "linear" && headKind != "fcn" {
-		return fmt.Errorf("--head %q: want linear or fcn", headKind)
-	}
-	for _, f := range []struct {
-		name, want string
-		ok         func(float64) bool
-	}{
-		{"lr", "a positive number", func(v float64) bool { return v > 0 && !math.IsInf(v, 0) }},
-		{"momentum", "a number in [0, 1)", func(v float64) bool { return v >= 0 && v < 1 }},
-		{"weight-decay", "a number >= 0", func(v float64) bool { return v >= 0 && !math.IsInf(v, 0) }},
-		{"clip", "a number >= 0 (0: off)", func(v float64) bool { return v >= 0 && !math.IsInf(v, 0) }},
-	} {
-		if v := c.Float64(f.name); !f.ok(v) {
-			return fmt.Errorf("--%s %v: want %s", f.name, v, f.want)
-		}
-	}
-	lc, err := lossOptions(c)
-	if err != nil {
-		return err
-	}
-	pre, err := preprocessFrom(c, data.ImageNet)
-	if err != nil {
-		return err
-	}
-	var crop [2]int
-	if s := c.String("crop"); s != "" {
-		if crop[0], crop[1], err = parseHW("crop", s); err != nil {
-			return err
-		}
-	}
-	var scale [2]float64
-	if _, err := fmt.Sscanf(c.String("scale"), "%g,%g", &scale[0], &scale[1]); err != nil || scale[0] <= 0 || scale[1] < scale[0] {
-		return fmt.Errorf("--scale %q: want min,max with 0 < min <= max, e.g. 0.5,2.0", c.String("scale"))
-	}
-	flip := c.Bool("flip")
-	if c.Bool("cache-features") {
-		if c.IsSet("scale") && scale != [2]float64{1, 1} || c.IsSet("flip") && flip || crop != [2]int{} {
-			return errors.New("--cache-features stores one feature map per image, so it cannot be combined with --crop, --scale or --flip; drop those flags or the cache")
-		}
-		scale, flip = [2]float64{1, 1}, false
-	}
-	if crop == [2]int{} && scale != [2]float64{1, 1} && c.Int("batch") > 1 {
-		return fmt.Errorf("--scale %s without --crop gives images of different sizes, which cannot share a batch of %d; give --crop HxW, --scale 1,1 or --batch 1", c.String("scale"), c.Int("batch"))
-	}
-	if c.Int("threads") > 0 {
-		graph.SetThreads(c.Int("threads"))
-	}
-
-	// Data.
-	var names []string
-	if s := c.String("class-names"); s != "" {
-		names = strings.Split(s, ",")
-	}
-	split := c.String("split")
-	ds, err := data.Open(c.String("data"), c.String("format"), data.Options{
-		Ignore: int32(c.Int("ignore")), NumClasses: c.Int("classes"), ClassNames: names, Split: split})
-	if err != nil {
-		return err
-	}
-	classes := ds.Classes()
-	if len(classes) < 2 {
-		return fmt.Errorf("%s: %d classes; give --classes N or --class-names, or add classes.txt", c.String("data"), len(classes))
-	}
-	var val data.Dataset
-	if v := c.String("val-data"); v != "" {
-		vs := split
-		if vs == "" {
-			vs = "val"
-		}
-		if val, err = data.Open(v, c.String("format"), data.Options{Ignore: int32(c.Int("ignore")), NumClasses: len(classes), ClassNames: names, Split: vs}); err != nil {
-			return err
-		}
-	}
-
-	// Backbone.
-	if err := initRuntime(c); err != nil {
-		return err
-	}
-	bbPath := c.String("backbone")
-	sha, err := onnx.Sha256(bbPath)
-	if err != nil {
-		return err
-	}
-	bb, err := onnx.OpenBackbone(bbPath, backboneOptions(c, c.String("feature")))
-	if err != nil {
-		return err
-	}
-	defer bb.Close()
-	feats := bb
-
-	// Probe the feature shape on the first sample.
-	first, err := ds.Load(0)
-	if err != nil {
-		return err
-	}
-	probe, err := trainFeatureProbe(feats, pre, first, crop)
-	if err != nil {
-		return fmt.Errorf("--backbone %s: %w", bbPath, err)
-	}
-
-	iters := c.Int("iters")
-	if e := c.Int("epochs"); e > 0 {
-		iters = (e*ds.Len() + c.Int("batch") - 1) / c.Int("batch")
-	}
-	if iters <= 0 {
-		return errors.New("--iters or --epochs is required (a positive number)")
-	}
-	cfg := &train.Config{
-		Tool: "lmpseg " + Version, Backbone: absPath(bbPath), BackboneSHA256: sha, Feature: bb.Feature(),
-		FeatureShape: probe, Preprocess: pre, Data: absPath(c.String("data")), ValData: absPath(c.String("val-data")),
-		Format: c.String("format"), Classes: classes, Ignore: int32(c.Int("ignore")),
-		Head: graph.HeadSpec{Kind: headKind, InChannels: int(probe[1]), Classes: len(classes), Dropout: 0.1},
-		Loss: lc, LR: c.Float64("lr"), Warmup: c.Int("warmup"), Iters: iters, Batch: c.Int("batch"),
-		Crop: crop, Scale: scale, Flip: flip, Seed: c.Int64("seed"), ValEvery: c.Int("val-every"),
-		CkptEvery: c.Int("ckpt-every"), CacheFeatures: c.Bool("cache-features"),
-		Optim: train.OptimConfig{Name: c.String("optimizer"), Momentum: c.Float64("momentum"), Nesterov: c.Bool("nesterov"),
-			WeightDecay: c.Float64("weight-decay"), ClipNorm: c.Float64("clip")},
-	}
-	if headKind == "fcn" {
-		cfg.Head.Hidden = c.Int("hidden")
-	} else {
-		cfg.Head.Dropout = 0
-	}
-	if cfg.CacheFeatures {
-		cfg.CacheDir = c.String("cache-dir")
-		if cfg.CacheDir == "" {
-			cfg.CacheDir = defaultCacheDir()
-		}
-	}
-	start, err := prepareRunFolder(out, cfg, c.Bool("resume"), c.Bool("force"))
-	if err != nil {
-		return err
-	}
-	return trainRun(c.App.Writer, out, cfg, start, ds, val, feats, c.Bool("quiet"))
-}
-
-func absPath(p string) string {
-	if p == "" {
-		return ""
-	}
-	if a, err := filepath.Abs(p); err == nil {
-		return a
-	}
-	return p
-}
-
-func trainFeatureProbe(f onnx.Features, pre data.Preprocess, s *data.Sample, crop [2]int) ([]int64, error) {
-	h, w := s.H, s.W
-	if crop[0] > 0 {
-		h, w = crop[0], crop[1]
-	}
-	x := make([]float32, 3*h*w)
-	sub := &data.Sample{Name: s.Name, H: h, W: w, Image: make([]float32, 3*h*w)}
-	pre.Apply(x, sub)
-	_, shape, err := f.Run(x, 1, h, w)
-	if err != nil {
-		return nil, fmt.Errorf("backbone on a %dx%d input: %w", h, w, err)
-	}
-	if len(shape) != 4 {
-		return nil, fmt.Errorf("feature tensor has shape %v; a head needs a rank-4 NCHW float tensor (pick one with --feature; 'lmpseg inspect --probe %dx%d MODEL' lists them)", shape, h, w)
-	}
-	return shape, nil
-}
-
-// prepareRunFolder creates or checks the run folder and returns the iteration to start from.
-func prepareRunFolder(out string, cfg *train.Config, resume, force bool) (int, error) {
-	if st, err := os.Stat(out); err == nil && !st.IsDir() {
-		return 0, fmt.Errorf("--out %s is a file, not a run folder; give a folder path", out)
-	}
-	old, err := train.LoadConfig(out)
-	exists := err == nil
-	if err != nil {
-		if _, statErr := os.Stat(filepath.Join(out, train.ConfigFile)); !errors.Is(statErr, fs.ErrNotExist) {
-			if !force {
-				return 0, fmt.Errorf("%w; pass --force to start over", err)
-			}
-			exists = false
-		}
-	}
-	// Temporary files of writes cut short by a kill are garbage: the renamed files are whole.
-	if tmps, _ := filepath.Glob(filepath.Join(out, ".*.tmp-*")); len(tmps) > 0 {
-		for _, t := range tmps {
-			os.Remove(t)
-		}
-	}
-	switch {
-	case exists && resume:
-		if why := train.Compatible(old, cfg); why != nil {
-			return 0, fmt.Errorf("cannot resume %s: %v; use a new --out or --force", out, why)
-		}
-		ck, err := train.LoadCheckpoint(filepath.Join(out, train.LastCkpt))
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return 0, train.SaveConfig(out, cfg) // killed before the first checkpoint: start again
-			}
-			return 0, fmt.Errorf("cannot resume %s: %w", out, err)
-		}
-		return ck.Iter, train.SaveConfig(out, cfg)
-	case exists && !force:
-		return 0, fmt.Errorf("%s already holds a run (backbone %s, loss %s); pass --resume to continue it or --force to overwrite it", out, filepath.Base(old.Backbone), old.Loss.Name)
-	case !exists && resume:
-		return 0, fmt.Errorf("--resume: %s holds no run to resume (no %s); drop --resume to start one", out, train.ConfigFile)
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return 0, err
-	}
-	for _, f := range []string{train.LastCkpt, train.BestCkpt, train.MetricsFile, train.CSVFile} {
-		os.Remove(filepath.Join(out, f))
-	}
-	return 0, train.SaveConfig(out, cfg)
-}
-
-// buildLoss makes the configured loss; wce needs the label histogram of the training set.
-func buildLoss(lc train.LossConfig, ds data.Dataset) (lmp.Loss, error) {
-	o := lc.Options
-	if lc.Name == "wce" {
-		hist, err := data.LabelHistogram(ds, len(ds.Classes()))
-		if err != nil {
-			return nil, err
-		}
-		if o.ClassWeights, err = lmp.ClassWeights(hist, lc.ClassWeight); err != nil {
-			return nil, err
-		}
-	}
-	return lmp.New(lc.Name, o)
-}
-
-// trainRun trains cfg into the run folder run from iteration start; the demo calls it too.
-func trainRun(w io.Writer, run string, cfg *train.Config, start int, ds, val data.Dataset, feats onnx.Features, quiet bool) error {
-	loss, err := buildLoss(cfg.Loss, ds)
-	if err != nil {
-		return err
-	}
-	head, err := graph.NewHead(cfg.Head, cfg.Seed)
-	if err != nil {
-		return err
-	}
-	opt, err := train.NewOptimizer(cfg.Optim)
-	if err != nil {
-		return err
-	}
-	best, bestIter := -1.0, 0
-	if start > 0 {
-		ck, err := train.LoadCheckpoint(filepath.Join(run, train.LastCkpt))
-		if err != nil {
-			return err
-		}
-		if err := head.UnmarshalBinary(ck.Head); err != nil {
-			return fmt.Errorf("%s: %w", filepath.Join(run, train.LastCkpt), err)
-		}
-		if err := opt.UnmarshalBinary(ck.Optim); err != nil {
-			return fmt.Errorf("%s: %w", filepath.Join(run, train.LastCkpt), err)
-		}
-		best, bestIter = ck.BestMIoU, ck.BestIter
-	}
-	var src train.Source
-	var valFeat featureFunc
-	if cfg.CacheFeatures {
-		cache, err := train.OpenFeatureCache(cfg.CacheDir, train.CacheKey(cfg.BackboneSHA256, cfg.Feature, cfg.Preprocess))
-		if err != nil {
-			return err
-		}
-		src = &train.CachedSource{DS: ds, Backbone: feats, Pre: cfg.Preprocess, Cache: cache, Split: "train-" + shortHash(cfg.Data), BatchSize: cfg.Batch, Seed: cfg.Seed}
-		if val != nil {
-			vs := &train.CachedSource{DS: val, Backbone: feats, Pre: cfg.Preprocess, Cache: cache, Split: "val-" + shortHash(cfg.ValData), BatchSize: 1}
-			valFeat = vs.Sample
-		}
-	} else {
-		src = &train.ImageSource{DS: ds, Backbone: feats, Pre: cfg.Preprocess, BatchSize: cfg.Batch, Seed: cfg.Seed,
-			Transform: augmenter(cfg)}
-		if val != nil {
-			valFeat = directFeatures(val, feats, cfg.Preprocess)
-		}
-	}
-	logs, err := train.OpenLogs(run, start)
-	if err != nil {
-		return err
-	}
-	defer logs.Close()
-
-	ctx, which, stop := signalContext()
-	defer stop()
-	prog := newProgress(w, cfg.Iters, start, quiet)
-	t0 := time.Now()
-	loop := &train.Loop{
-		Stepper: &train.Stepper{Head: head, Opt: opt, Loss: loss, Clip: cfg.Optim.ClipNorm, Ignore: cfg.Ignore, Seed: cfg.Seed, Sched: train.Schedule{Base: cfg.LR, Total: cfg.Iters, Warmup: cfg.Warmup}},
-		Source:  src, Run: run, Start: start, Iters: cfg.Iters, ValEvery: cfg.ValEvery, CkptEvery: cfg.CkptEvery,
-		BestMIoU: best, BestIter: bestIter,
-		Hooks: train.Hooks{
-			Step: func(it int, st train.StepStats) {
-				if err := logs.Step(it, st, time.Since(t0).Seconds()); err != nil {
-					prog.Note("warning: %v", err)
-				}
-				prog.Step(it+1, st.Loss, st.LR)
-			},
-			Checkpoint: func(it int, path string) {},
-		},
-	}
-	if valFeat != nil {
-		loop.Hooks.Eval = func(ctx context.Context, it int) (float64, error) {
-			rep, _, err := validate(ctx, head, val, valFeat, cfg.Ignore)
-			if err != nil {
-				return -1, err
-			}
-			logs.Eval(it, rep.MIoU, rep.AAcc)
-			prog.Note("iter %d: val mIoU %.2f%%, aAcc %.2f%%", it, 100*rep.MIoU, 100*rep.AAcc)
-			return rep.MIoU, nil
-		}
-	}
-	if start > 0 {
-		prog.Note("resuming %s at iteration %d of %d", run, start, cfg.Iters)
-	}
-	err = loop.Do(ctx)
-	prog.Finish()
-	if errors.Is(err, train.ErrInterrupted) {
-		code := 130
-		if which() == syscall.SIGTERM {
-			code = 143
-		}
-		return &exitError{code: code, err: fmt.Errorf("interrupted at iteration %d; checkpoint written; continue with: lmpseg train --resume --out %s (and the same flags)", loopIter(run), run)}
-	}
-	if err != nil {
-		var ne *train.NumericError
-		if errors.As(err, &ne) {
-			return fmt.Errorf("%w; the last good checkpoint is %s", err, filepath.Join(run, train.LastCkpt))
-		}
-		return err
-	}
-	fmt.Fprintf(w, "trained %d iterations in %s; run folder %s", cfg.Iters-start, time.Since(t0).Round(time.Second), run)
-	if loop.BestMIoU >= 0 {
-		fmt.Fprintf(w, "; best val mIoU %.2f%% at iteration %d", 100*loop.BestMIoU, loop.BestIter)
-	}
-	fmt.Fprintln(w)
-	return nil
-}
-
-func loopIter(run string) int {
-	ck, err := train.LoadCheckpoint(filepath.Join(run, train.LastCkpt))
-	if err != nil {
-		return 0
-	}
-	return ck.Iter
-}
-
-// augmenter returns the training transform for cfg (nil when there is nothing to do).
-func augmenter(cfg *train.Config) train.Transform {
-	if cfg.Scale == [2]float64{1, 1} && cfg.Crop == [2]int{} && !cfg.Flip {
-		return nil
-	}
-	aug := data.Augment{ScaleMin: cfg.Scale[0], ScaleMax: cfg.Scale[1], CropH: cfg.Crop[0], CropW: cfg.Crop[1], Flip: cfg.Flip, Ignore: cfg.Ignore}
-	// Pad with the mean so that padded pixels are 0 after normalisation.
-	for i, m := range cfg.Preprocess.Mean {
-		if cfg.Preprocess.Range == "0-1" {
-			m *= 255
-		}
-		aug.Pad[i] = m
-	}
-	if cfg.Preprocess.Channels == "BGR" {
-		aug.Pad[0], aug.Pad[2] = aug.Pad[2], aug.Pad[0]
-	}
-	return func(s *data.Sample, rng *rand.Rand) (*data.Sample, error) {
-		return s, aug.Apply(s, rng)
-	}
-}
-
-// shortHash names a dataset folder inside the feature cache.
-func shortHash(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:6])
 }

@@ -1,0 +1,360 @@
+package export
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+
+	pb "github.com/advancedclimatesystems/gonnx/onnx"
+
+	"github.com/lmpseg/lmpseg/data"
+	"github.com/lmpseg/lmpseg/graph"
+	"github.com/lmpseg/lmpseg/infer"
+	"github.com/lmpseg/lmpseg/onnx"
+	"github.com/lmpseg/lmpseg/train"
+)
+
+// Options control an export.
+type Options struct {
+	Output     string // what the model outputs: logits (default), probs or labels
+	LabelsType string // labels output: int64 (default) or uint8
+	HeadOnly   bool   // write only the head, over the feature tensor
+	// ProbeH, ProbeW is the size of the parity-check input; 0: the model's static input size,
+	// else the training crop, else 128x256.
+	ProbeH, ProbeW int
+	// Tol is the largest allowed logit difference relative to the logits' scale (default 1e-4).
+	Tol     float64
+	Device  string // onnxruntime execution provider for the check
+	Threads int
+	Version string // the tool version written to the metadata
+}
+
+// Result describes a written model and its parity check.
+type Result struct {
+	Nodes  int
+	Opset  int64
+	Output string // the name of the model's output
+	// MaxAbs is the largest absolute logit difference, MaxRel the same divided by
+	// max(1, max |logit|), and Agree the fraction of pixels whose argmax is the same.
+	MaxAbs, MaxRel, Agree float64
+	Values                int
+	ProbeH, ProbeW        int
+}
+
+// Run writes the model of the run folder run to out and checks it against the Go path.
+func Run(run, out string, o Options) (*Result, error) {
+	if o.Output == "" {
+		o.Output = "logits"
+	}
+	if o.LabelsType == "" {
+		o.LabelsType = "int64"
+	}
+	if o.Tol == 0 {
+		o.Tol = 1e-4
+	}
+	switch {
+	case o.Output != "logits" && o.Output != "probs" && o.Output != "labels":
+		return nil, fmt.Errorf("export: --output %q: want logits, probs or labels", o.Output)
+	case o.LabelsType != "int64" && o.LabelsType != "uint8":
+		return nil, fmt.Errorf("export: --labels-type %q: want int64 or uint8", o.LabelsType)
+	case !(o.Tol > 0) || math.IsInf(o.Tol, 0):
+		return nil, fmt.Errorf("export: --tolerance %v: want a positive number", o.Tol)
+	}
+	cfg, head, _, err := train.OpenRun(run)
+	if err != nil {
+		return nil, err
+	}
+	if err := sameFileGuard(out, cfg.Backbone, run); err != nil {
+		return nil, err
+	}
+	bb, err := onnx.Load(cfg.Backbone)
+	if err != nil {
+		return nil, fmt.Errorf("export: run %s: %w", run, err)
+	}
+	if sha, err := onnx.Sha256(cfg.Backbone); err != nil || sha != cfg.BackboneSHA256 {
+		return nil, fmt.Errorf("export: run %s was trained on a backbone with sha256 %.12s…, but %s differs now; restore the original file", run, cfg.BackboneSHA256, cfg.Backbone)
+	}
+	b, err := build(bb, cfg, head, o)
+	if err != nil {
+		return nil, err
+	}
+	md := infer.Metadata{Classes: cfg.Classes, Palette: infer.PaletteRGB(data.PaletteFor(cfg.Classes)), Pre: &cfg.Preprocess,
+		Feature: cfg.Feature, Output: o.Output, Head: jsonString(cfg.Head), Loss: jsonString(cfg.Loss), Version: o.Version}
+	md.Write(b.model.Proto)
+
+	// Write under a temporary name beside out, check, then rename over out.
+	tmp, err := tempPath(out)
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp)
+	if err := b.model.Save(tmp); err != nil {
+		return nil, err
+	}
+	checkPath := tmp
+	if b.checked != b.model {
+		cp, err := tempPath(out)
+		if err != nil {
+			return nil, err
+		}
+		defer os.Remove(cp)
+		if err := b.checked.Save(cp); err != nil {
+			return nil, err
+		}
+		checkPath = cp
+	}
+	res, err := parity(checkPath, cfg, head, bb, o)
+	if err != nil {
+		return nil, err
+	}
+	res.Nodes, res.Opset, res.Output = len(b.model.Proto.GetGraph().GetNode()), onnx.Opset(b.model.Proto), b.output
+	if !(res.MaxRel <= o.Tol) {
+		return res, fmt.Errorf("export: parity check failed: the exported model and the Go path differ by %.3g relative to the logits' scale (%.3g absolute) > %.0e at %dx%d; %s was not written", res.MaxRel, res.MaxAbs, o.Tol, res.ProbeH, res.ProbeW, out)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	return res, nil
+}
+
+// sameFileGuard refuses an output path that is the run's backbone or a file of the run folder.
+func sameFileGuard(out, backbone, run string) error {
+	if st, err := os.Stat(out); err == nil {
+		if st.IsDir() {
+			return fmt.Errorf("export: --out %s is a folder; give a file name such as model.onnx", out)
+		}
+		if bst, err := os.Stat(backbone); err == nil && os.SameFile(st, bst) {
+			return fmt.Errorf("export: --out %s is the run's backbone; writing it would break the run: choose another file name", out)
+		}
+	}
+	ao, _ := filepath.Abs(out)
+	ar, _ := filepath.Abs(run)
+	if filepath.Dir(ao) == ar {
+		switch filepath.Base(ao) {
+		case train.ConfigFile, train.LastCkpt, train.BestCkpt, train.MetricsFile, train.CSVFile:
+			return fmt.Errorf("export: --out %s is a file of the run folder; choose another file name", out)
+		}
+	}
+	return nil
+}
+
+// tempPath returns a fresh temporary file name in the folder of out.
+func tempPath(out string) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*.onnx")
+	if err != nil {
+		return "", fmt.Errorf("export: %w", err)
+	}
+	name := f.Name()
+	f.Close()
+	return name, nil
+}
+
+// built is an export before it is written: model is what is written; checked is the graph whose
+// logits the parity check compares with the Go path (model itself for logits and head-only
+// exports, else the same graph ending at the upsampled logits, built from the same cut).
+type built struct {
+	model, checked *onnx.Model
+	output         string
+}
+
+func build(bb *onnx.Model, cfg *train.Config, head *graph.Head, o Options) (*built, error) {
+	g := bb.Proto.GetGraph()
+	names := tensorNames(g)
+	free := func(want string) string {
+		n := want
+		for i := 2; names[n]; i++ {
+			n = fmt.Sprintf("%s_%d", want, i)
+		}
+		names[n] = true
+		return n
+	}
+	prefix := "lmpseg_"
+	for i := 2; hasPrefix(names, prefix); i++ {
+		prefix = fmt.Sprintf("lmpseg%d_", i)
+	}
+	headLogits := prefix + "head_logits"
+	hn, hi, err := head.ToONNX(cfg.Feature, headLogits, prefix+"head_")
+	if err != nil {
+		return nil, err
+	}
+	if o.HeadOnly {
+		m := &onnx.Model{Proto: &pb.ModelProto{
+			IrVersion: bb.Proto.GetIrVersion(), OpsetImport: bb.Proto.GetOpsetImport(),
+			Graph: &pb.GraphProto{Name: "lmpseg_head", Node: hn, Initializer: hi,
+				Input:  []*pb.ValueInfoProto{valueInfo(cfg.Feature, pb.TensorProto_FLOAT, "batch", "channels", "fh", "fw")},
+				Output: []*pb.ValueInfoProto{valueInfo(headLogits, pb.TensorProto_FLOAT, "batch", "classes", "fh", "fw")}},
+		}}
+		return &built{model: m, checked: m, output: headLogits}, nil
+	}
+	ins := onnx.RealInputs(g)
+	if len(ins) == 0 {
+		return nil, fmt.Errorf("export: %s has no inputs", cfg.Backbone)
+	}
+	cut, err := onnx.Cut(bb, cfg.Feature)
+	if err != nil {
+		return nil, err
+	}
+	opset := onnx.Opset(bb.Proto)
+	logits := free("logits")
+	rn, ri := resizeNodes(prefix+"resize_", ins[0].GetName(), headLogits, logits, opset)
+	nodes := append(append([]*pb.NodeProto{}, hn...), rn...)
+	inits := append(append([]*pb.TensorProto{}, hi...), ri...)
+	logitsOut := []*pb.ValueInfoProto{valueInfo(logits, pb.TensorProto_FLOAT, "batch", "classes", "height", "width")}
+	checked, err := onnx.Merge(cut, nodes, inits, logitsOut)
+	if err != nil {
+		return nil, err
+	}
+	b := &built{model: checked, checked: checked, output: logits}
+	var outputs []*pb.ValueInfoProto
+	switch o.Output {
+	case "probs":
+		b.output = free("probs")
+		nodes = append(nodes, softmaxNodes(prefix+"softmax_", logits, b.output, opset)...)
+		outputs = []*pb.ValueInfoProto{valueInfo(b.output, pb.TensorProto_FLOAT, "batch", "classes", "height", "width")}
+	case "labels":
+		b.output = free("labels")
+		lab := b.output
+		et := pb.TensorProto_INT64
+		if o.LabelsType == "uint8" {
+			lab, et = prefix+"labels_int64", pb.TensorProto_UINT8
+		}
+		nodes = append(nodes, node("ArgMax", prefix+"argmax", []string{logits}, []string{lab}, attrInt("axis", 1), attrInt("keepdims", 1)))
+		if o.LabelsType == "uint8" {
+			nodes = append(nodes, node("Cast", prefix+"cast", []string{lab}, []string{b.output}, attrInt("to", int64(pb.TensorProto_UINT8))))
+		}
+		outputs = []*pb.ValueInfoProto{valueInfo(b.output, et, "batch", "one", "height", "width")}
+	}
+	if outputs != nil {
+		if b.model, err = onnx.Merge(cut, nodes, inits, outputs); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// resizeNodes upsamples logits to the spatial size of image: sizes = Concat(Shape(logits)[0:2],
+// Shape(image)[2:4]). Opsets 11 and 12 need roi and scales given (as empty tensors).
+func resizeNodes(p, image, logits, out string, opset int64) ([]*pb.NodeProto, []*pb.TensorProto) {
+	roi, scales := "", ""
+	inits := []*pb.TensorProto{int64Tensor(p+"zero", []int64{1}, 0), int64Tensor(p+"two", []int64{1}, 2), int64Tensor(p+"four", []int64{1}, 4)}
+	if opset < 13 {
+		roi, scales = p+"roi", p+"scales"
+		inits = append(inits, floatTensor(roi, []int64{0}), floatTensor(scales, []int64{0}))
+	}
+	nodes := []*pb.NodeProto{
+		node("Shape", p+"shape_img", []string{image}, []string{p + "img_shape"}),
+		node("Shape", p+"shape_logits", []string{logits}, []string{p + "logits_shape"}),
+		node("Slice", p+"slice_hw", []string{p + "img_shape", p + "two", p + "four"}, []string{p + "hw"}),
+		node("Slice", p+"slice_nc", []string{p + "logits_shape", p + "zero", p + "two"}, []string{p + "nc"}),
+		node("Concat", p+"sizes", []string{p + "nc", p + "hw"}, []string{p + "sizes"}, attrInt("axis", 0)),
+		node("Resize", p+"resize", []string{logits, roi, scales, p + "sizes"}, []string{out},
+			attrString("mode", "linear"), attrString("coordinate_transformation_mode", "half_pixel")),
+	}
+	return nodes, inits
+}
+
+// softmaxNodes is a softmax over the class axis. Before opset 13 Softmax flattens everything after
+// its axis into one, so the classes are moved last, normalised there and moved back.
+func softmaxNodes(p, in, out string, opset int64) []*pb.NodeProto {
+	if opset >= 13 {
+		return []*pb.NodeProto{node("Softmax", p+"softmax", []string{in}, []string{out}, attrInt("axis", 1))}
+	}
+	return []*pb.NodeProto{
+		node("Transpose", p+"to_nhwc", []string{in}, []string{p + "nhwc"}, attrInts("perm", 0, 2, 3, 1)),
+		node("Softmax", p+"softmax", []string{p + "nhwc"}, []string{p + "probs_nhwc"}, attrInt("axis", 3)),
+		node("Transpose", p+"to_nchw", []string{p + "probs_nhwc"}, []string{out}, attrInts("perm", 0, 3, 1, 2)),
+	}
+}
+
+// parity runs the exported graph and the Go path on a deterministic probe input.
+func parity(path string, cfg *train.Config, head *graph.Head, bbModel *onnx.Model, o Options) (*Result, error) {
+	h, w := o.ProbeH, o.ProbeW
+	if h == 0 {
+		h, w = 128, 256
+		if st := infer.StaticInputHW(bbModel); st[0] > 0 {
+			h, w = st[0], st[1]
+		} else if cfg.Crop[0] > 0 {
+			h, w = cfg.Crop[0], cfg.Crop[1]
+		}
+	}
+	x := make([]float32, 3*h*w)
+	for i := range x { // a smooth deterministic pattern with some texture
+		y, xx, ch := (i/w)%h, i%w, i/(h*w)
+		x[i] = float32(math.Sin(float64(y)*0.11+float64(ch))*1.2 + math.Cos(float64(xx)*0.07)*0.8)
+	}
+	bb, err := onnx.OpenBackbone(cfg.Backbone, onnx.Options{Feature: cfg.Feature, Device: o.Device, Threads: o.Threads})
+	if err != nil {
+		return nil, err
+	}
+	defer bb.Close()
+	feat, shape, err := bb.Run(x, 1, h, w)
+	if err != nil {
+		return nil, fmt.Errorf("export: parity check at %dx%d: backbone: %w", h, w, err)
+	}
+	ft, err := tensorFrom(feat, shape)
+	if err != nil {
+		return nil, fmt.Errorf("export: parity check: feature %s: %w", cfg.Feature, err)
+	}
+	if c := head.Spec().InChannels; c != ft.C {
+		return nil, fmt.Errorf("export: the head expects %d input channels, but feature %s of %s has %d; the run's checkpoint does not belong to its config.json", c, cfg.Feature, cfg.Backbone, ft.C)
+	}
+	want := head.Forward(ft, false)
+	in, ih, iw, ic := x, h, w, 3
+	if o.HeadOnly {
+		in, ih, iw, ic = feat, ft.H, ft.W, ft.C
+	} else {
+		up := graph.NewTensor(1, want.C, h, w)
+		graph.ResizeBilinear(up, want)
+		want = up
+	}
+	sess, err := onnx.OpenSession(path, onnx.Options{Device: o.Device, Threads: o.Threads})
+	if err != nil {
+		return nil, fmt.Errorf("export: parity check: onnxruntime cannot open the exported model: %w", err)
+	}
+	defer sess.Close()
+	outs, err := sess.Run(in, 1, ic, ih, iw)
+	if err != nil {
+		return nil, fmt.Errorf("export: parity check: running the exported model: %w", err)
+	}
+	got := outs[0].Data
+	if len(got) != len(want.Data) {
+		return nil, fmt.Errorf("export: parity check: the exported model gives %d values, the Go path %d", len(got), len(want.Data))
+	}
+	res := &Result{Values: len(got), ProbeH: h, ProbeW: w}
+	var scale float64
+	for i, v := range got {
+		d := math.Abs(float64(v - want.Data[i]))
+		if math.IsNaN(d) {
+			d = math.Inf(1)
+		}
+		res.MaxAbs = math.Max(res.MaxAbs, d)
+		scale = math.Max(scale, math.Abs(float64(want.Data[i])))
+	}
+	res.MaxRel = res.MaxAbs / math.Max(1, scale)
+	res.Agree = argmaxAgreement(got, want.Data, want.C, want.H*want.W)
+	return res, nil
+}
+
+// argmaxAgreement is the fraction of the hw pixels of two C x hw score maps with the same argmax.
+func argmaxAgreement(a, b []float32, c, hw int) float64 {
+	if hw == 0 {
+		return 1
+	}
+	same := 0
+	for i := 0; i < hw; i++ {
+		ka, kb := 0, 0
+		for k := 1; k < c; k++ {
+			if a[k*hw+i] > a[ka*hw+i] {
+				ka = k
+			}
+			if b[k*hw+i] > b[kb*hw+i] {
+				kb = k
+			}
+		}
+		if ka == kb {
+			same++
+		}
+	}
+	return float64(same) / float64(hw)
+}
