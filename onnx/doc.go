@@ -26,10 +26,25 @@
 // static model does not accept are refused before onnxruntime is called.
 // Every onnxruntime value a run creates is destroyed before Run returns.
 //
+// Load puts nodes that are not in topological order (onnxruntime runs such
+// models) in order with SortNodes, a stable sort that keeps a valid order
+// unchanged; a graph with a cycle is an error. Pruning follows producers
+// whatever the node order.
+//
 // Inspect describes a model (IR version, opsets, inputs and outputs with
 // symbolic dimensions, an operator histogram, parameter count and size)
-// and, with a probe size, runs one forward pass to list the rank-4 float
-// tensors that could serve as features, with their strides.
+// and, with a probe size, runs the model at that size and at 1.5 times it
+// to list the tensors that could serve as features: float tensors of rank
+// 4 whose first dimension is the batch, whose channel count stays the same
+// and whose height and width follow the input, in NCHW or (marked) NHWC
+// layout, with their strides. A probe does not expose the tensors
+// themselves, which would keep all of them in memory at once: a Shape node
+// after each one makes its shape the output, so that onnxruntime frees the
+// tensor as in a plain forward pass, and element types come from a session
+// that is created without weights and never run. Scalars, integer tensors
+// of quantized models and float16 tensors therefore never reach the
+// conversion of outputs. CheckFeature says whether one tensor can carry a
+// head and, when not, why, listing the candidates.
 //
 // Functions that receive data return errors, prefixed "onnx: ", and never
 // panic on bad models or batches.

@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
-	ort "github.com/yalue/onnxruntime_go"
 )
 
 // Report describes an ONNX model: what Inspect found.
@@ -51,15 +50,20 @@ type OpCount struct {
 	Count int    `json:"count"`
 }
 
-// Probe is the result of one forward pass on a dummy input.
+// Probe is the result of the probe runs on zero inputs of size H×W and
+// H2×W2.
 type Probe struct {
 	H          int         `json:"h"`
 	W          int         `json:"w"`
+	// H2 and W2 are the second probe size; they equal H and W when the
+	// model's input size is static.
+	H2 int `json:"h2"`
+	W2 int `json:"w2"`
 	Candidates []Candidate `json:"candidates"`
 }
 
-// Candidate is a rank-4 float tensor seen during a probe: a possible
-// feature tensor. Stride is the input height divided by the tensor height
+// Candidate is a tensor seen during a probe that can serve as a feature
+// map (see Inspect). Stride is the input height divided by the tensor height
 // (StrideW the same for widths). Node is the position of the producing
 // node in the graph (-1 for a graph input).
 type Candidate struct {
@@ -70,15 +74,33 @@ type Candidate struct {
 	Stride  float64 `json:"stride"`
 	StrideW float64 `json:"stride_w"`
 	Output  bool    `json:"graph_output,omitempty"`
+	// StrideText is Stride written exactly: "8", or "8/3" when the
+	// input size over the tensor size is not an integer; StrideTextW the
+	// same for widths.
+	StrideText  string `json:"stride_text"`
+	StrideTextW string `json:"stride_text_w"`
+	// Shape2 is the shape at the second probe size (nil when the input
+	// size is static and only one size was probed).
+	Shape2 []int64 `json:"shape2,omitempty"`
+	// NHWC marks a channels-last tensor [N,H,W,C]; Shape is then in that
+	// order and the channel count is Shape[3].
+	NHWC bool `json:"nhwc,omitempty"`
 }
 
 // Inspect reads the model at path and describes it. When probeH and probeW
-// are positive it also runs one forward pass in onnxruntime (configured by
-// o) on a zero input of that size with every intermediate tensor exposed,
-// and lists each rank-4 float tensor with its shape and stride relative to
-// the input, ordered by stride and then by position in the graph, so that
-// the deepest tensors (those just before a classifier) come last. Globally
-// pooled tensors (1×1) are left out: they are no spatial feature maps.
+// are positive it also runs the model in onnxruntime (configured by o) on
+// zero inputs of that size and, where the input size is free, of 1.5 times
+// that size, learning the shape of every tensor computed from the image
+// without holding the tensors themselves (see the package documentation).
+// It lists the feature candidates: float tensors of rank 4 whose first
+// dimension is the batch, whose channel count does not change with the
+// input size and whose height and width follow it (NCHW, or NHWC marked
+// as such), with their strides, ordered by stride and then by position in
+// the graph, so that the deepest tensors come last. Globally pooled
+// tensors (1×1), scalars and integer tensors are left out. A model with a
+// static input size is probed at that size only, where channels cannot be
+// told from spatial dimensions by their behaviour: a tensor is then taken
+// as NCHW when its last two dimensions divide the input size.
 func Inspect(path string, probeH, probeW int, o Options) (*Report, error) {
 	m, err := Load(path)
 	if err != nil {
@@ -216,75 +238,6 @@ func tensorInfo(v *pb.ValueInfoProto) TensorInfo {
 	return ti
 }
 
-// probe runs m once on a zero input of size h×w with every node output
-// exposed and collects the rank-4 float tensors.
-func probe(m *Model, h, w int, o Options) (*Probe, error) {
-	g := m.Proto.GetGraph()
-	type pos struct {
-		node int
-		op   string
-	}
-	where := map[string]pos{}
-	for i, n := range g.GetNode() {
-		for _, out := range n.GetOutput() {
-			if out != "" {
-				where[out] = pos{i, n.GetOpType()}
-			}
-		}
-	}
-	var input string
-	if ins := RealInputs(g); len(ins) > 0 {
-		input = ins[0].GetName()
-	}
-	names := imageTensors(g, input)
-	isOut := map[string]bool{}
-	for _, v := range g.GetOutput() {
-		isOut[v.GetName()] = true
-	}
-	s, err := newSession(m, names, o, false)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	n, c := 1, s.channels()
-	if len(s.inDims) == 4 && s.inDims[0] > 0 {
-		n = int(s.inDims[0])
-	}
-	x := make([]float32, n*c*h*w)
-	if err := s.checkInput(x, n, c, h, w); err != nil {
-		return nil, fmt.Errorf("%w (probe size %dx%d)", err, h, w)
-	}
-	shapes, err := s.runShapes(x, n, c, h, w)
-	if err != nil {
-		return nil, err
-	}
-	p := &Probe{H: h, W: w}
-	for i, name := range names {
-		sh := shapes[i]
-		if !sh.float || len(sh.shape) != 4 || sh.shape[2] <= 0 || sh.shape[3] <= 0 {
-			continue
-		}
-		if sh.shape[2] == 1 && sh.shape[3] == 1 && h*w > 1 {
-			continue // globally pooled: not a spatial feature map
-		}
-		ps := where[name]
-		p.Candidates = append(p.Candidates, Candidate{
-			Name: name, Op: ps.op, Node: ps.node, Shape: sh.shape,
-			Stride:  float64(h) / float64(sh.shape[2]),
-			StrideW: float64(w) / float64(sh.shape[3]),
-			Output:  isOut[name],
-		})
-	}
-	sort.SliceStable(p.Candidates, func(i, j int) bool {
-		a, b := p.Candidates[i], p.Candidates[j]
-		if a.Stride != b.Stride {
-			return a.Stride < b.Stride
-		}
-		return a.Node < b.Node
-	})
-	return p, nil
-}
-
 // nonFloatOps produce tensors that are never float feature maps.
 var nonFloatOps = map[string]bool{
 	"Shape": true, "Size": true, "ArgMax": true, "ArgMin": true, "NonZero": true,
@@ -345,41 +298,6 @@ func imageTensors(g *pb.GraphProto, input string) []string {
 		}
 	}
 	return names
-}
-
-type shapeOf struct {
-	float bool
-	shape []int64
-}
-
-// runShapes runs the session and returns the element kind and shape of
-// each output, dropping the data.
-func (s *Session) runShapes(x []float32, n, c, h, w int) ([]shapeOf, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.sess == nil {
-		return nil, fmt.Errorf("onnx: run on a closed session")
-	}
-	in, err := ort.NewTensor(ort.NewShape(int64(n), int64(c), int64(h), int64(w)), x)
-	if err != nil {
-		return nil, fmt.Errorf("onnx: input tensor: %s", trimLines(err.Error()))
-	}
-	defer in.Destroy()
-	outs := make([]ort.Value, len(s.outputs))
-	err = s.sess.Run([]ort.Value{in}, outs)
-	defer destroyAll(outs)
-	if err != nil {
-		return nil, fmt.Errorf("onnx: probe run on a batch of shape [%d %d %d %d]: %s", n, c, h, w, ortMessage(err))
-	}
-	res := make([]shapeOf, len(outs))
-	for i, v := range outs {
-		if v == nil {
-			continue
-		}
-		_, isF := v.(*ort.Tensor[float32])
-		res[i] = shapeOf{float: isF, shape: []int64(v.GetShape().Clone())}
-	}
-	return res, nil
 }
 
 // Print writes the report as aligned text tables.
@@ -449,21 +367,32 @@ func (r *Report) Print(w io.Writer) error {
 		}
 	}
 	if r.Probe != nil {
-		fmt.Fprintf(w, "\ncandidate feature tensors (probe %dx%d; deepest last)\n", r.Probe.H, r.Probe.W)
-		p("tensor\top\tnode\tshape\tstride\n")
+		sizes := fmt.Sprintf("%dx%d", r.Probe.H, r.Probe.W)
+		if r.Probe.H2 != 0 && (r.Probe.H2 != r.Probe.H || r.Probe.W2 != r.Probe.W) {
+			sizes += fmt.Sprintf(" and %dx%d", r.Probe.H2, r.Probe.W2)
+		}
+		fmt.Fprintf(w, "\ncandidate feature tensors (probe %s; shapes at %dx%d; deepest last)\n", sizes, r.Probe.H, r.Probe.W)
+		p("tensor\top\tnode\tshape\tstride\tlayout\n")
 		for _, c := range r.Probe.Candidates {
-			st := strconv.FormatFloat(c.Stride, 'g', 4, 64)
-			if c.StrideW != c.Stride {
-				st += "x" + strconv.FormatFloat(c.StrideW, 'g', 4, 64)
+			st := c.StrideText
+			if st == "" {
+				st = strconv.FormatFloat(c.Stride, 'g', 4, 64)
+			}
+			if c.StrideTextW != "" && c.StrideTextW != c.StrideText {
+				st += "x" + c.StrideTextW
 			}
 			name := c.Name
 			if c.Output {
 				name += " (output)"
 			}
-			p("%s\t%s\t%d\t%s\t%s\n", name, c.Op, c.Node, dimsString(c.Shape), st)
+			layout := "NCHW"
+			if c.NHWC {
+				layout = "NHWC"
+			}
+			p("%s\t%s\t%d\t%s\t%s\t%s\n", name, c.Op, c.Node, dimsString(c.Shape), st, layout)
 		}
 		if len(r.Probe.Candidates) == 0 {
-			p("(none)\t\t\t\t\n")
+			p("(none)\t\t\t\t\t\n")
 		}
 		if err := tw.Flush(); err != nil {
 			return err

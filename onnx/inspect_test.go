@@ -119,7 +119,7 @@ func TestInspectProbe(t *testing.T) {
 		t.Errorf("static probe: %v", err)
 	}
 	if r, err := Inspect(ps, 32, 32, Options{}); err != nil || len(r.Probe.Candidates) != 2 {
-		t.Errorf("static probe at its size: %v", err)
+		t.Errorf("static probe at its size: %v %+v", err, r.Probe)
 	}
 }
 
