@@ -22,7 +22,9 @@ var MaxPixels = 1 << 28
 
 // DecodeImage decodes a PNG, JPEG, GIF, BMP, TIFF or WebP image into 3 planes
 // of h*w float32 values (RGB, 0..255). Alpha is dropped as ImageToFloat
-// says.
+// says. A JPEG is turned as its EXIF orientation tag says (as PIL's
+// exif_transpose does), so h and w are those of the displayed image; a
+// missing or malformed EXIF block leaves the image as stored.
 func DecodeImage(b []byte) (pix []float32, h, w int, err error) {
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
 	if err != nil {
@@ -31,11 +33,14 @@ func DecodeImage(b []byte) (pix []float32, h, w int, err error) {
 	if err := checkSize(cfg.Width, cfg.Height); err != nil {
 		return nil, 0, 0, err
 	}
-	img, _, err := image.Decode(bytes.NewReader(b))
+	img, format, err := image.Decode(bytes.NewReader(b))
 	if err != nil {
 		return nil, 0, 0, err
 	}
 	pix, h, w = ImageToFloat(img)
+	if format == "jpeg" {
+		pix, h, w = orient(pix, h, w, jpegOrientation(b))
+	}
 	return pix, h, w, nil
 }
 

@@ -26,7 +26,10 @@
 // PNG's RGB, whatever the alpha), so transparent pixels are not blackened
 // and never an error; only premultiplied in-memory images (image.RGBA) have
 // nothing but black to give there. Images are not composited over a
-// background.
+// background. JPEG images are turned as their EXIF orientation tag says
+// (the displayed image, as PIL's exif_transpose gives it); labels, being
+// PNG, are used as stored, so they must be drawn on the displayed image. A
+// malformed EXIF block is ignored.
 //
 // Augment implements the usual training augmentation (random scale, random
 // crop with padding, horizontal flip) driven by a caller-supplied
