@@ -37,9 +37,10 @@ func (b *Batch) check(dst []float32, needProb bool) error {
 // dst therefore also serves as "the per-pixel weights it used" for logging.
 //
 // Reduce returns an error wrapping ErrInput, and never panics, when the lengths of dst and
-// the Batch slices do not match or the data are invalid for the loss. It does not modify
-// the Batch, and the loss does not depend on the order of the images in the batch. A batch
-// without valid pixels has loss 0 and all coefficients 0.
+// the Batch slices do not match; it may also reject invalid data (lmp and topk reject
+// non-finite cross-entropies). It does not modify the Batch, and the loss does not depend on
+// the order of the images in the batch. A batch without valid pixels has loss 0 and all
+// coefficients 0.
 type Loss interface {
 	Name() string
 	Reduce(dst []float32, b Batch) (float64, error)

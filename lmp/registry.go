@@ -80,6 +80,11 @@ func New(name string, o Options) (Loss, error) {
 	if !ok {
 		return nil, fmt.Errorf("lmp: unknown loss %q, want one of %s: %w", name, strings.Join(Names(), ", "), ErrInput)
 	}
+	return makeLoss(name, m, o)
+}
+
+// makeLoss calls the constructor of m, the Maker registered as name, for New.
+func makeLoss(name string, m Maker, o Options) (Loss, error) {
 	l, err := m.New(o)
 	switch {
 	case err != nil && errors.Is(err, ErrInput):
