@@ -53,12 +53,12 @@ type OpCount struct {
 // Probe is the result of the probe runs on zero inputs of size H×W and
 // H2×W2.
 type Probe struct {
-	H          int         `json:"h"`
-	W          int         `json:"w"`
+	H int `json:"h"`
+	W int `json:"w"`
 	// H2 and W2 are the second probe size; they equal H and W when the
 	// model's input size is static.
-	H2 int `json:"h2"`
-	W2 int `json:"w2"`
+	H2         int         `json:"h2"`
+	W2         int         `json:"w2"`
 	Candidates []Candidate `json:"candidates"`
 }
 
