@@ -26,7 +26,10 @@
 //
 // The plot functions draw a row-normalised confusion heat map, per-class IoU
 // bars, training loss curves and per-class IoU bars grouped by loss as PNG
-// files with gonum.org/v1/plot.
+// files with gonum.org/v1/plot. WriteHTMLReport puts the summary, the
+// per-class table, these plots and the worst images (image, ground truth,
+// prediction) on one self-contained HTML page; MaskImage, WriteMaskPNG,
+// WriteImagePNG and Palette draw the PNGs it shows.
 //
 // Add panics when the label and prediction slices differ in length, and
 // NewConfusion when asked for fewer than one class: both are programming

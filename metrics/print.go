@@ -62,14 +62,10 @@ func pct(v float64, undefined string) string {
 // notes on absent classes and on pixels that could not be counted.
 func (r Report) Print(w io.Writer) error {
 	rows := [][]string{{"Class", "IoU", "Acc", "Dice"}}
-	predOnly := 0
 	for _, c := range r.Classes {
 		if c.Absent {
 			rows = append(rows, []string{c.Name, "absent", "absent", "absent"})
 			continue
-		}
-		if c.Label == 0 {
-			predOnly++
 		}
 		rows = append(rows, []string{c.Name, pct(c.IoU, "n/a"), pct(c.Acc, "n/a"), pct(c.Dice, "n/a")})
 	}
@@ -86,21 +82,7 @@ func (r Report) Print(w io.Writer) error {
 	}); err != nil {
 		return err
 	}
-	var notes []string
-	if r.Absent > 0 {
-		notes = append(notes, fmt.Sprintf("absent: %d of %d classes occur neither in the labels nor in the predictions; "+
-			"they are left out of mIoU, mAcc and mDice (%d classes averaged).", r.Absent, len(r.Classes), len(r.Classes)-r.Absent))
-	}
-	if predOnly > 0 {
-		notes = append(notes, fmt.Sprintf("n/a: %d classes are predicted but never labelled; their accuracy is undefined "+
-			"and left out of mAcc, their IoU and Dice are 0 and count in the means.", predOnly))
-	}
-	if r.OutOfRange > 0 {
-		notes = append(notes, fmt.Sprintf("%d labelled pixels were predicted outside the class range; they count as errors.", r.OutOfRange))
-	}
-	if r.BadLabels > 0 {
-		notes = append(notes, fmt.Sprintf("%d pixels had a label that is neither a class nor ignore; they were skipped.", r.BadLabels))
-	}
+	notes := r.notes()
 	fmt.Fprintf(w, "%d labelled pixels; percentages.\n", r.Pixels)
 	for _, n := range notes {
 		if _, err := fmt.Fprintln(w, "Note: "+n); err != nil {
@@ -108,4 +90,35 @@ func (r Report) Print(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// notes returns the remarks printed under the tables: absent and
+// predicted-only classes, and pixels that could not be counted.
+func (r Report) notes() []string {
+	predOnly := 0
+	for _, c := range r.Classes {
+		if !c.Absent && c.Label == 0 {
+			predOnly++
+		}
+	}
+	var notes []string
+	if r.Absent > 0 {
+		notes = append(notes, fmt.Sprintf("absent: %d of %d classes occur neither in the labels nor in the predictions; "+
+			"they are left out of mIoU, mAcc and mDice (%d classes averaged).", r.Absent, len(r.Classes), len(r.Classes)-r.Absent))
+	}
+	if predOnly > 0 {
+		what := fmt.Sprintf("%d classes are", predOnly)
+		if predOnly == 1 {
+			what = "1 class is"
+		}
+		notes = append(notes, fmt.Sprintf("n/a: %s predicted but never labelled; their accuracy is undefined "+
+			"and left out of mAcc, their IoU and Dice are 0 and count in the means.", what))
+	}
+	if r.OutOfRange > 0 {
+		notes = append(notes, fmt.Sprintf("%d labelled pixels were predicted outside the class range; they count as errors.", r.OutOfRange))
+	}
+	if r.BadLabels > 0 {
+		notes = append(notes, fmt.Sprintf("%d pixels had a label that is neither a class nor ignore; they were skipped.", r.BadLabels))
+	}
+	return notes
 }
