@@ -167,6 +167,23 @@ func (c *Confusion) Add(gt, pred []int32, ignore int32) {
 	}
 }
 
+// addReference is the plain form of Add's loop that the tests compare it
+// against.
+func addReference(c *Confusion, gt, pred []int32, ignore int32) {
+	for i := range gt {
+		g, p := int(gt[i]), int(pred[i])
+		switch {
+		case gt[i] == ignore:
+		case g < 0 || g >= c.K:
+			c.BadLabels++
+		case p < 0 || p >= c.K:
+			c.OutOfRange[g]++
+		default:
+			c.M[g*c.K+p]++
+		}
+	}
+}
+
 // Merge adds the counts of o to c. The class counts must agree. Counts that
 // would leave the int64 range are an error naming the cell, and leave c
 // unchanged.

@@ -331,7 +331,40 @@ func TestResolveShard(t *testing.T) {
 	}
 }
 
-// BenchmarkAdd measures counting a label map against a prediction.
+// TestAddMatchesReference compares Add with its plain reference on random
+// maps with ignored, bad and out-of-range values.
+func TestAddMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, tc := range []struct {
+		k      int
+		ignore int32
+	}{{1, 255}, {3, 255}, {19, 255}, {5, 2}, {4, -1}, {150, 0}} {
+		c, ref := NewConfusion(tc.k), NewConfusion(tc.k)
+		for img := 0; img < 5; img++ {
+			n := r.IntN(400)
+			gt, pred := make([]int32, n), make([]int32, n)
+			for i := range gt {
+				gt[i] = int32(r.IntN(tc.k+3)) - 1 // -1 .. k+1
+				pred[i] = int32(r.IntN(tc.k+3)) - 1
+				if r.IntN(8) == 0 {
+					gt[i] = tc.ignore
+				}
+				if r.IntN(50) == 0 {
+					gt[i], pred[i] = math.MaxInt32, math.MinInt32
+				}
+			}
+			c.Add(gt, pred, tc.ignore)
+			addReference(ref, gt, pred, tc.ignore)
+		}
+		if !slices.Equal(c.M, ref.M) || !slices.Equal(c.OutOfRange, ref.OutOfRange) || c.BadLabels != ref.BadLabels || c.Err() != nil {
+			t.Errorf("K=%d ignore %d: Add gives %v %v %d, the reference %v %v %d (err %v)", tc.k, tc.ignore,
+				c.M, c.OutOfRange, c.BadLabels, ref.M, ref.OutOfRange, ref.BadLabels, c.Err())
+		}
+	}
+}
+
+// BenchmarkAdd measures counting a label map against a prediction; the
+// Reference variants run the plain loop, as a baseline in the same run.
 func BenchmarkAdd(b *testing.B) {
 	for _, sz := range []struct {
 		name string
@@ -350,6 +383,13 @@ func BenchmarkAdd(b *testing.B) {
 			b.SetBytes(int64(8 * sz.n))
 			for b.Loop() {
 				c.Add(gt, pred, 255)
+			}
+		})
+		ref := NewConfusion(19)
+		b.Run(sz.name+"Reference", func(b *testing.B) {
+			b.SetBytes(int64(8 * sz.n))
+			for b.Loop() {
+				addReference(ref, gt, pred, 255)
 			}
 		})
 	}

@@ -84,6 +84,9 @@ func ConfusionHeatmap(path string, c *Confusion, names []string) error {
 		return err
 	}
 	c.init()
+	if err := c.Validate(); err != nil {
+		return err
+	}
 	g := heatGrid{k: k, v: make([]float64, k*k)}
 	for r := 0; r < k; r++ {
 		var sum int64

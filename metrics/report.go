@@ -314,3 +314,14 @@ figcaption { color: #5a6675; font-size: 12.5px; text-align: center; margin-top: 
 </body>
 </html>
 `))
+
+// ImageMIoU returns the mIoU of one image, computed as Report computes it
+// for a matrix of that image's pixels alone: the mean IoU over the k
+// classes that occur in its labels or predictions, NaN when none does (all
+// pixels ignored). It is the score by which to pick an HTML report's worst
+// images. It panics if the lengths differ or k < 1.
+func ImageMIoU(gt, pred []int32, k int, ignore int32) float64 {
+	c := NewConfusion(k)
+	c.Add(gt, pred, ignore)
+	return c.Report(nil).MIoU
+}

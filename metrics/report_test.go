@@ -384,3 +384,22 @@ func TestMask(t *testing.T) {
 		t.Error("5 values as a 1 x 2 image")
 	}
 }
+
+func TestImageMIoU(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		gt, pred []int32
+		want     float64
+	}{
+		// class 0: TP 2, FN 1, FP 0 -> 2/3; class 1: TP 1, FP 1 -> 1/2; class 2 absent.
+		{"two classes", []int32{0, 0, 0, 1, 255}, []int32{0, 0, 1, 1, 2}, (2.0/3 + 0.5) / 2},
+		{"perfect", []int32{2, 2, 1}, []int32{2, 2, 1}, 1},
+		{"all ignored", []int32{255, 255}, []int32{0, 1}, nan},
+		// class 1 predicted only: IoU 0 counts.
+		{"predicted only", []int32{0, 0}, []int32{0, 1}, (0.5 + 0) / 2},
+	} {
+		if got := ImageMIoU(tc.gt, tc.pred, 3, 255); !near(got, tc.want) {
+			t.Errorf("%s: mIoU %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
