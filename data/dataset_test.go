@@ -37,6 +37,15 @@ func encodePNG(t testing.TB, img image.Image) []byte {
 	return buf.Bytes()
 }
 
+func encodeJPEG(t testing.TB, img image.Image) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 95}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 // rgbImage returns an image whose pixel (x, y) is (x*10+y, y*10, c).
 func rgbImage(w, h int, c uint8) *image.NRGBA {
 	m := image.NewNRGBA(image.Rect(0, 0, w, h))
