@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,9 +16,9 @@ import (
 // computed from the image. It does not expose the tensors themselves as
 // graph outputs, which would keep all of them alive until the end of the run
 // (gigabytes for a segmentation backbone at 512x1024): each probed tensor T
-// gets a Shape node placed right after T's producer, and the graph outputs
-// are those small int64 vectors only. onnxruntime then frees T as soon as
-// its last consumer ran, so a probe holds what a plain forward pass holds.
+// gets a Shape node, and the graph outputs are those small int64 vectors
+// only. onnxruntime then frees T once its consumers ran, so a probe holds
+// about what a plain forward pass holds (see shapeMarkers for the order).
 // Element types come from a second, weightless session that is created but
 // never run (see tensorTypes), so scalars, quantized integers and float16
 // tensors never reach the onnxruntime_go conversion of outputs, which
@@ -123,8 +124,8 @@ func runProbe(m *Model, h, w int, o Options) (*probeResult, error) {
 }
 
 // shapeMarkers returns a copy of m whose graph outputs are, for each of
-// names, the shape of that tensor (an int64 vector), computed by a Shape node
-// placed right after the tensor's producer, and the names of those outputs.
+// names, the shape of that tensor (an int64 vector) computed by a Shape
+// node, and the names of those outputs.
 // Nodes that feed no marker are pruned.
 func shapeMarkers(m *Model, names []string) (*Model, []string) {
 	mp := proto.Clone(m.Proto).(*pb.ModelProto)
@@ -136,17 +137,24 @@ func shapeMarkers(m *Model, names []string) (*Model, []string) {
 		markers[i] = prefix + strconv.Itoa(i)
 		marker[n] = markers[i]
 	}
-	nodes := make([]*pb.NodeProto, 0, len(g.Node)+len(names))
+	// The Shape nodes go after all others, the one of the last tensor
+	// first. onnxruntime orders execution by a depth-first search back
+	// from the graph's leaves, taking the last leaf first: so the shape of
+	// each tensor is taken right after the nodes it needs have run, and
+	// the tensor can be freed when its other consumers are done (with the
+	// Shape nodes in graph order, onnxruntime ran all of them at the end
+	// and held every tensor: BenchmarkProbeMemory measures it).
+	var tail []*pb.NodeProto
 	for _, n := range g.Node {
-		nodes = append(nodes, n)
 		for _, out := range n.GetOutput() {
 			if mk, ok := marker[out]; ok {
-				nodes = append(nodes, &pb.NodeProto{Name: mk, OpType: "Shape", Input: []string{out}, Output: []string{mk}})
+				tail = append(tail, &pb.NodeProto{Name: mk, OpType: "Shape", Input: []string{out}, Output: []string{mk}})
 				delete(marker, out)
 			}
 		}
 	}
-	g.Node = nodes
+	slices.Reverse(tail)
+	g.Node = append(g.Node, tail...)
 	g.Output = nil
 	for _, mk := range markers {
 		g.Output = append(g.Output, TensorValueInfo(mk, int32(pb.TensorProto_INT64), []int64{0}, nil))
