@@ -13,10 +13,24 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/graph"
 )
 
-const cacheMagic = "LMPFEAT1"
+// cacheMagic names the entry format; version 2 adds the sample's content hash, so that an edited
+// image or label is a miss (version 1 entries are misses too, and are rewritten).
+const cacheMagic = "LMPFEAT2"
+
+// SampleSum is the content hash of a sample (its image and label) that a cache entry must match.
+func SampleSum(s *data.Sample) [16]byte {
+	h := sha256.New()
+	binary.Write(h, binary.LittleEndian, [2]int32{int32(s.H), int32(s.W)})
+	binary.Write(h, binary.LittleEndian, s.Image)
+	binary.Write(h, binary.LittleEndian, s.Label)
+	var out [16]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
 
 // FeatureCache stores backbone features (float16) and labels of a dataset on disk, one file per
 // sample, so that epochs after the first skip the frozen backbone. Its folder name is a key derived
@@ -50,14 +64,16 @@ func (c *FeatureCache) path(split string, i int) string {
 	return filepath.Join(c.Dir, fmt.Sprintf("%s-%06d.f16", split, i))
 }
 
-// Put stores the features (1 x C x h x w) and the H x W label map of sample i of split.
-func (c *FeatureCache) Put(split string, i int, feat *graph.Tensor, label []int32, H, W int) error {
+// Put stores the features (1 x C x h x w) and the H x W label map of sample i of split, whose
+// content hash is sum.
+func (c *FeatureCache) Put(split string, i int, sum [16]byte, feat *graph.Tensor, label []int32, H, W int) error {
 	if feat.N != 1 || len(label) != H*W {
 		panic("train: FeatureCache.Put: want one sample and a label of H*W")
 	}
 	var b bytes.Buffer
 	b.Grow(32 + 2*len(feat.Data) + 2*len(label))
 	b.WriteString(cacheMagic)
+	b.Write(sum[:])
 	for _, v := range []uint32{uint32(feat.C), uint32(feat.H), uint32(feat.W), uint32(H), uint32(W)} {
 		binary.Write(&b, binary.LittleEndian, v)
 	}
@@ -74,8 +90,9 @@ func (c *FeatureCache) Put(split string, i int, feat *graph.Tensor, label []int3
 	return WriteFileAtomic(c.path(split, i), b.Bytes())
 }
 
-// Get loads sample i of split. ok is false when the sample is not cached (or its file is damaged).
-func (c *FeatureCache) Get(split string, i int) (feat *graph.Tensor, label []int32, H, W int, ok bool, err error) {
+// Get loads sample i of split. ok is false when the sample is not cached, its file is damaged, or
+// it was computed from another image or label than the one whose content hash is sum.
+func (c *FeatureCache) Get(split string, i int, sum [16]byte) (feat *graph.Tensor, label []int32, H, W int, ok bool, err error) {
 	data, err := os.ReadFile(c.path(split, i))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, 0, 0, false, nil
@@ -83,14 +100,14 @@ func (c *FeatureCache) Get(split string, i int) (feat *graph.Tensor, label []int
 	if err != nil {
 		return nil, nil, 0, 0, false, fmt.Errorf("train: feature cache: %w", err)
 	}
-	hdr := len(cacheMagic) + 20
-	if len(data) < hdr+4 || string(data[:len(cacheMagic)]) != cacheMagic ||
+	hdr := len(cacheMagic) + 16 + 20
+	if len(data) < hdr+4 || string(data[:len(cacheMagic)]) != cacheMagic || !bytes.Equal(data[len(cacheMagic):len(cacheMagic)+16], sum[:]) ||
 		crc32.ChecksumIEEE(data[:len(data)-4]) != binary.LittleEndian.Uint32(data[len(data)-4:]) {
 		return nil, nil, 0, 0, false, nil
 	}
 	var d [5]int
 	for k := range d {
-		d[k] = int(binary.LittleEndian.Uint32(data[len(cacheMagic)+4*k:]))
+		d[k] = int(binary.LittleEndian.Uint32(data[len(cacheMagic)+16+4*k:]))
 	}
 	nf, nl := d[0]*d[1]*d[2], d[3]*d[4]
 	if hdr+2*nf+2*nl+4 != len(data) {

@@ -46,7 +46,7 @@ func legacyData(t *testing.T) string {
 
 // legacyRun copies testdata/legacy/run (written by lmpseg before the library redesign) into a
 // temporary folder and points its config at the testdata backbone.
-func legacyRun(t *testing.T) string {
+func legacyRun(t *testing.T, ds string) string {
 	t.Helper()
 	run := filepath.Join(t.TempDir(), "run")
 	if err := os.MkdirAll(run, 0o755); err != nil {
@@ -64,6 +64,7 @@ func legacyRun(t *testing.T) string {
 		}
 		if e.Name() == train.ConfigFile {
 			b = bytes.ReplaceAll(b, []byte(`"/tmp/legacy/tiny_dyn_s4.onnx"`), []byte(`"`+filepath.Join(repoRoot(), "testdata", "models", "tiny_dyn_s4.onnx")+`"`))
+			b = bytes.ReplaceAll(b, []byte(`"/tmp/legacy/ds/`), []byte(`"`+ds+`/`))
 		}
 		if err := os.WriteFile(filepath.Join(run, e.Name()), b, 0o644); err != nil {
 			t.Fatal(err)
@@ -106,7 +107,7 @@ func TestLegacyFormats(t *testing.T) {
 		open func() (*infer.Model, error)
 		want string
 	}{
-		{"run", func() (*infer.Model, error) { return train.OpenModel(legacyRun(t), o) }, "eval-run.json"},
+		{"run", func() (*infer.Model, error) { return train.OpenModel(legacyRun(t, dir), o) }, "eval-run.json"},
 		{"model", func() (*infer.Model, error) {
 			return infer.OpenModel(filepath.Join(repoRoot(), "testdata", "legacy", "model.onnx"), o)
 		}, "eval-model.json"},
@@ -126,12 +127,11 @@ func TestLegacyFormats(t *testing.T) {
 		}
 	}
 	// The legacy run resumes from its checkpoint for more iterations.
-	run := legacyRun(t)
+	run := legacyRun(t, dir)
 	rc, err := train.LoadConfig(run)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc.Data, rc.ValData = filepath.Join(dir, "train"), filepath.Join(dir, "val")
 	rc.Iters = 8
 	if _, err := train.Run(context.Background(), run, rc, train.Options{Resume: true, Threads: 1}); err != nil {
 		t.Fatalf("resuming the legacy run: %v", err)

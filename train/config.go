@@ -1,6 +1,7 @@
 package train
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/graph"
@@ -125,20 +128,49 @@ func ReadConfig(p string) (*Config, error) {
 	return &c, nil
 }
 
-// Compatible reports why a run folder's config old cannot be resumed or overwritten by new:
-// a different backbone file, feature tensor, classes or head.
+// ResumeMayChange lists the config.json keys that a resumed run may change: how long it trains and
+// how often it validates and checkpoints, and where its feature cache lives. Every other key
+// changes what the finished run computes, so a resume that changes it is refused.
+var ResumeMayChange = []string{"tool", "iters", "epochs", "val_every", "ckpt_every", "cache_dir"}
+
+// Compatible reports why a run folder's config old cannot be resumed with the recipe new: the
+// first key outside ResumeMayChange whose value differs.
 func Compatible(old, new *Config) error {
-	switch {
-	case old.BackboneSHA256 != new.BackboneSHA256:
-		return fmt.Errorf("backbone differs (sha256 %.12s… in the run, %.12s… given)", old.BackboneSHA256, new.BackboneSHA256)
-	case old.Feature != new.Feature:
-		return fmt.Errorf("feature tensor differs (%q in the run, %q given)", old.Feature, new.Feature)
-	case len(old.Classes) != len(new.Classes):
-		return fmt.Errorf("class count differs (%d in the run, %d given)", len(old.Classes), len(new.Classes))
-	case old.Head != new.Head:
-		return fmt.Errorf("head differs (%+v in the run, %+v given)", old.Head, new.Head)
-	case old.Loss.Name != new.Loss.Name:
-		return fmt.Errorf("loss differs (%s in the run, %s given)", old.Loss.Name, new.Loss.Name)
+	a, b := configMap(old), configMap(new)
+	for _, k := range ResumeMayChange {
+		delete(a, k)
+		delete(b, k)
+	}
+	keys := make([]string, 0, len(a)+len(b))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		x, _ := json.Marshal(a[k])
+		y, _ := json.Marshal(b[k])
+		if !bytes.Equal(x, y) {
+			return fmt.Errorf("%s differs (%s in the run, %s given); only %s may change on --resume", k, clip(x), clip(y), strings.Join(ResumeMayChange[1:], ", "))
+		}
 	}
 	return nil
+}
+
+func configMap(c *Config) map[string]any {
+	b, _ := json.Marshal(c)
+	m := map[string]any{}
+	json.Unmarshal(b, &m)
+	return m
+}
+
+func clip(b []byte) string {
+	if len(b) > 80 {
+		return string(b[:77]) + "..."
+	}
+	return string(b)
 }

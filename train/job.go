@@ -149,6 +149,17 @@ func Run(ctx context.Context, dir string, rc *Config, o Options) (*Summary, erro
 	if err := resolve(rc, sha, bb, ds); err != nil {
 		return nil, err
 	}
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		return nil, fmt.Errorf("train: --out %s is a file, not a run folder; give a folder path", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("train: --out: %w", err)
+	}
+	release, err := Lock(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	start, err := prepareRunFolder(dir, rc, o.Resume, o.Force)
 	if err != nil {
 		return nil, err
@@ -200,6 +211,9 @@ func resolve(rc *Config, sha string, bb *onnx.Backbone, ds data.Dataset) error {
 	}
 	rc.FeatureShape = shape
 	rc.Head.InChannels, rc.Head.Classes = int(shape[1]), len(rc.Classes)
+	if err := rc.Head.CheckTrainShape(rc.Batch, int(shape[2]), int(shape[3])); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
 	if rc.Epochs > 0 {
 		rc.Iters = (rc.Epochs*ds.Len() + rc.Batch - 1) / rc.Batch
 	}
@@ -228,9 +242,6 @@ func DefaultCacheDir() string {
 
 // prepareRunFolder creates or checks the run folder and returns the iteration to start from.
 func prepareRunFolder(out string, cfg *Config, resume, force bool) (int, error) {
-	if st, err := os.Stat(out); err == nil && !st.IsDir() {
-		return 0, fmt.Errorf("train: --out %s is a file, not a run folder; give a folder path", out)
-	}
 	old, err := LoadConfig(out)
 	exists := err == nil
 	if err != nil {
@@ -255,15 +266,27 @@ func prepareRunFolder(out string, cfg *Config, resume, force bool) (int, error) 
 		ck, err := LoadCheckpoint(filepath.Join(out, LastCkpt))
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return 0, SaveConfig(out, cfg) // killed before the first checkpoint: start again
+				// Killed before the first checkpoint (or copied without it): start again from
+				// iteration 0, dropping a best.ckpt that no longer belongs to the run's logs.
+				os.Remove(filepath.Join(out, BestCkpt))
+				return 0, SaveConfig(out, cfg)
 			}
 			return 0, fmt.Errorf("train: cannot resume %s: %w", out, err)
+		}
+		if ck.Iter > cfg.Iters {
+			return 0, fmt.Errorf("train: cannot resume %s: it has done %d iterations, more than --iters %d; give --iters %d or more", out, ck.Iter, cfg.Iters, ck.Iter)
 		}
 		return ck.Iter, SaveConfig(out, cfg)
 	case exists && !force:
 		return 0, fmt.Errorf("train: %s already holds a run (backbone %s, loss %s); pass --resume to continue it or --force to overwrite it", out, filepath.Base(old.Backbone), old.Loss.Name)
 	case !exists && resume:
 		return 0, fmt.Errorf("train: --resume: %s holds no run to resume (no %s); drop --resume to start one", out, ConfigFile)
+	case !exists && !force:
+		for _, f := range []string{LastCkpt, BestCkpt, MetricsFile, CSVFile} {
+			if _, err := os.Stat(filepath.Join(out, f)); err == nil {
+				return 0, fmt.Errorf("train: %s holds %s but no %s, so it is not a run lmpseg can continue; pass --force to overwrite it or give another --out", out, f, ConfigFile)
+			}
+		}
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return 0, fmt.Errorf("train: %w", err)
@@ -330,6 +353,7 @@ func fit(ctx context.Context, run string, cfg *Config, start int, ds, val data.D
 
 	prog.Start(cfg.Iters, start)
 	t0 := time.Now()
+	labelled, warned := false, false
 	loop := &Loop{
 		Stepper: &Stepper{Head: head, Opt: opt, Loss: loss, Clip: cfg.Optim.ClipNorm, Ignore: cfg.Ignore, Seed: cfg.Seed, Sched: Schedule{Base: cfg.LR, Total: cfg.Iters, Warmup: cfg.Warmup}},
 		Source:  src, Run: run, Start: start, Iters: cfg.Iters, ValEvery: cfg.ValEvery, CkptEvery: cfg.CkptEvery,
@@ -340,6 +364,12 @@ func fit(ctx context.Context, run string, cfg *Config, start int, ds, val data.D
 					prog.Note("warning: %v", err)
 				}
 				prog.Step(it+1, st)
+				if st.Valid > 0 {
+					labelled = true
+				} else if !warned {
+					warned = true
+					prog.Note("warning: every pixel of the batch at iteration %d has the ignore label %d, so it teaches nothing; check --ignore and the label files", it+1, cfg.Ignore)
+				}
 			},
 		},
 	}
@@ -358,8 +388,12 @@ func fit(ctx context.Context, run string, cfg *Config, start int, ds, val data.D
 	}
 	if start > 0 {
 		prog.Note("resuming %s at iteration %d of %d", run, start, cfg.Iters)
+		loop.EvalFirst = loop.Hooks.Eval != nil && (start == cfg.Iters || cfg.ValEvery > 0 && start%cfg.ValEvery == 0) && !HasEval(run, start)
 	}
 	err = loop.Do(ctx)
+	if err == nil && !labelled && start < cfg.Iters {
+		err = fmt.Errorf("train: no training batch had a labelled pixel: every label of %s read as the ignore label %d (the run folder keeps the %d steps); check --ignore and the label files", cfg.Data, cfg.Ignore, cfg.Iters-start)
+	}
 	prog.Finish()
 	var ne *NumericError
 	if errors.As(err, &ne) {

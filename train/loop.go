@@ -38,6 +38,9 @@ type Loop struct {
 	BestMIoU  float64
 	BestIter  int
 	Hooks     Hooks
+	// EvalFirst runs the Eval hook at Start before any step: a resumed run whose validation at
+	// Start was interrupted repeats it, so its metrics read as if it had never stopped.
+	EvalFirst bool
 }
 
 // ErrInterrupted is returned by Loop.Do when its context was cancelled; the current step was
@@ -108,6 +111,14 @@ func (l *Loop) Do(ctx context.Context) error {
 			}
 		}
 		return nil
+	}
+	if l.EvalFirst {
+		if err := eval(l.Start); err != nil {
+			return err
+		}
+		if l.Start == l.Iters {
+			return save(l.Start)
+		}
 	}
 	for it := l.Start; it < l.Iters; it++ {
 		if ctx.Err() != nil {

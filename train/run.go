@@ -129,6 +129,24 @@ func (l *Logs) Close() error {
 	return errors.Join(e1, e2)
 }
 
+// HasEval reports whether the run's metrics.jsonl holds a validation result at iteration it.
+func HasEval(run string, it int) bool {
+	b, err := os.ReadFile(filepath.Join(run, MetricsFile))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var v struct {
+			Iter *int     `json:"iter"`
+			MIoU *float64 `json:"val_miou"`
+		}
+		if json.Unmarshal([]byte(line), &v) == nil && v.Iter != nil && *v.Iter == it && v.MIoU != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // ReadLossCurve returns (iteration, loss) pairs from a run's metrics.jsonl.
 func ReadLossCurve(run string) ([][2]float64, error) {
 	b, err := os.ReadFile(filepath.Join(run, MetricsFile))

@@ -135,22 +135,28 @@ type CachedSource struct {
 	order     *sampleOrder
 }
 
-// Sample returns the cached features and label of sample idx.
+// Sample returns the cached features and label of sample idx. The sample is decoded every time, so
+// that an image or label edited since the entry was written is a miss; on a miss the features
+// are rounded to float16 as the cache stores them, so a cold and a warm cache give the same numbers.
 func (s *CachedSource) Sample(idx int) (*graph.Tensor, []int32, int, int, string, error) {
 	name := s.DS.Name(idx)
-	f, lab, H, W, ok, err := s.Cache.Get(s.Split, idx)
-	if err != nil || ok {
-		return f, lab, H, W, name, err
-	}
 	smp, err := s.DS.Load(idx)
 	if err != nil {
 		return nil, nil, 0, 0, name, err
+	}
+	sum := SampleSum(smp)
+	f, lab, H, W, ok, err := s.Cache.Get(s.Split, idx, sum)
+	if err != nil || ok {
+		return f, lab, H, W, name, err
 	}
 	b, err := FeatureBatch(s.Backbone, s.Pre, []*data.Sample{smp})
 	if err != nil {
 		return nil, nil, 0, 0, name, err
 	}
-	if err := s.Cache.Put(s.Split, idx, b.Feat, b.Labels, b.H, b.W); err != nil {
+	for i, v := range b.Feat.Data {
+		b.Feat.Data[i] = f16to32(f32to16(v))
+	}
+	if err := s.Cache.Put(s.Split, idx, sum, b.Feat, b.Labels, b.H, b.W); err != nil {
 		return nil, nil, 0, 0, name, err
 	}
 	return b.Feat, b.Labels, b.H, b.W, name, nil

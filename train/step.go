@@ -61,6 +61,22 @@ func firstNonFinite(x []float32, per int) int {
 	return -1
 }
 
+// checkLabels reports the first label that is neither a class nor the ignore label.
+func checkLabels(b *Batch, classes int, ignore int32) error {
+	hw := b.H * b.W
+	for i, l := range b.Labels {
+		if l != ignore && (l < 0 || int(l) >= classes) {
+			name := "?"
+			if k := i / max(hw, 1); k < len(b.Names) {
+				name = b.Names[k]
+			}
+			p := i % max(hw, 1)
+			return fmt.Errorf("image %s: label %d at pixel (%d, %d) is neither a class (0..%d) nor the ignore label %d; give --ignore the value your labels use for unlabelled pixels, or --classes", name, l, p/max(b.W, 1), p%max(b.W, 1), classes-1, ignore)
+		}
+	}
+	return nil
+}
+
 // Step runs forward, loss, pooling, backward and the update on b at iteration it (0-based).
 func (s *Stepper) Step(b *Batch, it int) (StepStats, error) {
 	name := func(k int) string {
@@ -70,6 +86,12 @@ func (s *Stepper) Step(b *Batch, it int) (StepStats, error) {
 		return "?"
 	}
 	n := b.Feat.N
+	if err := s.Head.CheckInput(b.Feat.C); err != nil {
+		return StepStats{}, fmt.Errorf("train: iteration %d: %w", it, err)
+	}
+	if err := checkLabels(b, s.Head.Spec().Classes, s.Ignore); err != nil {
+		return StepStats{}, fmt.Errorf("train: iteration %d: %w", it, err)
+	}
 	if k := firstNonFinite(b.Feat.Data, b.Feat.C*b.Feat.H*b.Feat.W); k >= 0 {
 		return StepStats{}, &NumericError{Iter: it, Tensor: "backbone features", Sample: name(k)}
 	}
