@@ -1,0 +1,43 @@
+package onnx
+
+import (
+	"testing"
+
+	pb "github.com/advancedclimatesystems/gonnx/onnx"
+)
+
+// TestBackboneRunsOnlyFeature gives the model a graph output that fails at
+// run time (a Reshape to an impossible shape after stage2): a backbone
+// reading stage1 must not run it, nor anything else that does not feed
+// stage1.
+func TestBackboneRunsOnlyFeature(t *testing.T) {
+	needRuntime(t)
+	mp := buildNet(netSpec{channels: []int{4, 6}})
+	g := mp.Graph
+	g.Initializer = append(g.Initializer, &pb.TensorProto{Name: "bad_shape", Dims: []int64{3}, DataType: int32(pb.TensorProto_INT64), Int64Data: []int64{7, 11, 13}})
+	g.Node = append(g.Node, &pb.NodeProto{Name: "bad", OpType: "Reshape", Input: []string{"stage2", "bad_shape"}, Output: []string{"bad"}})
+	g.Output = append(g.Output, FloatValueInfo("bad", nil))
+	p := writeModel(t, t.TempDir(), "bad.onnx", mp)
+	x := ramp(3 * 32 * 32)
+	whole, err := OpenSession(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer whole.Close()
+	if _, err := whole.Run(x, 1, 3, 32, 32); err == nil {
+		t.Fatal("the whole model ran: the test cannot tell")
+	}
+	for _, feat := range []string{"stage1", "conv2", "logits"} {
+		b, err := OpenBackbone(p, Options{Feature: feat})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := b.Run(x, 1, 32, 32); err != nil {
+			t.Errorf("backbone reading %s ran more of the graph: %v", feat, err)
+		}
+		if outs := b.Session().Outputs(); len(outs) != 1 || outs[0] != feat {
+			t.Errorf("backbone reading %s computes %v", feat, outs)
+		}
+		b.Close()
+	}
+}
