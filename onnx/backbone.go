@@ -21,9 +21,10 @@ type Backbone struct {
 }
 
 // OpenBackbone opens the model at path in onnxruntime for reading the tensor
-// o.Feature (the first graph output when empty). An intermediate tensor is
-// exposed as a graph output before the session is created, so that only the
-// nodes feeding it run. The model must have one float NCHW image input.
+// o.Feature (the first graph output when empty). The session's model has
+// that tensor as its only output and is pruned to the nodes feeding it, so
+// that nothing else runs (onnxruntime runs every node that feeds a graph
+// output). The model must have one float NCHW image input.
 func OpenBackbone(path string, o Options) (*Backbone, error) {
 	m, err := Load(path)
 	if err != nil {

@@ -168,3 +168,50 @@ func overhead(b *testing.B, p string, h, w, threads int) {
 	b.ReportMetric(float64(tRunner.Nanoseconds())/float64(b.N), "runner-ns/op")
 	b.ReportMetric(float64(tBare.Nanoseconds())/float64(b.N), "bare-ns/op")
 }
+
+// BenchmarkBackboneEarly compares a backbone reading an early tensor of a
+// 12-layer chain (relu2, after 3 of its 13 convolutions) with one reading
+// its final output, alternating calls on the same input, and reports the
+// time of the early one over the final one as "early/output". Since the
+// session runs only what feeds its feature, it should be near 3/13, and
+// below 0.5.
+func BenchmarkBackboneEarly(b *testing.B) {
+	needRuntime(b)
+	p := writeModel(b, b.TempDir(), "deep.onnx", deepNet(12, 16, false))
+	for _, sz := range benchSizes {
+		b.Run(sz.name, func(b *testing.B) {
+			early, err := OpenBackbone(p, Options{Feature: "relu2"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer early.Close()
+			final, err := OpenBackbone(p, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer final.Close()
+			x := ramp(3 * sz.h * sz.w)
+			var tEarly, tFinal time.Duration
+			run := func(bb *Backbone, d *time.Duration) {
+				t0 := time.Now()
+				if _, _, err := bb.Run(x, 1, sz.h, sz.w); err != nil {
+					b.Fatal(err)
+				}
+				*d += time.Since(t0)
+			}
+			run(early, new(time.Duration))
+			run(final, new(time.Duration))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i%2 == 0 {
+					run(early, &tEarly)
+					run(final, &tFinal)
+				} else {
+					run(final, &tFinal)
+					run(early, &tEarly)
+				}
+			}
+			b.ReportMetric(float64(tEarly)/float64(tFinal), "early/output")
+		})
+	}
+}

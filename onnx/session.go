@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	ort "github.com/yalue/onnxruntime_go"
+	"google.golang.org/protobuf/proto"
 )
 
 // Options configures how a model is run.
@@ -73,9 +75,10 @@ func OpenSession(path string, o Options) (*Session, error) {
 }
 
 // NewSession creates a session for m that computes the tensors named in
-// outputs (nil: every graph output). Intermediate tensors are exposed as
-// graph outputs before the session is created. The runtime is initialized
-// with o.LibPath when needed.
+// outputs (nil: every graph output). When outputs are not the graph's
+// outputs, the session's model has them as its only outputs and is pruned
+// to the nodes feeding them, since onnxruntime runs everything that feeds a
+// graph output. The runtime is initialized with o.LibPath when needed.
 func NewSession(m *Model, outputs []string, o Options) (*Session, error) {
 	return newSession(m, outputs, o, false)
 }
@@ -128,14 +131,13 @@ func newSession(m *Model, outputs []string, o Options, fromFile bool) (*Session,
 			outputs = append(outputs, v.GetName())
 		}
 	}
-	isOut := map[string]bool{}
-	for _, v := range g.GetOutput() {
-		isOut[v.GetName()] = true
-	}
-	var expose []string
-	for _, n := range outputs {
-		if !isOut[n] {
-			expose = append(expose, n)
+	// The session's model has exactly the requested outputs, pruned of
+	// what does not feed them: onnxruntime runs every node feeding a
+	// graph output, whether the run asks for it or not.
+	same := len(outputs) == len(g.GetOutput())
+	for i, v := range g.GetOutput() {
+		if same && outputs[i] != v.GetName() {
+			same = false
 		}
 	}
 	dev, cudaID, err := parseDevice(o.Device)
@@ -148,12 +150,12 @@ func newSession(m *Model, outputs []string, o Options, fromFile bool) (*Session,
 	}
 	defer opts.Destroy()
 	var sess *ort.DynamicAdvancedSession
-	if len(expose) == 0 && fromFile && m.Path != "" {
+	if same && fromFile && m.Path != "" {
 		sess, err = ort.NewDynamicAdvancedSession(m.Path, []string{in.GetName()}, outputs, opts)
 	} else {
 		mm := m
-		if len(expose) > 0 {
-			if mm, err = exposeUntyped(m, expose); err != nil {
+		if !same {
+			if mm, err = restrictOutputs(m, outputs); err != nil {
 				return nil, err
 			}
 		}
@@ -184,25 +186,46 @@ func newSession(m *Model, outputs []string, o Options, fromFile bool) (*Session,
 	return &Session{sess: sess, input: in.GetName(), inDims: dims, outputs: outputs, device: dev, lib: lib}, nil
 }
 
-// exposeUntyped is ExposeOutputs for the runner: exposed tensors carry no
-// element type, so onnxruntime infers it and tensors of any type can be
-// read.
-func exposeUntyped(m *Model, names []string) (*Model, error) {
-	mm, err := ExposeOutputs(m, names...)
-	if err != nil {
-		return nil, err
-	}
-	g := mm.Proto.Graph
-	want := map[string]bool{}
+// restrictOutputs returns a copy of m whose graph outputs are names, in that
+// order, pruned of what does not feed them. Intermediate tensors carry the
+// type value_info records for them, or none, so that onnxruntime infers it
+// and tensors of any type can be read.
+func restrictOutputs(m *Model, names []string) (*Model, error) {
+	g0 := m.Proto.GetGraph()
+	seen := map[string]bool{}
 	for _, n := range names {
-		want[n] = true
+		if !hasValue(g0, n) {
+			return nil, missingTensorError(g0, n)
+		}
+		if seen[n] {
+			return nil, fmt.Errorf("onnx: output %q asked for twice", n)
+		}
+		seen[n] = true
 	}
-	for i, v := range g.Output {
-		if want[v.GetName()] && !hasTypedInfo(m.Proto.GetGraph(), v.GetName()) {
-			g.Output[i] = &pb.ValueInfoProto{Name: v.GetName()}
+	// Copy all but the nodes and initializers, which stay shared with m:
+	// prune filters the lists without changing their elements.
+	mp := proto.Clone(&pb.ModelProto{
+		IrVersion: m.Proto.GetIrVersion(), OpsetImport: m.Proto.GetOpsetImport(),
+		ProducerName: m.Proto.GetProducerName(), ProducerVersion: m.Proto.GetProducerVersion(),
+		Domain: m.Proto.GetDomain(), ModelVersion: m.Proto.GetModelVersion(),
+		MetadataProps: m.Proto.GetMetadataProps(), Functions: m.Proto.GetFunctions(),
+	}).(*pb.ModelProto)
+	g := proto.Clone(&pb.GraphProto{Name: g0.GetName(), Input: g0.GetInput(), ValueInfo: g0.GetValueInfo()}).(*pb.GraphProto)
+	g.Node = slices.Clone(g0.GetNode())
+	g.Initializer = slices.Clone(g0.GetInitializer())
+	g.SparseInitializer = slices.Clone(g0.GetSparseInitializer())
+	mp.Graph = g
+	var outs []*pb.ValueInfoProto
+	for _, n := range names {
+		if hasTypedInfo(g0, n) {
+			outs = append(outs, valueInfoFor(g0, n))
+		} else {
+			outs = append(outs, &pb.ValueInfoProto{Name: n})
 		}
 	}
-	return mm, nil
+	g.Output = outs
+	prune(g, names)
+	return &Model{Proto: mp, Path: m.Path}, nil
 }
 
 // hasTypedInfo reports whether g records a type for name in its outputs or
