@@ -44,6 +44,7 @@ type fileDataset struct {
 	items        []item
 	classes      []string
 	ignore       int32
+	colours      *colourMap // for colour label PNGs; nil rejects them
 }
 
 func (d *fileDataset) Len() int          { return len(d.items) }
@@ -85,7 +86,7 @@ func (d *fileDataset) LoadLabel(i int) (label []int32, h, w int, err error) {
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("data: %w", err)
 	}
-	label, h, w, err = decodeLabelBytes(b)
+	label, h, w, err = decodeLabelBytes(b, d.colours)
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("data: decode label %s: %w", it.label, err)
 	}

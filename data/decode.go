@@ -185,10 +185,20 @@ func DecodeLabel(r io.Reader) (label []int32, h, w int, err error) {
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	return decodeLabelBytes(b)
+	return decodeLabelBytes(b, nil)
 }
 
-func decodeLabelBytes(b []byte) (label []int32, h, w int, err error) {
+// colourMap gives the raw label value of each colour (0xRRGGBB) of a colour
+// label image; source names where the colours come from, for errors.
+type colourMap struct {
+	ids    map[uint32]int32
+	source string
+}
+
+// decodeLabelBytes decodes the label PNG in b. With a colour map, a
+// true-colour PNG is mapped colour by colour (gray, paletted and 16-bit gray
+// PNGs still give their values); without one it must be gray throughout.
+func decodeLabelBytes(b []byte, cm *colourMap) (label []int32, h, w int, err error) {
 	cfg, err := png.DecodeConfig(bytes.NewReader(b))
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("not a PNG label: %w", err)
@@ -199,6 +209,13 @@ func decodeLabelBytes(b []byte) (label []int32, h, w int, err error) {
 	img, err := png.Decode(bytes.NewReader(b))
 	if err != nil {
 		return nil, 0, 0, err
+	}
+	if cm != nil {
+		switch img.(type) {
+		case *image.Gray, *image.Gray16, *image.Paletted:
+		default:
+			return colourLabel(img, cm)
+		}
 	}
 	label, h, w, err = labelFromImage(img)
 	if err != nil {
@@ -295,6 +312,58 @@ func labelFromImage(img image.Image) (label []int32, h, w int, err error) {
 		}
 	default:
 		return nil, 0, 0, fmt.Errorf("unsupported label colour model %T", img)
+	}
+	return label, h, w, nil
+}
+
+// colourLabel maps every pixel of img through cm by its colour, ignoring
+// alpha; a colour cm lacks is an error naming the pixel.
+func colourLabel(img image.Image, cm *colourMap) (label []int32, h, w int, err error) {
+	r := img.Bounds()
+	h, w = r.Dy(), r.Dx()
+	label = make([]int32, h*w)
+	last, lastID := uint32(1<<31), int32(0) // no colour is 1<<31
+	lookup := func(x, y int, c uint32) (int32, error) {
+		if c == last {
+			return lastID, nil
+		}
+		id, ok := cm.ids[c]
+		if !ok {
+			return 0, fmt.Errorf("pixel (x=%d, y=%d) has colour (%d, %d, %d), which is not a class colour of %s",
+				x, y, c>>16, c>>8&0xff, c&0xff, cm.source)
+		}
+		last, lastID = c, id
+		return id, nil
+	}
+	var pix []uint8
+	var stride int
+	switch m := img.(type) {
+	case *image.RGBA:
+		pix, stride = m.Pix, m.Stride
+	case *image.NRGBA:
+		pix, stride = m.Pix, m.Stride
+	}
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			var c uint32
+			if pix != nil {
+				p := pix[y*stride+4*x : y*stride+4*x+3]
+				c = uint32(p[0])<<16 | uint32(p[1])<<8 | uint32(p[2])
+			} else {
+				switch v := img.At(r.Min.X+x, r.Min.Y+y).(type) {
+				case color.NRGBA64:
+					c = uint32(v.R>>8)<<16 | uint32(v.G>>8)<<8 | uint32(v.B>>8)
+				default:
+					n := color.NRGBAModel.Convert(v).(color.NRGBA)
+					c = uint32(n.R)<<16 | uint32(n.G)<<8 | uint32(n.B)
+				}
+			}
+			id, err := lookup(x, y, c)
+			if err != nil {
+				return nil, 0, 0, err
+			}
+			label[y*w+x] = id
+		}
 	}
 	return label, h, w, nil
 }

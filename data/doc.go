@@ -4,17 +4,24 @@
 // A Dataset lists image/label pairs and decodes one Sample at a time: the
 // image as three float32 planes (RGB, values 0..255) and the label as one
 // int32 class index per pixel. Open understands the registered layouts
-// (Formats lists them; RegisterFormat adds one): "folder" (DIR/images with
-// DIR/labels of the same stems and an optional DIR/classes.txt),
-// "cityscapes" (leftImg8bit and gtFine, with labelIds mapped to the 19
-// trainIds, or labelTrainIds files when present) and "voc" (VOC2012 with
-// ImageSets/Segmentation lists and palette PNGs). Dataset listings follow
-// symbolic links to folders and files, skipping a link back to a folder
-// being listed.
+// (Formats lists them; RegisterFormat adds one, and each built-in layout
+// lives in its own file): "folder" (DIR/images with DIR/labels of the same
+// stems and an optional DIR/classes.txt), "cityscapes" (leftImg8bit and
+// gtFine, with labelIds mapped to the 19 trainIds, or labelTrainIds files
+// when present), "voc" (VOC2012 with ImageSets/Segmentation lists and
+// palette PNGs), "ade20k" (ADEChallengeData2016 with its 150 classes, value
+// 0 ignored and k read as class k-1), "mapillary" (Mapillary Vistas, with
+// classes and colours from config.json, index or colour label PNGs, and the
+// labels that are not evaluated ignored) and "camvid" (the 11-class SegNet
+// version, value 11 ignored, index or colour label PNGs). Detection picks
+// the one layout that matches and refuses to guess between several.
+// Dataset listings follow symbolic links to folders and files, skipping a
+// link back to a folder being listed.
 //
 // Label PNGs may be gray of any bit depth (the stored sample is the label:
 // a 1-bit PNG holds 0 and 1) or paletted, the palette index being the
-// class. Every label value is checked when the label is decoded: a value
+// class; formats with a colour table (mapillary, camvid) also take colour
+// PNGs. Every label value is checked when the label is decoded: a value
 // that is neither a class nor the ignore label is an error naming the file,
 // the pixel and the value; so are images and labels of different sizes,
 // images without labels and files that do not decode. DefaultIgnore (255)

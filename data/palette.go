@@ -91,9 +91,12 @@ func hsv(h, s, v float64) color.RGBA {
 
 // PaletteFor picks a palette for the class names: the Cityscapes palette
 // for the 19 Cityscapes classes, the VOC palette for the 21 VOC classes
-// (and for other class lists of those sizes), a DistinctPalette otherwise.
+// (and for other class lists of those sizes), the CamVid palette for the 11
+// CamVid classes, a DistinctPalette otherwise.
 func PaletteFor(names []string) Palette {
 	switch {
+	case slices.Equal(names, CamVidClasses):
+		return CamVidPalette()
 	case slices.Equal(names, CityscapesClasses), len(names) == 19:
 		return CityscapesPalette()
 	case slices.Equal(names, VOCClasses), len(names) == 21:
