@@ -1,11 +1,13 @@
 package graph
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"hash/crc32"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -13,6 +15,9 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	specs := []HeadSpec{
 		{Kind: "linear", InChannels: 8, Classes: 3},
 		{Kind: "fcn", InChannels: 6, Classes: 4, Hidden: 5, Dropout: 0.2},
+	}
+	for _, k := range HeadKinds() {
+		specs = append(specs, headExamples[k]...)
 	}
 	for _, s := range specs {
 		rng := rand.New(rand.NewPCG(1, 1))
@@ -105,4 +110,76 @@ func FuzzUnmarshalHead(f *testing.F) {
 		var g Head
 		_ = g.UnmarshalBinary(b)
 	})
+}
+
+// TestCheckpointOtherHead checks that a built head refuses a checkpoint of
+// another head with an error naming both, that the zero Head takes it, and
+// that a checkpoint whose tensors do not fit its own spec is refused.
+func TestCheckpointOtherHead(t *testing.T) {
+	blob := func(s HeadSpec) []byte {
+		h, err := NewHead(s, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := h.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	base := HeadSpec{Kind: KindFCN, InChannels: 24, Classes: 3, Hidden: 8}
+	others := []HeadSpec{
+		{Kind: KindFCN, InChannels: 128, Classes: 3, Hidden: 8},
+		{Kind: KindFCN, InChannels: 24, Classes: 4, Hidden: 8},
+		{Kind: KindFCN, InChannels: 24, Classes: 3, Hidden: 9},
+		{Kind: KindFCN, InChannels: 24, Classes: 3, Hidden: 8, Dropout: 0.5},
+		{Kind: KindLinear, InChannels: 24, Classes: 3},
+	}
+	for _, o := range others {
+		h, _ := NewHead(base, 1)
+		before, _ := h.MarshalBinary()
+		err := h.UnmarshalBinary(blob(o))
+		if !errors.Is(err, ErrCheckpoint) {
+			t.Errorf("%+v into %+v: error %v, want ErrCheckpoint", o, base, err)
+			continue
+		}
+		on, _, _ := o.normalized()
+		if !strings.Contains(err.Error(), on.describe()) || !strings.Contains(err.Error(), h.Spec().describe()) {
+			t.Errorf("%+v into %+v: error %q does not describe both heads", o, base, err)
+		}
+		if after, _ := h.MarshalBinary(); !bytes.Equal(before, after) {
+			t.Errorf("%+v into %+v: head modified on error", o, base)
+		}
+	}
+	// The zero Head takes any valid checkpoint; CheckInput then reports
+	// the features it needs instead of Forward panicking.
+	var g Head
+	if err := g.UnmarshalBinary(blob(others[0])); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.CheckInput(24); !errors.Is(err, ErrShape) || !strings.Contains(err.Error(), "expects 128 input channels, the features have 24") {
+		t.Errorf("CheckInput(24) after loading a 128-channel head: %v", err)
+	}
+	// A spec over the tensors of another head (spec swapped, CRC
+	// recomputed) is refused by the size of the first tensor.
+	good := blob(base)
+	oldSpec, _ := json.Marshal(mustNormal(t, base))
+	newSpec, _ := json.Marshal(mustNormal(t, HeadSpec{Kind: KindFCN, InChannels: 12, Classes: 3, Hidden: 8}))
+	body := append([]byte(ckptMagic), 1, 0, 0, 0)
+	body = binary.LittleEndian.AppendUint32(body, uint32(len(newSpec)))
+	body = append(body, newSpec...)
+	body = append(body, good[len(ckptMagic)+8+len(oldSpec):len(good)-4]...)
+	body = binary.LittleEndian.AppendUint32(body, crc32.ChecksumIEEE(body))
+	if err := new(Head).UnmarshalBinary(body); !errors.Is(err, ErrCheckpoint) || !strings.Contains(err.Error(), `"conv.weight" with 1728 values, want "conv.weight" with 864`) {
+		t.Errorf("spec of a 12-channel head over 24-channel tensors: error %v", err)
+	}
+}
+
+func mustNormal(t *testing.T, s HeadSpec) HeadSpec {
+	t.Helper()
+	n, _, err := s.normalized()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

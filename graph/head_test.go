@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -91,12 +93,13 @@ func TestHeadGradient(t *testing.T) {
 		{HeadSpec{Kind: "fcn", InChannels: 4, Classes: 3, Hidden: 5}, 1, 4, 4, 8, 8, false, 1, 2e-3, 2e-2},
 	}
 	for k, tc := range cases {
-		SetThreads(tc.threads)
 		rng := rand.New(rand.NewPCG(uint64(k), 11))
 		h, err := NewHead(tc.spec, int64(k))
 		if err != nil {
 			t.Fatal(err)
 		}
+		h.SetThreads(tc.threads)
+		ex := Exec{Threads: tc.threads}
 		x := randTensor(rng, tc.n, tc.spec.InChannels, tc.h, tc.w, 1)
 		labels := randLabels(rng, tc.n*tc.H*tc.W, tc.spec.Classes, 0.1, 255)
 		coef := make([]float32, len(labels))
@@ -109,7 +112,7 @@ func TestHeadGradient(t *testing.T) {
 				d.rng = rand.New(rand.NewPCG(99, 1)) // same mask every pass
 			}
 			z := h.Forward(x, tc.train)
-			PixelCE(ce, nil, z, labels, tc.H, tc.W, 255)
+			ex.PixelCE(ce, nil, z, labels, tc.H, tc.W, 255)
 			return dot64(ce, coef)
 		}
 		f()
@@ -118,7 +121,7 @@ func TestHeadGradient(t *testing.T) {
 		}
 		z := h.Forward(x, tc.train)
 		dz := NewTensor(z.N, z.C, z.H, z.W)
-		PixelCEBackward(dz, z, labels, coef, tc.H, tc.W, 255)
+		ex.PixelCEBackward(dz, z, labels, coef, tc.H, tc.W, 255)
 		h.ZeroGrad()
 		h.Backward(dz)
 		for _, p := range h.Params() {
@@ -137,7 +140,6 @@ func TestHeadGradient(t *testing.T) {
 			}
 		}
 	}
-	SetThreads(0)
 }
 
 func TestSetDropoutSeed(t *testing.T) {
@@ -157,4 +159,133 @@ func TestSetDropoutSeed(t *testing.T) {
 	}
 	lin, _ := NewHead(HeadSpec{Kind: "linear", InChannels: 3, Classes: 2}, 1)
 	lin.SetDropoutSeed(1) // no dropout: must not panic
+}
+
+// headExamples holds, per head kind, the specs that the kind-independent
+// tests (checkpoints, ONNX parity, threads) build. Each kind's test file
+// adds its own; TestHeadKinds fails for a kind without examples.
+var headExamples = map[string][]HeadSpec{}
+
+func TestHeadKinds(t *testing.T) {
+	kinds := HeadKinds()
+	if !slices.IsSorted(kinds) || !slices.Contains(kinds, KindLinear) || !slices.Contains(kinds, KindFCN) {
+		t.Errorf("HeadKinds() = %v", kinds)
+	}
+	for _, k := range kinds {
+		if len(headExamples[k]) == 0 {
+			t.Errorf("head kind %s has no entry in headExamples", k)
+		}
+	}
+	_, err := NewHead(HeadSpec{Kind: "mlp", InChannels: 4, Classes: 2}, 1)
+	if !errors.Is(err, ErrSpec) {
+		t.Fatalf("unknown kind: error %v, want ErrSpec", err)
+	}
+	for _, k := range kinds {
+		if !strings.Contains(err.Error(), k) {
+			t.Errorf("unknown-kind error %q does not name kind %s", err, k)
+		}
+	}
+}
+
+// TestHeadKindTensors checks every kind's declared checkpoint tensors
+// against the Params and Buffers of the heads it builds.
+func TestHeadKindTensors(t *testing.T) {
+	for _, kind := range HeadKinds() {
+		for _, spec := range headExamples[kind] {
+			h, err := NewHead(spec, 1)
+			if err != nil {
+				t.Fatalf("%+v: %v", spec, err)
+			}
+			got := append(h.Params(), h.Buffers()...)
+			want := h.kind.tensors(h.Spec())
+			if len(got) != len(want) {
+				t.Fatalf("%+v: %d tensors, the kind declares %d", spec, len(got), len(want))
+			}
+			for i, p := range got {
+				n := 1
+				for _, d := range p.Shape {
+					n *= d
+				}
+				if p.Name != want[i].name || uint64(len(p.Data)) != want[i].n || n != len(p.Data) {
+					t.Errorf("%+v: tensor %d is %s %v (%d values), the kind declares %s with %d", spec, i, p.Name, p.Shape, len(p.Data), want[i].name, want[i].n)
+				}
+			}
+		}
+	}
+}
+
+func TestCheckInput(t *testing.T) {
+	h, _ := NewHead(HeadSpec{Kind: KindLinear, InChannels: 128, Classes: 3}, 1)
+	if err := h.CheckInput(128); err != nil {
+		t.Errorf("CheckInput(128): %v", err)
+	}
+	err := h.CheckInput(24)
+	if !errors.Is(err, ErrShape) || err.Error() != "graph: head expects 128 input channels, the features have 24" {
+		t.Errorf("CheckInput(24) = %v", err)
+	}
+}
+
+func TestCheckTrainShapeErrors(t *testing.T) {
+	if err := (HeadSpec{Kind: "mlp", InChannels: 2, Classes: 2}).CheckTrainShape(2, 2, 2); !errors.Is(err, ErrSpec) {
+		t.Errorf("invalid spec: %v, want ErrSpec", err)
+	}
+	for _, kind := range HeadKinds() {
+		spec := headExamples[kind][0]
+		for _, nhw := range [][3]int{{0, 4, 4}, {2, 0, 4}, {2, 4, -1}} {
+			if err := spec.CheckTrainShape(nhw[0], nhw[1], nhw[2]); !errors.Is(err, ErrShape) {
+				t.Errorf("%s: CheckTrainShape%v = %v, want ErrShape", kind, nhw, err)
+			}
+		}
+		if err := spec.CheckTrainShape(2, 3, 3); err != nil {
+			t.Errorf("%s: CheckTrainShape(2, 3, 3): %v", kind, err)
+		}
+	}
+}
+
+// TestHeadThreads checks that a head's own thread count gives the same
+// bits as the deprecated package default set to that count, that results
+// repeat, and that UnmarshalBinary keeps the count.
+func TestHeadThreads(t *testing.T) {
+	for _, kind := range HeadKinds() {
+		for _, spec := range headExamples[kind] {
+			rng := rand.New(rand.NewPCG(3, 3))
+			x := randTensor(rng, 2, spec.InChannels, 5, 7, 1)
+			step := func(h *Head) ([]float32, [][]float32) {
+				h.SetDropoutSeed(4)
+				z := h.Forward(x, true)
+				h.ZeroGrad()
+				h.Backward(z)
+				var g [][]float32
+				for _, p := range h.Params() {
+					g = append(g, append([]float32(nil), p.Grad...))
+				}
+				return z.Data, g
+			}
+			for _, threads := range []int{1, 3, 8} {
+				a, _ := NewHead(spec, 2)
+				a.SetThreads(threads)
+				if a.Threads() != threads {
+					t.Fatalf("Threads() = %d after SetThreads(%d)", a.Threads(), threads)
+				}
+				za, ga := step(a)
+				zr, gr := step(a)
+				SetThreads(threads)
+				b, _ := NewHead(spec, 2)
+				zb, gb := step(b)
+				SetThreads(0)
+				if maxAbsDiff(za, zb) != 0 || maxAbsDiff(za, zr) != 0 {
+					t.Errorf("%+v threads %d: outputs differ between runs or from the package default", spec, threads)
+				}
+				for i := range ga {
+					if maxAbsDiff(ga[i], gb[i]) != 0 || maxAbsDiff(ga[i], gr[i]) != 0 {
+						t.Errorf("%+v threads %d: gradient %d differs between runs or from the package default", spec, threads, i)
+					}
+				}
+				blob, _ := a.MarshalBinary()
+				if err := a.UnmarshalBinary(blob); err != nil || a.Threads() != threads {
+					t.Errorf("%+v: after UnmarshalBinary threads %d (%v), want %d", spec, a.Threads(), err, threads)
+				}
+			}
+		}
+	}
 }

@@ -1,104 +1,10 @@
 package graph
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
 )
-
-// TestLayerGradients checks every layer's input and parameter gradients
-// against central differences of the objective sum(r * Forward(x)).
-func TestLayerGradients(t *testing.T) {
-	type lcase struct {
-		name       string
-		make       func(rng *rand.Rand) Layer
-		n, c, h, w int
-		train      bool
-		before     func(Layer) // reset state before each forward (dropout masks)
-		eps, tol   float64
-	}
-	conv := func(in, out, k, pad, dil int, bias bool) func(*rand.Rand) Layer {
-		return func(rng *rand.Rand) Layer {
-			c := NewConv2d("c", in, out, k, pad, dil, bias)
-			for _, p := range c.Params() {
-				for i := range p.Data {
-					p.Data[i] = float32(rng.NormFloat64())
-				}
-			}
-			return c
-		}
-	}
-	bn := func(c int) func(*rand.Rand) Layer {
-		return func(rng *rand.Rand) Layer {
-			b := NewBatchNorm2d("bn", c)
-			for i := 0; i < c; i++ {
-				b.Weight.Data[i] = float32(0.5 + rng.Float64())
-				b.Bias.Data[i] = float32(rng.NormFloat64())
-				b.RunningMean.Data[i] = float32(rng.NormFloat64())
-				b.RunningVar.Data[i] = float32(0.5 + rng.Float64())
-			}
-			return b
-		}
-	}
-	resetDrop := func(l Layer) { l.(*Dropout2d).rng = rand.New(rand.NewPCG(5, 5)) }
-	cases := []lcase{
-		{"conv1x1 bias", conv(4, 3, 1, 0, 1, true), 2, 4, 3, 5, true, nil, 1e-2, 2e-3},
-		{"conv1x1 pad", conv(3, 2, 1, 1, 1, true), 1, 3, 3, 3, true, nil, 1e-2, 2e-3},
-		{"conv3x3 pad1", conv(3, 4, 3, 1, 1, false), 2, 3, 5, 6, true, nil, 1e-2, 2e-3},
-		{"conv3x3 dil2", conv(2, 3, 3, 2, 2, true), 1, 2, 6, 7, true, nil, 1e-2, 2e-3},
-		{"conv3x3 nopad", conv(2, 2, 3, 0, 1, true), 2, 2, 5, 4, true, nil, 1e-2, 2e-3},
-		{"conv1x1 wide", conv(3, smallOut+2, 1, 0, 1, true), 1, 3, 2, 3, true, nil, 1e-2, 2e-3},
-		{"conv3x3 wide", conv(2, smallOut+1, 3, 1, 1, false), 1, 2, 3, 2, true, nil, 1e-2, 2e-3},
-		{"batchnorm train", bn(3), 2, 3, 4, 3, true, nil, 1e-3, 1e-2},
-		{"batchnorm eval", bn(3), 2, 3, 4, 3, false, nil, 1e-2, 2e-3},
-		{"relu", func(*rand.Rand) Layer { return &ReLU{} }, 2, 3, 4, 4, true, nil, 1e-3, 2e-3},
-		{"dropout train", func(*rand.Rand) Layer { return NewDropout2d(0.5, 1) }, 3, 4, 2, 3, true, resetDrop, 1e-2, 2e-3},
-		{"dropout eval", func(*rand.Rand) Layer { return NewDropout2d(0.5, 1) }, 2, 2, 2, 2, false, nil, 1e-2, 2e-3},
-		{"resize up", func(*rand.Rand) Layer { return &Resize{H: 12, W: 17} }, 2, 2, 3, 4, true, nil, 1e-2, 2e-3},
-		{"resize down", func(*rand.Rand) Layer { return &Resize{H: 3, W: 2} }, 1, 2, 7, 5, true, nil, 1e-2, 2e-3},
-		{"resize odd", func(*rand.Rand) Layer { return &Resize{H: 5, W: 9} }, 1, 1, 4, 6, true, nil, 1e-2, 2e-3},
-	}
-	for k, tc := range cases {
-		for _, threads := range []int{1, 3} {
-			SetThreads(threads)
-			name := fmt.Sprintf("%s threads %d", tc.name, threads)
-			rng := rand.New(rand.NewPCG(uint64(k), 9))
-			l := tc.make(rng)
-			x := randTensor(rng, tc.n, tc.c, tc.h, tc.w, 1)
-			if tc.name == "relu" {
-				// Keep inputs away from the kink.
-				for i, v := range x.Data {
-					if math.Abs(float64(v)) < 0.05 {
-						x.Data[i] = 0.1
-					}
-				}
-			}
-			fwd := func() *Tensor {
-				if tc.before != nil {
-					tc.before(l)
-				}
-				return l.Forward(x, tc.train)
-			}
-			y := fwd()
-			r := randTensor(rng, y.N, y.C, y.H, y.W, 1)
-			f := func() float64 { return dot64(fwd().Data, r.Data) }
-			fwd()
-			dx := l.Backward(r)
-			if dx == nil || !dx.SameShape(x) {
-				t.Fatalf("%s: input gradient has the wrong shape", name)
-			}
-			checkGrad(t, name+" dx", rng, f, x.Data, dx.Data, tc.eps, tc.tol)
-			for _, p := range l.Params() {
-				clear(p.Grad)
-				fwd()
-				l.Backward(r)
-				checkGrad(t, name+" "+p.Name, rng, f, p.Data, p.Grad, tc.eps, tc.tol)
-			}
-		}
-	}
-	SetThreads(0)
-}
 
 // TestConvReference compares Conv2d.Forward with a direct loop.
 func TestConvReference(t *testing.T) {
@@ -113,9 +19,9 @@ func TestConvReference(t *testing.T) {
 	}
 	for k, tc := range cases {
 		for _, threads := range []int{1, 4} {
-			SetThreads(threads)
 			rng := rand.New(rand.NewPCG(uint64(k), 3))
 			c := NewConv2d("c", tc.in, tc.out, tc.k, tc.pad, tc.dil, true)
+			c.Threads = threads
 			for _, p := range c.Params() {
 				for i := range p.Data {
 					p.Data[i] = float32(rng.NormFloat64())
@@ -150,7 +56,6 @@ func TestConvReference(t *testing.T) {
 			}
 		}
 	}
-	SetThreads(0)
 }
 
 // TestResizeKnown checks ResizeBilinear on hand-computed values of PyTorch's

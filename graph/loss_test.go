@@ -95,14 +95,14 @@ func TestPixelCE(t *testing.T) {
 	const ignore = 255
 	for k, tc := range lossCases {
 		for _, threads := range []int{1, 3} {
-			SetThreads(threads)
+			ex := Exec{Threads: threads}
 			name := fmt.Sprintf("case %d %+v threads %d", k, tc, threads)
 			rng := rand.New(rand.NewPCG(uint64(k), 7))
 			logits := randTensor(rng, tc.n, tc.c, tc.h, tc.w, tc.scale)
 			labels := randLabels(rng, tc.n*tc.H*tc.W, tc.c, tc.ignoreFrac, ignore)
 			ce := make([]float32, len(labels))
 			prob := make([]float32, len(labels))
-			PixelCE(ce, prob, logits, labels, tc.H, tc.W, ignore)
+			ex.PixelCE(ce, prob, logits, labels, tc.H, tc.W, ignore)
 			wce, wprob := refPixelCE(logits, labels, tc.H, tc.W, ignore)
 			var worstCE, worstP float64
 			for i := range ce {
@@ -118,7 +118,7 @@ func TestPixelCE(t *testing.T) {
 			t.Logf("%s: max CE rel err %.3g, max prob abs err %.3g", name, worstCE, worstP)
 			// nil dstProb gives the same CE.
 			ce2 := make([]float32, len(labels))
-			PixelCE(ce2, nil, logits, labels, tc.H, tc.W, ignore)
+			ex.PixelCE(ce2, nil, logits, labels, tc.H, tc.W, ignore)
 			if d := maxAbsDiff(ce, ce2); d != 0 {
 				t.Fatalf("%s: CE differs without dstProb by %g", name, d)
 			}
@@ -131,7 +131,7 @@ func TestPixelCE(t *testing.T) {
 			for i := range got.Data {
 				got.Data[i] = 0.5 // accumulates
 			}
-			PixelCEBackward(got, logits, labels, coef, tc.H, tc.W, ignore)
+			ex.PixelCEBackward(got, logits, labels, coef, tc.H, tc.W, ignore)
 			want := refPixelCEBackward(logits, labels, coef, tc.H, tc.W, ignore)
 			for i := range want.Data {
 				want.Data[i] += 0.5
@@ -145,7 +145,6 @@ func TestPixelCE(t *testing.T) {
 			}
 		}
 	}
-	SetThreads(0)
 }
 
 // TestPixelCEGradient checks PixelCEBackward against finite differences of
@@ -180,11 +179,11 @@ func TestPixelCEDeterministic(t *testing.T) {
 		coef[i] = float32(rng.Float64())
 	}
 	for _, threads := range []int{1, 2, 5} {
-		SetThreads(threads)
+		ex := Exec{Threads: threads}
 		var first []float32
 		for run := 0; run < 3; run++ {
 			g := NewTensor(2, 19, 16, 32)
-			PixelCEBackward(g, logits, labels, coef, 128, 256, 255)
+			ex.PixelCEBackward(g, logits, labels, coef, 128, 256, 255)
 			if first == nil {
 				first = g.Data
 			} else if d := maxAbsDiff(first, g.Data); d != 0 {
@@ -192,25 +191,23 @@ func TestPixelCEDeterministic(t *testing.T) {
 			}
 		}
 	}
-	SetThreads(0)
 }
 
 func TestPixelCEPanics(t *testing.T) {
+	// Panics inside worker goroutines cannot be recovered; use one thread.
+	one := Exec{Threads: 1}
 	logits := NewTensor(1, 3, 2, 2)
 	cases := []struct {
 		name string
 		f    func()
 	}{
-		{"short labels", func() { PixelCE(make([]float32, 4), nil, logits, make([]int32, 3), 2, 2, 255) }},
-		{"short dst", func() { PixelCE(make([]float32, 3), nil, logits, make([]int32, 4), 2, 2, 255) }},
-		{"bad label", func() { PixelCE(make([]float32, 4), nil, logits, []int32{0, 1, 3, 2}, 2, 2, 255) }},
+		{"short labels", func() { one.PixelCE(make([]float32, 4), nil, logits, make([]int32, 3), 2, 2, 255) }},
+		{"short dst", func() { one.PixelCE(make([]float32, 3), nil, logits, make([]int32, 4), 2, 2, 255) }},
+		{"bad label", func() { one.PixelCE(make([]float32, 4), nil, logits, []int32{0, 1, 3, 2}, 2, 2, 255) }},
 		{"bad dst shape", func() {
-			PixelCEBackward(NewTensor(1, 3, 2, 3), logits, make([]int32, 4), make([]float32, 4), 2, 2, 255)
+			one.PixelCEBackward(NewTensor(1, 3, 2, 3), logits, make([]int32, 4), make([]float32, 4), 2, 2, 255)
 		}},
 	}
-	// Panics inside worker goroutines cannot be recovered; use one thread.
-	SetThreads(1)
-	defer SetThreads(0)
 	for _, tc := range cases {
 		func() {
 			defer func() {

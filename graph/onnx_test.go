@@ -1,9 +1,12 @@
 package graph
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
@@ -61,13 +64,20 @@ func headModel(t *testing.T, h *Head) []byte {
 
 func TestToONNXParity(t *testing.T) {
 	initORT(t)
-	cases := []struct {
+	type pcase struct {
 		spec    HeadSpec
 		n, h, w int
-	}{
+	}
+	cases := []pcase{
 		{HeadSpec{Kind: "linear", InChannels: 16, Classes: 5}, 2, 7, 9},
 		{HeadSpec{Kind: "fcn", InChannels: 12, Classes: 4, Hidden: 8}, 2, 6, 5},
 		{HeadSpec{Kind: "fcn", InChannels: 3, Classes: 3, Hidden: 16}, 1, 1, 1},
+	}
+	// Every registered kind's lowering is checked on its examples.
+	for _, k := range HeadKinds() {
+		for i, s := range headExamples[k] {
+			cases = append(cases, pcase{s, 1 + i%2, 3 + i, 4})
+		}
 	}
 	for k, tc := range cases {
 		name := fmt.Sprintf("case %d %+v", k, tc.spec)
@@ -155,5 +165,54 @@ func TestToONNXErrors(t *testing.T) {
 		if _, _, err := h.ToONNX(io[0], io[1], "p/"); err == nil {
 			t.Errorf("ToONNX(%q, %q): no error", io[0], io[1])
 		}
+	}
+}
+
+// TestONNXBuilders checks the onnx package's constructors that the
+// lowering uses, on the values ToONNX writes.
+func TestONNXBuilders(t *testing.T) {
+	w := []float32{1.5, -2, 0, 3.25, 1e-30, -0}
+	ft := onnx.FloatTensor("w", onnx.Dims(1, 2, 3), w)
+	if ft.GetDataType() != int32(pb.TensorProto_FLOAT) || len(ft.GetRawData()) != 4*len(w) || len(ft.GetFloatData()) != 0 {
+		t.Fatalf("FloatTensor: %v", ft)
+	}
+	for i, v := range w {
+		if got := math.Float32frombits(binary.LittleEndian.Uint32(ft.GetRawData()[4*i:])); math.Float32bits(got) != math.Float32bits(v) {
+			t.Errorf("FloatTensor value %d = %v, want %v", i, got, v)
+		}
+	}
+	it := onnx.Int64Vector("k", 0, 2, 4)
+	if it.GetDataType() != int32(pb.TensorProto_INT64) || !slices.Equal(it.GetDims(), []int64{3}) || !slices.Equal(it.GetInt64Data(), []int64{0, 2, 4}) {
+		t.Errorf("Int64Vector: %v", it)
+	}
+	vi := onnx.ValueInfo("x", pb.TensorProto_UINT8, "batch", 3, int64(7), "")
+	d := vi.GetType().GetTensorType().GetShape().GetDim()
+	if vi.GetType().GetTensorType().GetElemType() != int32(pb.TensorProto_UINT8) || len(d) != 4 ||
+		d[0].GetDimParam() != "batch" || d[1].GetDimValue() != 3 || d[2].GetDimValue() != 7 || d[3].GetValue() != nil {
+		t.Errorf("ValueInfo: %v", vi)
+	}
+	n := onnx.Node("Resize", "r", []string{"x", "", "", "s"}, []string{"y"}, onnx.AttrString("mode", "linear"), onnx.AttrFloat("f", 0.5), onnx.AttrInts("a", 1, 2), onnx.AttrInt("i", 3))
+	a := n.GetAttribute()
+	if n.GetOpType() != "Resize" || n.GetName() != "r" || len(n.GetInput()) != 4 || len(a) != 4 ||
+		a[0].GetType() != pb.AttributeProto_STRING || string(a[0].GetS()) != "linear" ||
+		a[1].GetType() != pb.AttributeProto_FLOAT || a[1].GetF() != 0.5 ||
+		a[2].GetType() != pb.AttributeProto_INTS || !slices.Equal(a[2].GetInts(), []int64{1, 2}) ||
+		a[3].GetType() != pb.AttributeProto_INT || a[3].GetI() != 3 {
+		t.Errorf("Node: %v", n)
+	}
+	for name, f := range map[string]func(){
+		"float count":  func() { onnx.FloatTensor("w", onnx.Dims(2, 2), w) },
+		"int64 count":  func() { onnx.Int64Tensor("k", []int64{2}, []int64{1}) },
+		"negative dim": func() { onnx.Int64Tensor("k", []int64{-1}, nil) },
+		"dim of float": func() { onnx.ValueInfo("x", pb.TensorProto_FLOAT, 1.5) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			f()
+		}()
 	}
 }
