@@ -19,9 +19,11 @@
 // path, then $ONNXRUNTIME_LIB, then the project's third_party folder, then
 // the system) and checks that it is onnxruntime 1.24.x, the version of the C
 // API the onnxruntime_go binding is built against. OpenBackbone opens a
-// model in onnxruntime for reading one tensor, on the CPU or through the
-// CUDA execution provider, and Backbone.Run turns NCHW float32 batches into
-// that tensor. OpenSession runs all outputs of a whole model, whatever
+// model in onnxruntime for reading one tensor, pruned to the nodes that feed
+// it, on the device that Options.Device names, and Backbone.Run turns NCHW
+// float32 batches into that tensor. Devices are execution providers that
+// register themselves by name (RegisterProvider, one file each: ep_cpu.go,
+// ep_cuda.go); Devices lists them. OpenSession runs all outputs of a whole model, whatever
 // their element type, converting them to float32. Input shapes that a
 // static model does not accept are refused before onnxruntime is called.
 // Every onnxruntime value a run creates is destroyed before Run returns.

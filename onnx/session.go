@@ -21,7 +21,8 @@ type Options struct {
 	// Feature is the tensor a Backbone returns: any graph output or
 	// intermediate value. "" selects the model's first output.
 	Feature string
-	// Device is "cpu" (also ""), "cuda" or "cuda:N" for GPU N.
+	// Device names the execution provider: "cpu" (also ""), "cuda" or
+	// "cuda:N" for GPU N; Devices lists the registered ones.
 	Device string
 	// Threads is the number of intra-op threads on the CPU; 0 lets
 	// onnxruntime choose.
@@ -140,11 +141,15 @@ func newSession(m *Model, outputs []string, o Options, fromFile bool) (*Session,
 			same = false
 		}
 	}
-	dev, cudaID, err := parseDevice(o.Device)
+	prov, devID, err := lookupDevice(o.Device)
 	if err != nil {
 		return nil, err
 	}
-	opts, err := sessionOptions(o, dev, cudaID, lib)
+	dev := prov.Name
+	if devID >= 0 {
+		dev += ":" + strconv.Itoa(devID)
+	}
+	opts, err := sessionOptions(o, prov, devID, lib)
 	if err != nil {
 		return nil, err
 	}
@@ -244,32 +249,15 @@ func hasTypedInfo(g *pb.GraphProto, name string) bool {
 	return false
 }
 
-// parseDevice splits "cpu", "cuda" or "cuda:N".
-func parseDevice(d string) (string, int, error) {
-	switch {
-	case d == "" || d == "cpu":
-		return "cpu", 0, nil
-	case d == "cuda":
-		return "cuda", 0, nil
-	case strings.HasPrefix(d, "cuda:"):
-		n, err := strconv.Atoi(d[5:])
-		if err != nil || n < 0 {
-			return "", 0, fmt.Errorf("onnx: bad device %q: want cpu, cuda or cuda:N", d)
-		}
-		return d, n, nil
+// sessionOptions builds the onnxruntime options for o, appending the
+// execution provider of o.Device.
+func sessionOptions(o Options, p Provider, id int, lib string) (*ort.SessionOptions, error) {
+	if o.Threads < 0 {
+		return nil, fmt.Errorf("onnx: threads must be >= 0, got %d", o.Threads)
 	}
-	return "", 0, fmt.Errorf("onnx: bad device %q: want cpu, cuda or cuda:N", d)
-}
-
-// sessionOptions builds the onnxruntime options for o.
-func sessionOptions(o Options, dev string, cudaID int, lib string) (*ort.SessionOptions, error) {
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
 		return nil, fmt.Errorf("onnx: session options: %s", trimLines(err.Error()))
-	}
-	if o.Threads < 0 {
-		opts.Destroy()
-		return nil, fmt.Errorf("onnx: threads must be >= 0, got %d", o.Threads)
 	}
 	if o.Threads > 0 {
 		if err := opts.SetIntraOpNumThreads(o.Threads); err != nil {
@@ -277,35 +265,20 @@ func sessionOptions(o Options, dev string, cudaID int, lib string) (*ort.Session
 			return nil, fmt.Errorf("onnx: setting %d threads: %s", o.Threads, trimLines(err.Error()))
 		}
 	}
-	if dev != "cpu" {
-		if err := appendCUDA(opts, cudaID); err != nil {
+	if p.Append != nil {
+		dev := o.Device
+		if dev == "" {
+			dev = p.Name
+		}
+		if err := p.Append(opts, DeviceSpec{Device: dev, ID: id, Lib: lib}); err != nil {
 			opts.Destroy()
-			return nil, fmt.Errorf("onnx: the onnxruntime library %s lacks the CUDA execution provider; --device %s needs a CUDA build of onnxruntime 1.24.x given by --ort-lib or ONNXRUNTIME_LIB (see docs/gpu.md)%s", lib, dev, cudaHint(err))
+			if !strings.HasPrefix(err.Error(), "onnx: ") {
+				return nil, fmt.Errorf("onnx: device %s: %w", dev, err)
+			}
+			return nil, err
 		}
 	}
 	return opts, nil
-}
-
-// cudaHint keeps the one onnxruntime detail worth showing: that a CUDA
-// build was found but CUDA itself (driver, libraries, device) failed.
-func cudaHint(err error) string {
-	msg := err.Error()
-	if strings.Contains(msg, "providers_shared") || strings.Contains(msg, "not enabled") {
-		return ""
-	}
-	return " (onnxruntime said: " + trimLines(msg) + ")"
-}
-
-func appendCUDA(opts *ort.SessionOptions, id int) error {
-	co, err := ort.NewCUDAProviderOptions()
-	if err != nil {
-		return err
-	}
-	defer co.Destroy()
-	if err := co.Update(map[string]string{"device_id": strconv.Itoa(id)}); err != nil {
-		return err
-	}
-	return opts.AppendExecutionProviderCUDA(co)
 }
 
 // Input returns the name of the image input and its dimensions, -1 where
@@ -317,7 +290,8 @@ func (s *Session) Input() (string, []int64) {
 // Outputs returns the names of the tensors a run computes.
 func (s *Session) Outputs() []string { return append([]string(nil), s.outputs...) }
 
-// Device returns the device the session runs on: "cpu", "cuda" or "cuda:N".
+// Device returns the device the session runs on: "cpu", "cuda", "cuda:N"
+// or the name of another registered provider.
 func (s *Session) Device() string { return s.device }
 
 // Library returns the path of the onnxruntime library in use.

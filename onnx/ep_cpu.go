@@ -1,0 +1,6 @@
+package onnx
+
+// The CPU provider is onnxruntime's default: nothing is appended.
+func init() {
+	RegisterProvider(Provider{Name: "cpu"})
+}
