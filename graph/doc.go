@@ -17,17 +17,31 @@
 //
 // # Heads
 //
-// NewHead builds a head from a HeadSpec: "linear" is one 1x1 convolution
-// with bias from the features to the classes, and "fcn" is a 3x3
-// convolution without bias, batch norm, ReLU, channel dropout and a 1x1
-// convolution with bias, like torchvision's FCNHead. Weights are drawn from
-// Kaiming normal distributions with a given seed and biases start at zero.
-// Head.Forward returns low-resolution logits, and Head.Backward accumulates
-// the parameter gradients; the features are frozen, so no gradient is
-// computed for them. MarshalBinary and UnmarshalBinary store the spec,
-// parameters and batch-norm buffers in a checksummed binary format, and
-// ToONNX lowers the inference graph to ONNX nodes with batch norm folded
-// into the convolution.
+// NewHead builds a head from a HeadSpec. The kinds live in a registry, one
+// file each (head_linear.go, head_fcn.go): a kind supplies its defaults,
+// its layers, the names and sizes of the tensors its checkpoint holds, its
+// ONNX lowering and its check of training batch shapes, so a new kind
+// touches only its own file and its test; HeadKinds lists them and an
+// unknown kind is an error naming the known ones. "linear" is one 1x1
+// convolution with bias from the features to the classes, and "fcn" is a
+// 3x3 convolution without bias, batch norm, ReLU, channel dropout and a
+// 1x1 convolution with bias, like torchvision's FCNHead. Weights are drawn
+// from Kaiming normal distributions with a given seed and biases start at
+// zero. Head.Forward returns low-resolution logits, and Head.Backward
+// accumulates the parameter gradients; the features are frozen, so no
+// gradient is computed for them. MarshalBinary and UnmarshalBinary store
+// the spec, parameters and batch-norm buffers in a checksummed binary
+// format, and ToONNX lowers the inference graph to ONNX nodes (built with
+// package onnx's constructors) with batch norm folded into the
+// convolution.
+//
+// Input that would make Forward panic can be refused up front:
+// Head.CheckInput compares the features' channel count with the head's,
+// and HeadSpec.CheckTrainShape says whether a training batch is large
+// enough (an fcn head's batch norm needs more than one feature value per
+// channel). UnmarshalBinary into a built head refuses a checkpoint of
+// another head. TensorFrom turns data and an onnx shape into a Tensor
+// after checking them.
 //
 // # The fused loss
 //
@@ -47,16 +61,29 @@
 //
 // # Threads and determinism
 //
-// SetThreads sets how many goroutines the kernels use (GOMAXPROCS by
-// default). For a given thread count every result is bit-identical from
-// run to run; reductions over workers add per-worker partial sums in a
-// fixed order. gonum's GEMM may itself use up to GOMAXPROCS goroutines,
-// which changes no result.
+// The thread count is given where the work is done: Head.SetThreads for a
+// head's layers, the Threads field of Conv2d, BatchNorm2d and Resize, and
+// an Exec value for the free-standing kernels (Exec.PixelCE,
+// Exec.PixelCEBackward, Exec.ArgmaxUpsampled, Exec.ResizeBilinear and its
+// backward); the package-level functions of those names are the zero
+// Exec's. A count below 1 means the package default, GOMAXPROCS unless the
+// deprecated SetThreads changed it. For a given thread count every result
+// is bit-identical from run to run; reductions over workers add
+// per-worker partial sums in a fixed order. gonum's GEMM may itself use up
+// to GOMAXPROCS goroutines, which changes no result.
+//
+// # Resampling
+//
+// The bilinear maps and kernels are package resample's, shared with data
+// and infer: ResizeBilinear uses its Weighted form, and the fused loss and
+// ArgmaxUpsampled walk its Axis maps.
 //
 // # Errors and panics
 //
-// Invalid specs and corrupt checkpoints are data errors and are returned,
-// wrapping ErrSpec or ErrCheckpoint. Shape mismatches between internal
+// Invalid specs and corrupt or mismatched checkpoints are data errors and
+// are returned, wrapping ErrSpec or ErrCheckpoint; shapes refused by
+// TensorFrom, CheckInput and CheckTrainShape give errors matching ErrShape.
+// Shape mismatches between internal
 // calls and labels outside [0, C) other than the ignore label are
 // programmer errors (callers validate their data first) and panic with a
 // message that starts with "graph:". A panic inside a worker goroutine
