@@ -150,3 +150,38 @@ func TestMapillaryBadConfig(t *testing.T) {
 		t.Errorf("classes %q", got)
 	}
 }
+
+// atOnly hides an image's type, so that code takes its generic At path.
+type atOnly struct{ image.Image }
+
+// TestColourLabelPaths compares the direct-pixel path of colour mapping with
+// the generic one, for opaque RGBA, translucent NRGBA and 16-bit images.
+func TestColourLabelPaths(t *testing.T) {
+	cm := camvidColours()
+	pal := CamVidPalette()
+	r := image.Rect(2, 1, 13, 8)
+	rgba, nrgba, n64 := image.NewRGBA(r), image.NewNRGBA(r), image.NewNRGBA64(r)
+	seed := uint32(3)
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			seed = seed*1664525 + 1013904223
+			c := pal[seed>>24%uint32(len(pal))]
+			rgba.SetRGBA(x, y, c)
+			nrgba.SetNRGBA(x, y, color.NRGBA{c.R, c.G, c.B, uint8(seed >> 8)})
+			n64.SetNRGBA64(x, y, color.NRGBA64{uint16(c.R)<<8 | 0x7f, uint16(c.G) << 8, uint16(c.B) << 8, 0xffff})
+		}
+	}
+	want, _, _, err := colourLabel(atOnly{rgba}, cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range []image.Image{rgba, nrgba, n64, atOnly{nrgba}} {
+		got, h, w, err := colourLabel(img, cm)
+		if err != nil {
+			t.Fatalf("%T: %v", img, err)
+		}
+		if h != 7 || w != 11 || !slices.Equal(got, want) {
+			t.Errorf("%T: labels differ from the generic path", img)
+		}
+	}
+}
