@@ -41,17 +41,23 @@ type LabelLoader interface {
 type Options struct {
 	// Ignore is the ignore label. Zero means DefaultIgnore (255), so the
 	// zero Options value is the usual setting; 0 cannot be the ignore label.
-	// For cityscapes and voc, the 255 stored in the files is mapped to Ignore.
+	// The values that a format's files use for "no class" (255 in
+	// cityscapes, voc, ade20k, mapillary and camvid files, 0 in ade20k, 11 in
+	// camvid) are mapped to Ignore.
 	Ignore int32
 	// NumClasses is the number of classes. Zero takes it from classes.txt
-	// (folder) or from the format (19 for cityscapes, 21 for voc). When both
-	// are known they must agree.
+	// (folder), config.json (mapillary) or from the format (19 for
+	// cityscapes, 21 for voc, 150 for ade20k, 11 for camvid). When both are
+	// known they must agree.
 	NumClasses int
-	// ClassNames, when set, names the classes (overriding classes.txt);
-	// its length must agree with NumClasses when that is set.
+	// ClassNames, when set, names the classes (overriding classes.txt and
+	// the format's names); its length must agree with NumClasses when that
+	// is set.
 	ClassNames []string
-	// Split selects "train" or "val" for cityscapes and voc
-	// (any split folder or ImageSets list name works); "" means "train".
+	// Split selects "train" or "val" for the formats with splits (all but
+	// folder); "" means "train". Any split folder or ImageSets list name
+	// works; for ade20k and mapillary "train" and "val" name the folders
+	// training and validation.
 	Split string
 }
 
