@@ -10,7 +10,7 @@ import (
 )
 
 func main() {
-	if err := cli.NewApp().Run(os.Args); err != nil {
+	if err := cli.Run(cli.NewApp(), os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "lmpseg:", err)
 		os.Exit(cli.ExitCode(err))
 	}

@@ -159,10 +159,13 @@ func (s *HeadScorer) Score(x []float32, h, w int) (*graph.Tensor, []int32, int, 
 	if err != nil {
 		return nil, nil, 0, 0, err
 	}
-	if len(shape) != 4 {
-		return nil, nil, 0, 0, fmt.Errorf("feature tensor has shape %v, want rank 4", shape)
+	t, err := graph.TensorFrom(f, shape)
+	if err != nil {
+		return nil, nil, 0, 0, fmt.Errorf("feature tensor: %w", err)
 	}
-	t := &graph.Tensor{N: 1, C: int(shape[1]), H: int(shape[2]), W: int(shape[3]), Data: f}
+	if err := s.Head.CheckInput(t.C); err != nil {
+		return nil, nil, 0, 0, fmt.Errorf("%w (the run's config.json names another feature tensor than its head was trained on?)", err)
+	}
 	return s.Head.Forward(t, false), nil, 0, 0, nil
 }
 

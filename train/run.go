@@ -31,6 +31,9 @@ func OpenRun(run string) (*Config, *graph.Head, *Checkpoint, error) {
 		if err != nil {
 			return nil, nil, nil, err
 		}
+		if got := h.Spec(); got != cfg.Head {
+			return nil, nil, nil, fmt.Errorf("train: %s holds a %s head on %d channels for %d classes, but %s describes a %s head on %d channels for %d classes: the checkpoint comes from another run; restore the run's own or retrain", p, got.Kind, got.InChannels, got.Classes, filepath.Join(run, ConfigFile), cfg.Head.Kind, cfg.Head.InChannels, cfg.Head.Classes)
+		}
 		return cfg, h, c, nil
 	}
 	return nil, nil, nil, fmt.Errorf("train: run %s has no checkpoint yet (%s or %s); train it first", run, BestCkpt, LastCkpt)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -91,6 +92,9 @@ var (
 
 // initRuntime loads onnxruntime as the runtime flags say.
 func initRuntime(c *cli.Context) error {
+	if n, most := c.Int("threads"), 4*runtime.NumCPU(); n < 0 || n > most {
+		return fmt.Errorf("--threads %d: want 0 (all %d cores) to %d", n, runtime.NumCPU(), most)
+	}
 	_, err := onnx.InitRuntime(c.String("ort-lib"))
 	return err
 }

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lmpseg/lmpseg/metrics"
+	"github.com/lmpseg/lmpseg/train"
 )
 
 // rank2Model writes a valid ONNX model whose only output is rank 2 (Flatten of the image), so
@@ -679,6 +680,135 @@ func badInputCases() []badCase {
 		}},
 		badCase{name: "unknown command", want: []string{"frobnicate"}, setup: func(t *testing.T, dir string) []string {
 			return []string{"frobnicate"}
+		}},
+
+		// Second hardening round (each of these panicked or exited 0 before).
+		badCase{name: "train/--ignore 0 on labels with 255", want: []string{"255", "--ignore"}, setup: func(t *testing.T, dir string) []string {
+			d := dataCopy(t, dir, "train", "d")
+			ents, _ := os.ReadDir(filepath.Join(d, "labels"))
+			for _, e := range ents {
+				p := filepath.Join(d, "labels", e.Name())
+				g := readGray(t, p)
+				for i := range g.Pix[:len(g.Pix)/4] {
+					g.Pix[i] = 255
+				}
+				writePNG(t, p, g)
+			}
+			return trainOn(t, d, filepath.Join(dir, "run"), "--ignore", "0")
+		}},
+		badCase{name: "eval/run checkpoint from another run", want: []string{"best.ckpt", "another run"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			copyDir(t, r, filepath.Join(dir, "run"))
+			other := filepath.Join(dir, "other")
+			if res := runApp(trainOn(t, filepath.Join(synthData(t), "train"), other, "--head", "fcn", "--hidden", "8", "--val-data", filepath.Join(synthData(t), "val"))...); res.err != nil {
+				t.Fatal(res.err)
+			}
+			writeFile(t, filepath.Join(dir, "run", "best.ckpt"), readFile(t, filepath.Join(other, "best.ckpt")))
+			return []string{"eval", "--run", filepath.Join(dir, "run"), "--data", filepath.Join(synthData(t), "val"), "--threads", "1"}
+		}},
+		badCase{name: "eval/run config feature edited", want: []string{"channels"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			run := filepath.Join(dir, "run")
+			copyDir(t, r, run)
+			p := filepath.Join(run, "config.json")
+			writeFile(t, p, bytes.Replace(readFile(t, p), []byte(`"feature": "feat_s4"`), []byte(`"feature": "image"`), 1))
+			return []string{"eval", "--run", run, "--data", filepath.Join(synthData(t), "val"), "--threads", "1"}
+		}},
+		badCase{name: "train/fcn batch norm on one value per channel", want: []string{"--batch"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--head", "fcn", "--hidden", "8", "--batch", "1", "--crop", "4x4")
+		}},
+		badCase{name: "train/resume with another optimizer", want: []string{"optimizer", "--resume"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			copyDir(t, r, filepath.Join(dir, "run"))
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--resume", "--optimizer", "adamw", "--iters", "20")
+		}},
+		badCase{name: "train/resume with another lr", want: []string{"lr", "--resume"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			copyDir(t, r, filepath.Join(dir, "run"))
+			return []string{"train", "--out", filepath.Join(dir, "run"), "--resume", "--lr", "0.5", "--iters", "20", "--quiet", "--threads", "1"}
+		}},
+		badCase{name: "train/resume with fewer iters than done", want: []string{"--iters", "10"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			copyDir(t, r, filepath.Join(dir, "run"))
+			return []string{"train", "--out", filepath.Join(dir, "run"), "--resume", "--iters", "5", "--quiet", "--threads", "1"}
+		}},
+		badCase{name: "eval/slide stride larger than the window", want: []string{"--stride"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			return []string{"eval", "--run", r, "--data", filepath.Join(synthData(t), "val"), "--mode", "slide", "--crop", "32x32", "--stride", "100x100", "--threads", "1"}
+		}},
+		badCase{name: "eval/classes in another order", want: []string{"same class"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			d := dataCopy(t, dir, "val", "v")
+			lines := strings.Split(strings.TrimSpace(string(readFile(t, filepath.Join(d, "classes.txt")))), "\n")
+			lines[0], lines[1] = lines[1], lines[0]
+			writeFile(t, filepath.Join(d, "classes.txt"), []byte(strings.Join(lines, "\n")+"\n"))
+			return []string{"eval", "--run", r, "--data", d, "--threads", "1"}
+		}},
+		badCase{name: "eval merge/one shard twice", want: []string{"twice"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			p := filepath.Join(dir, "s0.json")
+			if res := runApp("eval", "--run", r, "--data", filepath.Join(synthData(t), "val"), "--threads", "1", "--shard", "0/2", "--json", p); res.err != nil {
+				t.Fatal(res.err)
+			}
+			return []string{"eval", "merge", p, p}
+		}},
+		badCase{name: "eval merge/missing shard", want: []string{"missing"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			p := filepath.Join(dir, "s0.json")
+			if res := runApp("eval", "--run", r, "--data", filepath.Join(synthData(t), "val"), "--threads", "1", "--shard", "0/2", "--json", p); res.err != nil {
+				t.Fatal(res.err)
+			}
+			return []string{"eval", "merge", p}
+		}},
+		badCase{name: "train/threads 1000", want: []string{"--threads", "1000"}, setup: func(t *testing.T, dir string) []string {
+			return append(trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run")), "--threads", "1000")
+		}},
+		badCase{name: "train/negative warmup", want: []string{"--warmup", "-5"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--warmup", "-5")
+		}},
+		badCase{name: "train/negative ckpt-every", want: []string{"--ckpt-every", "-1"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--ckpt-every", "-1")
+		}},
+		badCase{name: "train/topk 0", want: []string{"--topk", "0"}, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--loss", "topk", "--topk", "0")
+		}},
+		badCase{name: "export/negative tolerance", want: []string{"--tolerance", "-1"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			return []string{"export", "--run", r, "--out", filepath.Join(dir, "m.onnx"), "--tolerance", "-1", "--threads", "1"}
+		}},
+		badCase{name: "export/NaN tolerance", want: []string{"--tolerance", "NaN"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			return []string{"export", "--run", r, "--out", filepath.Join(dir, "m.onnx"), "--tolerance", "NaN", "--threads", "1"}
+		}},
+		badCase{name: "export/out is the run's backbone", want: []string{"backbone"}, setup: func(t *testing.T, dir string) []string {
+			bb := filepath.Join(dir, "bb.onnx")
+			writeFile(t, bb, readFile(t, dyn))
+			run := filepath.Join(dir, "run")
+			a := trainOn(t, filepath.Join(synthData(t), "train"), run)
+			a[2] = bb
+			if res := runApp(a...); res.err != nil {
+				t.Fatal(res.err)
+			}
+			return []string{"export", "--run", run, "--out", bb, "--threads", "1"}
+		}},
+		badCase{name: "train/out holds a train.csv but no run", want: []string{"train.csv", "--force"}, setup: func(t *testing.T, dir string) []string {
+			writeFile(t, filepath.Join(dir, "run", "train.csv"), []byte("my,own,numbers\n"))
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"))
+		}},
+		badCase{name: "train/run folder in use", want: []string{"in use"}, setup: func(t *testing.T, dir string) []string {
+			run := filepath.Join(dir, "run")
+			os.MkdirAll(run, 0o755)
+			release, err := train.Lock(run)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(release)
+			return trainOn(t, filepath.Join(synthData(t), "train"), run)
+		}},
+		badCase{name: "predict/alpha 2", want: []string{"--alpha", "2"}, setup: func(t *testing.T, dir string) []string {
+			r, _ := trainedRun(t)
+			return []string{"predict", "--run", r, "--out", filepath.Join(dir, "pred"), "--overlay", "--alpha", "2", "--threads", "1",
+				filepath.Join(synthData(t), "val", "images")}
 		}},
 	)
 	return cases

@@ -82,7 +82,7 @@ func runApp(args ...string) (r result) {
 		}
 		r.stdout, r.stderr = out.String(), errb.String()
 	}()
-	err := app.Run(append([]string{"lmpseg"}, args...))
+	err := cli.Run(app, append([]string{"lmpseg"}, args...))
 	if err != nil {
 		fmt.Fprintln(&errb, "lmpseg:", err)
 		r.code = cli.ExitCode(err)

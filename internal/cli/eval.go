@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/infer"
 	"github.com/lmpseg/lmpseg/metrics"
+	"github.com/lmpseg/lmpseg/train"
 )
 
 var evalCommand = &cli.Command{
@@ -44,31 +44,16 @@ var evalMergeCommand = &cli.Command{
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "json", Usage: "write the merged report here"},
 		&cli.StringFlag{Name: "plot", Usage: "write plots (PNG) to this folder"},
+		&cli.BoolFlag{Name: "allow-missing", Usage: "merge even when shards are missing (a partial result, marked as such)"},
 	},
 	Action: func(c *cli.Context) error {
 		if c.NArg() < 1 {
 			return errors.New("eval merge takes the shard reports: lmpseg eval merge A.json B.json ...")
 		}
-		var rs []*metrics.Result
-		for _, p := range c.Args().Slice() {
-			r, err := metrics.Load(p)
-			if err != nil {
-				return err
-			}
-			rs = append(rs, r)
-		}
-		for i, r := range rs[1:] {
-			if !slices.Equal(r.Names, rs[0].Names) {
-				return fmt.Errorf("%s has %d classes %v but %s has %d %v; merge only reports of one model on one dataset",
-					c.Args().Get(i+1), len(r.Names), r.Names, c.Args().Get(0), len(rs[0].Names), rs[0].Names)
-			}
-		}
-		merged, err := metrics.Merge(rs...)
+		merged, err := metrics.MergeFiles(c.Args().Slice(), metrics.MergeOptions{AllowMissing: c.Bool("allow-missing"),
+			Warn: func(m string) { fmt.Fprintln(c.App.ErrWriter, "warning: "+m) }})
 		if err != nil {
 			return err
-		}
-		if miss := merged.Missing(); len(miss) > 0 {
-			fmt.Fprintf(c.App.ErrWriter, "warning: shards missing from the merge: %v\n", miss)
 		}
 		return writeReport(c, merged)
 	},
@@ -111,6 +96,9 @@ func runEval(c *cli.Context) error {
 	if lm.OutClasses > 0 && lm.OutClasses != len(classes) {
 		return fmt.Errorf("the model %s outputs %d classes, the dataset %s has %d; evaluate on a dataset with the model's classes", c.String("model"), lm.OutClasses, c.String("data"), len(classes))
 	}
+	if err := train.CheckClassNames(lm.Classes, classes, c.String("model")+c.String("run"), c.String("data")); err != nil {
+		return err
+	}
 	lm.Classes = classes
 	prog := newProgress(c.App.ErrWriter, len(sh.Indices(ds.Len())), 0, false)
 	conf, st, err := infer.Evaluate(context.Background(), lm.Predictor, ds, len(classes), infer.EvalOptions{
@@ -119,6 +107,9 @@ func runEval(c *cli.Context) error {
 		Warn:     func(msg string) { prog.Note("warning: %s", msg) },
 	})
 	prog.Finish()
+	if err == nil {
+		err = conf.Err()
+	}
 	if err != nil {
 		return err
 	}
@@ -126,7 +117,7 @@ func runEval(c *cli.Context) error {
 		return fmt.Errorf("no image of %s could be evaluated: all %d failed to load (first: %s; the warnings above say why)", c.String("data"), len(st.Skipped), st.Skipped[0])
 	}
 	res := metrics.NewResult(classes, sh)
-	res.Conf, res.Images = conf, st.Images
+	res.Conf, res.Images, res.DatasetImages = conf, st.Images, ds.Len()
 	res.Meta = map[string]string{"model": c.String("model"), "run": c.String("run"), "data": c.String("data"), "mode": lm.Mode.Name, "tool": "lmpseg " + Version}
 	if err := writeReport(c, res); err != nil {
 		return err

@@ -3,8 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -25,9 +23,6 @@ var inspectCommand = &cli.Command{
 	}, runtimeFlags...),
 	Action: func(c *cli.Context) error {
 		if c.NArg() != 1 {
-			if c.NArg() > 1 && strings.HasPrefix(c.Args().Get(1), "-") {
-				return fmt.Errorf("flags go before the model: lmpseg inspect %s %s", strings.Join(c.Args().Tail(), " "), c.Args().First())
-			}
 			return errors.New("inspect takes one argument: the model file (lmpseg inspect [--probe HxW] MODEL.onnx)")
 		}
 		path := c.Args().First()

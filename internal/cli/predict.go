@@ -70,10 +70,14 @@ func runPredict(c *cli.Context) error {
 	if c.NArg() == 0 {
 		return errors.New("predict needs images or folders of images as arguments")
 	}
+	if a := c.Float64("alpha"); !(a >= 0 && a <= 1) {
+		return fmt.Errorf("--alpha %v: want a number in [0, 1]", a)
+	}
 	files, err := expandImages(c.Args().Slice())
 	if err != nil {
 		return err
 	}
+	stems := outputStems(files)
 	lm, err := openModel(c)
 	if err != nil {
 		return err
@@ -91,7 +95,7 @@ func runPredict(c *cli.Context) error {
 		}
 	}
 	written, skipped := 0, 0
-	for _, f := range files {
+	for i, f := range files {
 		img, err := decodeImageFile(f)
 		if err != nil {
 			if c.Bool("strict") {
@@ -101,7 +105,7 @@ func runPredict(c *cli.Context) error {
 			skipped++
 			continue
 		}
-		stem := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
+		stem := stems[i]
 		img.Name = stem
 		lab, err := lm.Predict(img)
 		if err != nil {
@@ -134,6 +138,30 @@ func runPredict(c *cli.Context) error {
 	}
 	fmt.Fprintln(c.App.Writer)
 	return nil
+}
+
+// outputStems names the masks of files: the base name without extension, and where two inputs
+// share it (a/img.png, b/img.jpg), the folder and extension too, so no mask overwrites another.
+func outputStems(files []string) []string {
+	stem := func(f string) string { return strings.TrimSuffix(filepath.Base(f), filepath.Ext(f)) }
+	count := map[string]int{}
+	for _, f := range files {
+		count[stem(f)]++
+	}
+	out := make([]string, len(files))
+	used := map[string]bool{}
+	for i, f := range files {
+		s := stem(f)
+		if count[s] > 1 {
+			s = strings.NewReplacer(string(filepath.Separator), "_", ".", "_").Replace(strings.TrimPrefix(filepath.Clean(f), string(filepath.Separator)))
+		}
+		for k := 2; used[s]; k++ {
+			s = fmt.Sprintf("%s_%d", stem(f), k)
+		}
+		used[s] = true
+		out[i] = s
+	}
+	return out
 }
 
 // decodeImageFile reads one image into a Sample without a label.

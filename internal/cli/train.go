@@ -222,6 +222,9 @@ func recipe(c *cli.Context) (*train.Config, error) {
 	num(&lo.Thresh, "ohem-thresh")
 	integer(&lo.MinKept, "ohem-min-kept")
 	num(&lo.TopK, "topk")
+	if v := c.Float64("topk"); c.IsSet("topk") && !(v > 0 && v <= 1) {
+		return nil, fmt.Errorf("--topk %v: want the fraction of hardest pixels, in (0, 1]", v)
+	}
 	if rc.Loss.Name == "wce" {
 		str(&rc.Loss.ClassWeight, "class-weighting")
 	} else {
