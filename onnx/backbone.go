@@ -24,7 +24,9 @@ type Backbone struct {
 // o.Feature (the first graph output when empty). The session's model has
 // that tensor as its only output and is pruned to the nodes feeding it, so
 // that nothing else runs (onnxruntime runs every node that feeds a graph
-// output). The model must have one float NCHW image input.
+// output). The model must have one image input: float32, float16 or uint8,
+// NCHW or NHWC (see InputInfo); Run takes NCHW float32 images whatever it
+// is. A float16 feature is returned as float32.
 func OpenBackbone(path string, o Options) (*Backbone, error) {
 	m, err := Load(path)
 	if err != nil {
@@ -70,7 +72,8 @@ func (b *Backbone) Session() *Session { return b.s }
 func (b *Backbone) Channels() int { return b.s.channels() }
 
 // Run runs n NCHW float32 images of size h×w (with Channels channels) held
-// in x and returns the feature tensor and its shape. Batches whose shape a
+// in x and returns the feature tensor and its shape. A model with a static
+// batch of 1 is run image by image and the features stacked. Batches whose shape a
 // static model does not accept are refused before onnxruntime is called. Run is safe for
 // concurrent use; calls are serialised.
 func (b *Backbone) Run(x []float32, n, h, w int) (feat []float32, shape []int64, err error) {
@@ -81,8 +84,8 @@ func (b *Backbone) Run(x []float32, n, h, w int) (feat []float32, shape []int64,
 		return nil, nil, err
 	}
 	o := outs[0]
-	if o.Type != "float32" {
-		return nil, nil, fmt.Errorf("onnx: feature tensor %q has element type %s; float32 is needed", b.feature, o.Type)
+	if o.Type != "float32" && o.Type != "float16" {
+		return nil, nil, fmt.Errorf("onnx: feature tensor %q has element type %s; float32 or float16 is needed", b.feature, o.Type)
 	}
 	return o.Data, o.Shape, nil
 }

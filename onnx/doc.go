@@ -24,8 +24,14 @@
 // float32 batches into that tensor. Devices are execution providers that
 // register themselves by name (RegisterProvider, one file each: ep_cpu.go,
 // ep_cuda.go); Devices lists them. OpenSession runs all outputs of a whole model, whatever
-// their element type, converting them to float32. Input shapes that a
-// static model does not accept are refused before onnxruntime is called.
+// their element type, converting them to float32. Both take NCHW float32
+// images whatever the model's input: an NHWC input is fed transposed
+// images, a uint8 input the values rounded and clamped to 0..255, a float16
+// input the values rounded to float16, and a model with a static batch of 1
+// is run image by image with its outputs stacked (Session.InputLayout says
+// what was decided); float16 outputs are cast to float32 inside the graph.
+// Input shapes that a static model does not accept are refused before
+// onnxruntime is called.
 // Every onnxruntime value a run creates is destroyed before Run returns.
 //
 // Load puts nodes that are not in topological order (onnxruntime runs such

@@ -74,17 +74,15 @@ func runProbe(m *Model, h, w int, o Options) (*probeResult, error) {
 		return nil, err
 	}
 	defer s.Close()
-	n, c := 1, s.channels()
-	if len(s.inDims) == 4 && s.inDims[0] > 0 {
-		n = int(s.inDims[0])
-	}
+	in := s.InputLayout()
+	n, c := max(in.StaticBatch, 1), s.channels()
 	pr.batch = n
 	pr.sizes = [][2]int{{h, w}}
 	h2, w2 := h, w
-	if len(s.inDims) != 4 || s.inDims[2] <= 0 {
+	if in.StaticH == 0 {
 		h2 = secondSize(h)
 	}
-	if len(s.inDims) != 4 || s.inDims[3] <= 0 {
+	if in.StaticW == 0 {
 		w2 = secondSize(w)
 	}
 	if h2 != h || w2 != w {
@@ -506,13 +504,13 @@ func checkFeature(m *Model, tensor string, o Options) (FeatureInfo, error) {
 		return FeatureInfo{}, missingTensorError(g, tensor)
 	}
 	h, w := FeatureProbeSize, FeatureProbeSize
-	if in := RealInputs(g)[0]; in != nil {
-		if d := in.GetType().GetTensorType().GetShape().GetDim(); len(d) == 4 {
-			if v := d[2].GetDimValue(); v > 0 {
-				h = int(v)
+	if ins := RealInputs(g); len(ins) == 1 {
+		if info, _, err := imageInput(ins[0]); err == nil {
+			if info.StaticH > 0 {
+				h = info.StaticH
 			}
-			if v := d[3].GetDimValue(); v > 0 {
-				w = int(v)
+			if info.StaticW > 0 {
+				w = info.StaticW
 			}
 		}
 	}

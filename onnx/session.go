@@ -50,13 +50,16 @@ type Output struct {
 // Session runs an ONNX model with one float image input in onnxruntime.
 // Its methods are safe for concurrent use.
 type Session struct {
-	mu      sync.RWMutex
-	sess    *ort.DynamicAdvancedSession
-	input   string
-	inDims  []int64 // -1 for dimensions the model leaves free
-	outputs []string
-	device  string
-	lib     string
+	mu       sync.RWMutex
+	sess     *ort.DynamicAdvancedSession
+	input    string
+	inDims   []int64 // in the model's order, -1 for dimensions it leaves free
+	nchwDims []int64 // the same in NCHW order
+	info     InputInfo
+	outputs  []string
+	outTypes []string // per output, "float16" when cast to float32 in the graph
+	device   string
+	lib      string
 }
 
 // OpenSession opens the model at path for running all its graph outputs
@@ -107,24 +110,18 @@ func newSession(m *Model, outputs []string, o Options, fromFile bool) (*Session,
 		return nil, fmt.Errorf("onnx: the model has %d inputs (%s); one image input is needed", len(ins), strings.Join(names, ", "))
 	}
 	in := ins[0]
-	tt := in.GetType().GetTensorType()
-	if tt == nil {
-		return nil, fmt.Errorf("onnx: input %q is not a tensor", in.GetName())
-	}
-	if et := tt.GetElemType(); et != int32(pb.TensorProto_FLOAT) {
-		return nil, fmt.Errorf("onnx: input %q has element type %s; a float32 image input is needed", in.GetName(), elemTypeName(et))
+	info, nchw, err := imageInput(in)
+	if err != nil {
+		return nil, err
 	}
 	var dims []int64
-	if sh := tt.GetShape(); sh != nil {
+	if sh := in.GetType().GetTensorType().GetShape(); sh != nil {
 		for _, d := range sh.GetDim() {
 			if v := d.GetDimValue(); v > 0 {
 				dims = append(dims, v)
 			} else {
 				dims = append(dims, -1)
 			}
-		}
-		if len(dims) != 4 {
-			return nil, fmt.Errorf("onnx: input %q has rank %d; an NCHW image input (rank 4) is needed", in.GetName(), len(dims))
 		}
 	}
 	if len(outputs) == 0 {
@@ -154,16 +151,25 @@ func newSession(m *Model, outputs []string, o Options, fromFile bool) (*Session,
 		return nil, err
 	}
 	defer opts.Destroy()
+	// Outputs of type float16 are cast to float32 inside the graph.
+	mm := m
+	if !same {
+		if mm, err = restrictOutputs(m, outputs); err != nil {
+			return nil, err
+		}
+	}
+	ortOuts, outTypes := outputs, make([]string, len(outputs))
+	if types := tensorTypes(mm, outputs); hasType(types, int32(pb.TensorProto_FLOAT16)) {
+		if mm == m {
+			mm = &Model{Proto: proto.Clone(m.Proto).(*pb.ModelProto), Path: m.Path}
+		}
+		ortOuts, outTypes = castFloat16Outputs(mm, outputs, types)
+		same = false
+	}
 	var sess *ort.DynamicAdvancedSession
 	if same && fromFile && m.Path != "" {
-		sess, err = ort.NewDynamicAdvancedSession(m.Path, []string{in.GetName()}, outputs, opts)
+		sess, err = ort.NewDynamicAdvancedSession(m.Path, []string{in.GetName()}, ortOuts, opts)
 	} else {
-		mm := m
-		if !same {
-			if mm, err = restrictOutputs(m, outputs); err != nil {
-				return nil, err
-			}
-		}
 		if mm.HasExternalData() {
 			if mm.Path == "" {
 				return nil, errors.New("onnx: the model has tensors in external data files but no path to resolve them")
@@ -183,12 +189,13 @@ func newSession(m *Model, outputs []string, o Options, fromFile bool) (*Session,
 		if merr != nil {
 			return nil, merr
 		}
-		sess, err = ort.NewDynamicAdvancedSessionWithONNXData(b, []string{in.GetName()}, outputs, opts)
+		sess, err = ort.NewDynamicAdvancedSessionWithONNXData(b, []string{in.GetName()}, ortOuts, opts)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("onnx: creating onnxruntime session: %s", ortMessage(err))
 	}
-	return &Session{sess: sess, input: in.GetName(), inDims: dims, outputs: outputs, device: dev, lib: lib}, nil
+	return &Session{sess: sess, input: in.GetName(), inDims: dims, nchwDims: nchw, info: info,
+		outputs: outputs, outTypes: outTypes, device: dev, lib: lib}, nil
 }
 
 // restrictOutputs returns a copy of m whose graph outputs are names, in that
@@ -298,12 +305,7 @@ func (s *Session) Device() string { return s.device }
 func (s *Session) Library() string { return s.lib }
 
 // channels is the channel count of the input: the static value, or 3.
-func (s *Session) channels() int {
-	if len(s.inDims) == 4 && s.inDims[1] > 0 {
-		return int(s.inDims[1])
-	}
-	return 3
-}
+func (s *Session) channels() int { return s.info.Channels }
 
 // checkInput validates a batch against the model's static input dimensions.
 func (s *Session) checkInput(x []float32, n, c, h, w int) error {
@@ -314,9 +316,16 @@ func (s *Session) checkInput(x []float32, n, c, h, w int) error {
 		return fmt.Errorf("onnx: batch of shape [%d %d %d %d] needs %d values, got %d", n, c, h, w, n*c*h*w, len(x))
 	}
 	given := []int64{int64(n), int64(c), int64(h), int64(w)}
-	for i, d := range s.inDims {
+	for i, d := range s.nchwDims {
+		if i == 0 && d == 1 {
+			continue // run image by image
+		}
 		if d > 0 && d != given[i] {
-			return fmt.Errorf("onnx: input %q expects shape %s, given %s", s.input, dimsString(s.inDims), dimsString(given))
+			what := ""
+			if s.info.Layout == "nhwc" {
+				what = " (NCHW order; the model's input is NHWC)"
+			}
+			return fmt.Errorf("onnx: input %q expects shape %s%s, given %s", s.input, dimsString(s.nchwDims), what, dimsString(given))
 		}
 	}
 	return nil
@@ -335,12 +344,14 @@ func dimsString(d []int64) string {
 }
 
 // Run runs the model on n NCHW float32 images of c channels and size h×w
-// held in x and returns the outputs in the order of Outputs. Batches that
-// do not match the model's static input dimensions are refused before
-// onnxruntime is called. The onnxruntime values of a run are destroyed
-// before Run returns; the one exception is an output that onnxruntime_go
-// cannot convert (a scalar or an empty tensor), after which the binding
-// itself leaks the outputs following it.
+// held in x and returns the outputs in the order of Outputs. The images are
+// converted to the model's input layout and element type (see InputInfo);
+// a model with a static batch of 1 is run image by image and its outputs
+// stacked. Batches that do not match the model's static input dimensions
+// are refused before onnxruntime is called. The onnxruntime values of a
+// run are destroyed before Run returns; the one exception is an output that
+// onnxruntime_go cannot convert (a scalar), after which the binding itself
+// leaks the outputs following it.
 func (s *Session) Run(x []float32, n, c, h, w int) ([]Output, error) {
 	if err := s.checkInput(x, n, c, h, w); err != nil {
 		return nil, err
@@ -350,9 +361,44 @@ func (s *Session) Run(x []float32, n, c, h, w int) ([]Output, error) {
 	if s.sess == nil {
 		return nil, errors.New("onnx: run on a closed session")
 	}
-	in, err := ort.NewTensor(ort.NewShape(int64(n), int64(c), int64(h), int64(w)), x)
+	if s.info.StaticBatch != 1 || n == 1 {
+		return s.run(x, n, c, h, w)
+	}
+	per := c * h * w
+	var res []Output
+	for i := range n {
+		outs, err := s.run(x[i*per:(i+1)*per], 1, c, h, w)
+		if err != nil {
+			return nil, fmt.Errorf("%w (image %d of the batch of %d, run one by one: the model's batch size is 1)", err, i, n)
+		}
+		if i == 0 {
+			res = outs
+			for k := range res {
+				if len(res[k].Shape) == 0 || res[k].Shape[0] != 1 {
+					return nil, fmt.Errorf("onnx: output %q has shape %s: it cannot be stacked for a batch of %d images (the model's batch size is 1)", res[k].Name, dimsString(res[k].Shape), n)
+				}
+				res[k].Data = append(make([]float32, 0, n*len(res[k].Data)), res[k].Data...)
+			}
+			continue
+		}
+		for k, o := range outs {
+			if !slices.Equal(o.Shape, res[k].Shape) {
+				return nil, fmt.Errorf("onnx: output %q changes shape between images (%s): it cannot be stacked", o.Name, dimsString(o.Shape))
+			}
+			res[k].Data = append(res[k].Data, o.Data...)
+		}
+	}
+	for k := range res {
+		res[k].Shape[0] = int64(n)
+	}
+	return res, nil
+}
+
+// run runs one batch; s.mu is held.
+func (s *Session) run(x []float32, n, c, h, w int) ([]Output, error) {
+	in, err := s.inputValue(x, n, c, h, w)
 	if err != nil {
-		return nil, fmt.Errorf("onnx: input tensor: %s", trimLines(err.Error()))
+		return nil, err
 	}
 	liveValues.Add(1)
 	defer func() { in.Destroy(); liveValues.Add(-1) }()
@@ -374,6 +420,9 @@ func (s *Session) Run(x []float32, n, c, h, w int) ([]Output, error) {
 			return nil, fmt.Errorf("onnx: output %q: %w", s.outputs[i], err)
 		}
 		o.Name = s.outputs[i]
+		if s.outTypes[i] != "" {
+			o.Type = s.outTypes[i]
+		}
 		res[i] = o
 	}
 	return res, nil
