@@ -182,8 +182,8 @@ func build(bb *onnx.Model, cfg *train.Config, head *graph.Head, o Options) (*bui
 		m := &onnx.Model{Proto: &pb.ModelProto{
 			IrVersion: bb.Proto.GetIrVersion(), OpsetImport: bb.Proto.GetOpsetImport(),
 			Graph: &pb.GraphProto{Name: "lmpseg_head", Node: hn, Initializer: hi,
-				Input:  []*pb.ValueInfoProto{valueInfo(cfg.Feature, pb.TensorProto_FLOAT, "batch", "channels", "fh", "fw")},
-				Output: []*pb.ValueInfoProto{valueInfo(headLogits, pb.TensorProto_FLOAT, "batch", "classes", "fh", "fw")}},
+				Input:  []*pb.ValueInfoProto{onnx.ValueInfo(cfg.Feature, pb.TensorProto_FLOAT, "batch", "channels", "fh", "fw")},
+				Output: []*pb.ValueInfoProto{onnx.ValueInfo(headLogits, pb.TensorProto_FLOAT, "batch", "classes", "fh", "fw")}},
 		}}
 		return &built{model: m, checked: m, output: headLogits}, nil
 	}
@@ -200,7 +200,7 @@ func build(bb *onnx.Model, cfg *train.Config, head *graph.Head, o Options) (*bui
 	rn, ri := resizeNodes(prefix+"resize_", ins[0].GetName(), headLogits, logits, opset)
 	nodes := append(append([]*pb.NodeProto{}, hn...), rn...)
 	inits := append(append([]*pb.TensorProto{}, hi...), ri...)
-	logitsOut := []*pb.ValueInfoProto{valueInfo(logits, pb.TensorProto_FLOAT, "batch", "classes", "height", "width")}
+	logitsOut := []*pb.ValueInfoProto{onnx.ValueInfo(logits, pb.TensorProto_FLOAT, "batch", "classes", "height", "width")}
 	checked, err := onnx.Merge(cut, nodes, inits, logitsOut)
 	if err != nil {
 		return nil, err
@@ -211,7 +211,7 @@ func build(bb *onnx.Model, cfg *train.Config, head *graph.Head, o Options) (*bui
 	case "probs":
 		b.output = free("probs")
 		nodes = append(nodes, softmaxNodes(prefix+"softmax_", logits, b.output, opset)...)
-		outputs = []*pb.ValueInfoProto{valueInfo(b.output, pb.TensorProto_FLOAT, "batch", "classes", "height", "width")}
+		outputs = []*pb.ValueInfoProto{onnx.ValueInfo(b.output, pb.TensorProto_FLOAT, "batch", "classes", "height", "width")}
 	case "labels":
 		b.output = free("labels")
 		lab := b.output
@@ -219,11 +219,11 @@ func build(bb *onnx.Model, cfg *train.Config, head *graph.Head, o Options) (*bui
 		if o.LabelsType == "uint8" {
 			lab, et = prefix+"labels_int64", pb.TensorProto_UINT8
 		}
-		nodes = append(nodes, node("ArgMax", prefix+"argmax", []string{logits}, []string{lab}, attrInt("axis", 1), attrInt("keepdims", 1)))
+		nodes = append(nodes, onnx.Node("ArgMax", prefix+"argmax", []string{logits}, []string{lab}, onnx.AttrInt("axis", 1), onnx.AttrInt("keepdims", 1)))
 		if o.LabelsType == "uint8" {
-			nodes = append(nodes, node("Cast", prefix+"cast", []string{lab}, []string{b.output}, attrInt("to", int64(pb.TensorProto_UINT8))))
+			nodes = append(nodes, onnx.Node("Cast", prefix+"cast", []string{lab}, []string{b.output}, onnx.AttrInt("to", int64(pb.TensorProto_UINT8))))
 		}
-		outputs = []*pb.ValueInfoProto{valueInfo(b.output, et, "batch", "one", "height", "width")}
+		outputs = []*pb.ValueInfoProto{onnx.ValueInfo(b.output, et, "batch", "one", "height", "width")}
 	}
 	if outputs != nil {
 		if b.model, err = onnx.Merge(cut, nodes, inits, outputs); err != nil {
@@ -237,19 +237,19 @@ func build(bb *onnx.Model, cfg *train.Config, head *graph.Head, o Options) (*bui
 // Shape(image)[2:4]). Opsets 11 and 12 need roi and scales given (as empty tensors).
 func resizeNodes(p, image, logits, out string, opset int64) ([]*pb.NodeProto, []*pb.TensorProto) {
 	roi, scales := "", ""
-	inits := []*pb.TensorProto{int64Tensor(p+"zero", []int64{1}, 0), int64Tensor(p+"two", []int64{1}, 2), int64Tensor(p+"four", []int64{1}, 4)}
+	inits := []*pb.TensorProto{onnx.Int64Vector(p+"zero", 0), onnx.Int64Vector(p+"two", 2), onnx.Int64Vector(p+"four", 4)}
 	if opset < 13 {
 		roi, scales = p+"roi", p+"scales"
-		inits = append(inits, floatTensor(roi, []int64{0}), floatTensor(scales, []int64{0}))
+		inits = append(inits, onnx.FloatTensor(roi, []int64{0}, nil), onnx.FloatTensor(scales, []int64{0}, nil))
 	}
 	nodes := []*pb.NodeProto{
-		node("Shape", p+"shape_img", []string{image}, []string{p + "img_shape"}),
-		node("Shape", p+"shape_logits", []string{logits}, []string{p + "logits_shape"}),
-		node("Slice", p+"slice_hw", []string{p + "img_shape", p + "two", p + "four"}, []string{p + "hw"}),
-		node("Slice", p+"slice_nc", []string{p + "logits_shape", p + "zero", p + "two"}, []string{p + "nc"}),
-		node("Concat", p+"sizes", []string{p + "nc", p + "hw"}, []string{p + "sizes"}, attrInt("axis", 0)),
-		node("Resize", p+"resize", []string{logits, roi, scales, p + "sizes"}, []string{out},
-			attrString("mode", "linear"), attrString("coordinate_transformation_mode", "half_pixel")),
+		onnx.Node("Shape", p+"shape_img", []string{image}, []string{p + "img_shape"}),
+		onnx.Node("Shape", p+"shape_logits", []string{logits}, []string{p + "logits_shape"}),
+		onnx.Node("Slice", p+"slice_hw", []string{p + "img_shape", p + "two", p + "four"}, []string{p + "hw"}),
+		onnx.Node("Slice", p+"slice_nc", []string{p + "logits_shape", p + "zero", p + "two"}, []string{p + "nc"}),
+		onnx.Node("Concat", p+"sizes", []string{p + "nc", p + "hw"}, []string{p + "sizes"}, onnx.AttrInt("axis", 0)),
+		onnx.Node("Resize", p+"resize", []string{logits, roi, scales, p + "sizes"}, []string{out},
+			onnx.AttrString("mode", "linear"), onnx.AttrString("coordinate_transformation_mode", "half_pixel")),
 	}
 	return nodes, inits
 }
@@ -258,12 +258,12 @@ func resizeNodes(p, image, logits, out string, opset int64) ([]*pb.NodeProto, []
 // its axis into one, so the classes are moved last, normalised there and moved back.
 func softmaxNodes(p, in, out string, opset int64) []*pb.NodeProto {
 	if opset >= 13 {
-		return []*pb.NodeProto{node("Softmax", p+"softmax", []string{in}, []string{out}, attrInt("axis", 1))}
+		return []*pb.NodeProto{onnx.Node("Softmax", p+"softmax", []string{in}, []string{out}, onnx.AttrInt("axis", 1))}
 	}
 	return []*pb.NodeProto{
-		node("Transpose", p+"to_nhwc", []string{in}, []string{p + "nhwc"}, attrInts("perm", 0, 2, 3, 1)),
-		node("Softmax", p+"softmax", []string{p + "nhwc"}, []string{p + "probs_nhwc"}, attrInt("axis", 3)),
-		node("Transpose", p+"to_nchw", []string{p + "probs_nhwc"}, []string{out}, attrInts("perm", 0, 3, 1, 2)),
+		onnx.Node("Transpose", p+"to_nhwc", []string{in}, []string{p + "nhwc"}, onnx.AttrInts("perm", 0, 2, 3, 1)),
+		onnx.Node("Softmax", p+"softmax", []string{p + "nhwc"}, []string{p + "probs_nhwc"}, onnx.AttrInt("axis", 3)),
+		onnx.Node("Transpose", p+"to_nchw", []string{p + "probs_nhwc"}, []string{out}, onnx.AttrInts("perm", 0, 3, 1, 2)),
 	}
 }
 
@@ -292,7 +292,7 @@ func parity(path string, cfg *train.Config, head *graph.Head, bbModel *onnx.Mode
 	if err != nil {
 		return nil, fmt.Errorf("export: parity check at %dx%d: backbone: %w", h, w, err)
 	}
-	ft, err := tensorFrom(feat, shape)
+	ft, err := graph.TensorFrom(feat, shape)
 	if err != nil {
 		return nil, fmt.Errorf("export: parity check: feature %s: %w", cfg.Feature, err)
 	}

@@ -131,9 +131,6 @@ func Run(ctx context.Context, dir string, rc *Config, o Options) (*Summary, erro
 	if err := rc.Validate(); err != nil {
 		return nil, err
 	}
-	if o.Threads > 0 {
-		graph.SetThreads(o.Threads)
-	}
 	ds, val, err := openData(rc, o)
 	if err != nil {
 		return nil, err
@@ -165,7 +162,7 @@ func Run(ctx context.Context, dir string, rc *Config, o Options) (*Summary, erro
 	if err != nil {
 		return nil, err
 	}
-	return fit(ctx, dir, rc, start, ds, val, bb, o.Progress)
+	return fit(ctx, dir, rc, start, ds, val, bb, o)
 }
 
 // openData opens the training and validation datasets of rc and fills rc.Classes.
@@ -336,7 +333,8 @@ func buildLoss(lc LossConfig, ds data.Dataset) (lmp.Loss, error) {
 }
 
 // fit trains cfg into the run folder from iteration start.
-func fit(ctx context.Context, run string, cfg *Config, start int, ds, val data.Dataset, feats onnx.Features, prog Progress) (*Summary, error) {
+func fit(ctx context.Context, run string, cfg *Config, start int, ds, val data.Dataset, feats onnx.Features, o Options) (*Summary, error) {
+	prog := o.Progress
 	loss, err := buildLoss(cfg.Loss, ds)
 	if err != nil {
 		return nil, err
@@ -345,6 +343,7 @@ func fit(ctx context.Context, run string, cfg *Config, start int, ds, val data.D
 	if err != nil {
 		return nil, err
 	}
+	head.SetThreads(o.Threads)
 	opt, err := NewOptimizer(cfg.Optim)
 	if err != nil {
 		return nil, err
@@ -360,6 +359,9 @@ func fit(ctx context.Context, run string, cfg *Config, start int, ds, val data.D
 			return nil, fmt.Errorf("train: %s: %w", p, err)
 		}
 		if err := opt.UnmarshalBinary(ck.Optim); err != nil {
+			return nil, fmt.Errorf("train: %s: %w", p, err)
+		}
+		if err := opt.CheckState(head.Params()); err != nil {
 			return nil, fmt.Errorf("train: %s: %w", p, err)
 		}
 		best, bestIter = ck.BestMIoU, ck.BestIter
@@ -378,7 +380,7 @@ func fit(ctx context.Context, run string, cfg *Config, start int, ds, val data.D
 	t0 := time.Now()
 	labelled, warned := false, false
 	loop := &Loop{
-		Stepper: &Stepper{Head: head, Opt: opt, Loss: loss, Clip: cfg.Optim.ClipNorm, Ignore: cfg.Ignore, Seed: cfg.Seed, Sched: Schedule{Base: cfg.LR, Total: cfg.Iters, Warmup: cfg.Warmup}},
+		Stepper: &Stepper{Threads: o.Threads, Head: head, Opt: opt, Loss: loss, Clip: cfg.Optim.ClipNorm, Ignore: cfg.Ignore, Seed: cfg.Seed, Sched: Schedule{Base: cfg.LR, Total: cfg.Iters, Warmup: cfg.Warmup}},
 		Source:  src, Run: run, Start: start, Iters: cfg.Iters, ValEvery: cfg.ValEvery, CkptEvery: cfg.CkptEvery,
 		BestMIoU: best, BestIter: bestIter,
 		Hooks: Hooks{

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 
 	"github.com/lmpseg/lmpseg/graph"
 )
@@ -17,6 +19,8 @@ type Optimizer interface {
 	// MarshalBinary and UnmarshalBinary save and restore the optimiser state for resuming.
 	MarshalBinary() ([]byte, error)
 	UnmarshalBinary([]byte) error
+	// CheckState reports restored state that does not fit params.
+	CheckState(params []*graph.Param) error
 }
 
 // OptimConfig selects and parameterises an optimiser.
@@ -31,126 +35,56 @@ type OptimConfig struct {
 	ClipNorm    float64 `json:"clip_norm,omitempty"` // 0: no clipping
 }
 
-// NewOptimizer returns the optimiser named by c.Name.
+// An OptimizerMaker builds an optimiser from its config.
+type OptimizerMaker func(c OptimConfig) (Optimizer, error)
+
+var optimizers = map[string]OptimizerMaker{}
+
+// RegisterOptimizer makes an optimiser available under name (OptimConfig.Name, --optimizer). It
+// panics on an empty or duplicate name: registration is a program's own setup.
+func RegisterOptimizer(name string, m OptimizerMaker) {
+	if name == "" || m == nil || optimizers[name] != nil {
+		panic(fmt.Sprintf("train: RegisterOptimizer %q: empty, nil or registered twice", name))
+	}
+	optimizers[name] = m
+}
+
+// Optimizers returns the registered optimiser names, sorted.
+func Optimizers() []string {
+	names := make([]string, 0, len(optimizers))
+	for n := range optimizers {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// NewOptimizer returns the optimiser named by c.Name ("" is sgd).
 func NewOptimizer(c OptimConfig) (Optimizer, error) {
-	switch c.Name {
-	case "sgd", "":
-		return &SGD{Momentum: c.Momentum, Nesterov: c.Nesterov, WeightDecay: c.WeightDecay}, nil
-	case "adamw":
-		o := &AdamW{Beta1: c.Beta1, Beta2: c.Beta2, Eps: c.Eps, WeightDecay: c.WeightDecay}
-		if o.Beta1 == 0 {
-			o.Beta1 = 0.9
-		}
-		if o.Beta2 == 0 {
-			o.Beta2 = 0.999
-		}
-		if o.Eps == 0 {
-			o.Eps = 1e-8
-		}
-		return o, nil
+	name := c.Name
+	if name == "" {
+		name = "sgd"
 	}
-	return nil, fmt.Errorf("train: unknown optimizer %q (want sgd or adamw)", c.Name)
+	m := optimizers[name]
+	if m == nil {
+		return nil, fmt.Errorf("train: unknown optimizer %q (want one of %s)", c.Name, strings.Join(Optimizers(), ", "))
+	}
+	return m(c)
 }
 
-// SGD is stochastic gradient descent with momentum, optional Nesterov momentum and L2 weight decay
-// added to the gradient, with PyTorch's semantics: v = mu*v + g; step = g + mu*v (Nesterov) or v.
-type SGD struct {
-	Momentum, WeightDecay float64
-	Nesterov              bool
-	vel                   [][]float32
-}
-
-// Step implements Optimizer.
-func (o *SGD) Step(params []*graph.Param, lr float64) {
-	if o.vel == nil {
-		o.vel = make([][]float32, len(params))
-		for i, p := range params {
-			o.vel[i] = make([]float32, len(p.Data))
+// checkState reports optimiser state (restored from a checkpoint) that does not fit params: one
+// slice per parameter tensor of its size, so that Step never indexes out of range.
+func checkState(state [][]float32, per int, params []*graph.Param) error {
+	if len(state) == 0 {
+		return nil
+	}
+	if len(state) != per*len(params) {
+		return fmt.Errorf("train: optimizer state holds %d tensors, the head has %d parameters (x%d): the checkpoint comes from another optimizer or head", len(state), len(params), per)
+	}
+	for i, x := range state {
+		if p := params[i%len(params)]; len(x) != len(p.Data) {
+			return fmt.Errorf("train: optimizer state for %s has %d values, the parameter %d: the checkpoint comes from another optimizer or head", p.Name, len(x), len(p.Data))
 		}
-	}
-	mu, wd, f := float32(o.Momentum), float32(o.WeightDecay), float32(lr)
-	for i, p := range params {
-		v := o.vel[i]
-		for j, g := range p.Grad {
-			if p.Decay {
-				g += wd * p.Data[j]
-			}
-			if mu != 0 {
-				v[j] = mu*v[j] + g
-				if o.Nesterov {
-					g += mu * v[j]
-				} else {
-					g = v[j]
-				}
-			}
-			p.Data[j] -= f * g
-		}
-	}
-}
-
-// MarshalBinary implements Optimizer.
-func (o *SGD) MarshalBinary() ([]byte, error) { return marshalSlices(0, o.vel), nil }
-
-// UnmarshalBinary implements Optimizer.
-func (o *SGD) UnmarshalBinary(b []byte) error {
-	_, v, err := unmarshalSlices(b)
-	o.vel = v
-	return err
-}
-
-// AdamW is Adam with decoupled weight decay (Loshchilov & Hutter): p -= lr*(m̂/(sqrt(v̂)+eps) + wd*p).
-type AdamW struct {
-	Beta1, Beta2, Eps, WeightDecay float64
-	t                              int64
-	m, v                           [][]float32
-}
-
-// Step implements Optimizer.
-func (o *AdamW) Step(params []*graph.Param, lr float64) {
-	if o.m == nil {
-		o.m = make([][]float32, len(params))
-		o.v = make([][]float32, len(params))
-		for i, p := range params {
-			o.m[i] = make([]float32, len(p.Data))
-			o.v[i] = make([]float32, len(p.Data))
-		}
-	}
-	o.t++
-	b1, b2 := float32(o.Beta1), float32(o.Beta2)
-	c1 := float32(1 - math.Pow(o.Beta1, float64(o.t)))
-	c2 := float32(1 - math.Pow(o.Beta2, float64(o.t)))
-	eps, f, wd := float32(o.Eps), float32(lr), float32(o.WeightDecay)
-	for i, p := range params {
-		m, v := o.m[i], o.v[i]
-		for j, g := range p.Grad {
-			m[j] = b1*m[j] + (1-b1)*g
-			v[j] = b2*v[j] + (1-b2)*g*g
-			upd := (m[j] / c1) / (float32(math.Sqrt(float64(v[j]/c2))) + eps)
-			if p.Decay {
-				upd += wd * p.Data[j]
-			}
-			p.Data[j] -= f * upd
-		}
-	}
-}
-
-// MarshalBinary implements Optimizer.
-func (o *AdamW) MarshalBinary() ([]byte, error) {
-	return marshalSlices(o.t, append(append([][]float32{}, o.m...), o.v...)), nil
-}
-
-// UnmarshalBinary implements Optimizer.
-func (o *AdamW) UnmarshalBinary(b []byte) error {
-	t, s, err := unmarshalSlices(b)
-	if err != nil {
-		return err
-	}
-	if len(s)%2 != 0 {
-		return errors.New("train: corrupt adamw state: odd number of moment slices")
-	}
-	o.t, o.m, o.v = t, s[:len(s)/2], s[len(s)/2:]
-	if len(s) == 0 {
-		o.m, o.v = nil, nil
 	}
 	return nil
 }

@@ -36,6 +36,9 @@ type Stepper struct {
 	Clip   float64
 	Ignore int32
 	Seed   int64 // with the iteration, seeds the head's dropout at each step
+	// Threads is the thread count of the loss kernels (0: the default, all cores); the head has
+	// its own (Head.SetThreads).
+	Threads int
 
 	ce, prob, coef []float32
 	dlogits        *graph.Tensor
@@ -105,7 +108,7 @@ func (s *Stepper) Step(b *Batch, it int) (StepStats, error) {
 		s.ce, s.prob, s.coef = make([]float32, np), make([]float32, np), make([]float32, np)
 	}
 	s.ce, s.prob, s.coef = s.ce[:np], s.prob[:np], s.coef[:np]
-	graph.PixelCE(s.ce, s.prob, logits, b.Labels, b.H, b.W, s.Ignore)
+	graph.Exec{Threads: s.Threads}.PixelCE(s.ce, s.prob, logits, b.Labels, b.H, b.W, s.Ignore)
 	loss, err := s.Loss.Reduce(s.coef, lmp.Batch{N: n, HW: b.H * b.W, CE: s.ce, Prob: s.prob, Labels: b.Labels, Ignore: s.Ignore})
 	if err != nil {
 		return StepStats{}, fmt.Errorf("train: iteration %d: %w", it, err)
@@ -136,7 +139,7 @@ func (s *Stepper) Step(b *Batch, it int) (StepStats, error) {
 	} else {
 		clear(s.dlogits.Data)
 	}
-	graph.PixelCEBackward(s.dlogits, logits, b.Labels, s.coef, b.H, b.W, s.Ignore)
+	graph.Exec{Threads: s.Threads}.PixelCEBackward(s.dlogits, logits, b.Labels, s.coef, b.H, b.W, s.Ignore)
 	s.Head.ZeroGrad()
 	s.Head.Backward(s.dlogits)
 	params := s.Head.Params()

@@ -6,7 +6,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/lmpseg/lmpseg/data"
-	"github.com/lmpseg/lmpseg/graph"
 	"github.com/lmpseg/lmpseg/infer"
 	"github.com/lmpseg/lmpseg/train"
 )
@@ -41,9 +40,6 @@ func openModel(c *cli.Context) (*infer.Model, error) {
 				return nil, err
 			}
 		}
-	}
-	if c.Int("threads") > 0 {
-		graph.SetThreads(c.Int("threads"))
 	}
 	if mp != "" {
 		return infer.OpenModel(mp, o)

@@ -156,9 +156,6 @@ func Run(ctx context.Context, o Options) error {
 	if err := modelgen.WriteFile(bbPath, modelgen.DemoBackbone()); err != nil {
 		return err
 	}
-	if o.Threads > 0 {
-		graph.SetThreads(o.Threads)
-	}
 	trainDS, err := data.Open(filepath.Join(dataDir, "train"), "folder", data.Options{})
 	if err != nil {
 		return err
