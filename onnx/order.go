@@ -40,7 +40,7 @@ func sortGraph(g *pb.GraphProto, scope string) error {
 	order, err := topoOrder(g)
 	if err != nil {
 		if scope != "" {
-			return fmt.Errorf("onnx: subgraph of %s%w", scope, err)
+			return fmt.Errorf("onnx: in the subgraph of %s%s", scope, strings.TrimPrefix(err.Error(), "onnx: "))
 		}
 		return err
 	}

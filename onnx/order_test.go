@@ -155,3 +155,21 @@ func TestUnsortedModel(t *testing.T) {
 		t.Errorf("unsorted cut differs from sorted model by %g", d)
 	}
 }
+
+func TestTopoSortSubgraphCycle(t *testing.T) {
+	mp := buildNet(netSpec{channels: []int{4}})
+	body := &pb.GraphProto{Name: "then",
+		Node: []*pb.NodeProto{
+			{Name: "a", OpType: "Identity", Input: []string{"b_out"}, Output: []string{"a_out"}},
+			{Name: "b", OpType: "Identity", Input: []string{"a_out"}, Output: []string{"b_out"}},
+		},
+		Output: []*pb.ValueInfoProto{FloatValueInfo("a_out", nil)},
+	}
+	mp.Graph.Node = append(mp.Graph.Node, &pb.NodeProto{Name: "if", OpType: "If", Input: []string{"cond"}, Output: []string{"branch"},
+		Attribute: []*pb.AttributeProto{{Name: "then_branch", Type: pb.AttributeProto_GRAPH, G: body}}})
+	err := SortNodes(mp.Graph)
+	want := "onnx: in the subgraph of node if (If) attribute then_branch: the graph has a cycle ("
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "a (Identity) -> b (Identity)") && !strings.Contains(err.Error(), "b (Identity) -> a (Identity)") {
+		t.Errorf("error %v\nwant %s", err, want)
+	}
+}
