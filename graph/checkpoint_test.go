@@ -103,12 +103,25 @@ func TestCheckpointCorrupt(t *testing.T) {
 }
 
 func FuzzUnmarshalHead(f *testing.F) {
-	h, _ := NewHead(HeadSpec{Kind: "linear", InChannels: 2, Classes: 2}, 1)
-	b, _ := h.MarshalBinary()
-	f.Add(b)
+	for _, s := range []HeadSpec{{Kind: KindLinear, InChannels: 2, Classes: 2}, {Kind: KindFCN, InChannels: 2, Classes: 2, Hidden: 3}} {
+		h, _ := NewHead(s, 1)
+		b, _ := h.MarshalBinary()
+		f.Add(b)
+	}
+	built, _ := NewHead(HeadSpec{Kind: KindFCN, InChannels: 2, Classes: 2, Hidden: 3}, 1)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var g Head
-		_ = g.UnmarshalBinary(b)
+		if g.UnmarshalBinary(b) == nil {
+			// A head loaded from arbitrary bytes must run without panicking
+			// on input it accepts.
+			x := NewTensor(1, g.Spec().InChannels, 2, 2)
+			if g.CheckInput(x.C) == nil && g.Spec().InChannels <= 64 && g.Spec().Hidden <= 64 && g.Spec().Classes <= 64 {
+				g.SetThreads(1)
+				g.Forward(x, false)
+			}
+		}
+		h := *built
+		_ = h.UnmarshalBinary(b)
 	})
 }
 
