@@ -98,8 +98,10 @@ func (c *Config) Validate() error {
 	if err := c.Loss.check(); err != nil {
 		return err
 	}
+	// resolve sets the input channels and classes from the backbone and the data; small stand-ins
+	// check the rest of the spec without allocating a head of a recipe's (up to 1<<16 square) size.
 	probe := c.Head
-	probe.InChannels, probe.Classes = max(probe.InChannels, 1), max(probe.Classes, 2)
+	probe.InChannels, probe.Classes = 1, 2
 	if _, err := graph.NewHead(probe, 0); err != nil {
 		return fmt.Errorf("train: --head: %w", err)
 	}

@@ -1,0 +1,290 @@
+package train
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/lmpseg/lmpseg/data"
+	"github.com/lmpseg/lmpseg/graph"
+)
+
+// legacyRun is a real run folder written by an earlier lmpseg; the fuzz targets seed from it.
+const legacyRun = "../testdata/legacy/run"
+
+func readLegacy(f *testing.F, name string) []byte {
+	f.Helper()
+	b, err := os.ReadFile(filepath.Join(legacyRun, name))
+	if err != nil {
+		f.Fatal(err)
+	}
+	return b
+}
+
+// fixCRCs returns a copy of a checkpoint file whose head and file checksums are recomputed, so
+// that the fuzzer reaches the decoding behind them. Bytes not laid out as a checkpoint come back
+// with only the trailing checksum recomputed, or unchanged when shorter than one.
+func fixCRCs(b []byte) []byte {
+	b = bytes.Clone(b)
+	const pre = len(ckptMagic) + 24
+	if len(b) >= pre+8+4 {
+		if n := binary.LittleEndian.Uint64(b[pre:]); n >= 4 && n <= uint64(len(b)-pre-8-4) {
+			head := b[pre+8 : pre+8+int(n)]
+			binary.LittleEndian.PutUint32(head[len(head)-4:], crc32.ChecksumIEEE(head[:len(head)-4]))
+		}
+	}
+	if len(b) >= 4 {
+		binary.LittleEndian.PutUint32(b[len(b)-4:], crc32.ChecksumIEEE(b[:len(b)-4]))
+	}
+	return b
+}
+
+// seedVariants returns b, truncations of it and copies with single bits flipped at spread-out
+// offsets.
+func seedVariants(b []byte) [][]byte {
+	out := [][]byte{b}
+	for _, n := range []int{0, 4, len(ckptMagic), len(ckptMagic) + 24, len(b) / 2, len(b) - 4, len(b) - 1} {
+		if n >= 0 && n < len(b) {
+			out = append(out, b[:n])
+		}
+	}
+	for _, at := range []int{len(ckptMagic), len(ckptMagic) + 8, len(ckptMagic) + 24, len(ckptMagic) + 40, len(b) / 3, len(b) - 5} {
+		if at >= 0 && at < len(b) {
+			c := bytes.Clone(b)
+			c[at] ^= 0x10
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// FuzzConfig checks that any config.json either fails to load or loads into a recipe that
+// validates without panicking, is compatible with itself, and survives SaveConfig unchanged.
+func FuzzConfig(f *testing.F) {
+	cfg := readLegacy(f, ConfigFile)
+	f.Add(cfg)
+	f.Add(cfg[:len(cfg)/2])
+	for _, s := range []string{``, `{}`, `null`, `[]`, `{"loss":{"name":"lmp","p_inf":true}}`,
+		`{"head":{"kind":"fcn","in_channels":4,"classes":3,"hidden":2},"lr":0.1,"batch":1,"ckpt_every":1,"iters":1,"scale":[1,1]}`,
+		`{"crop":[1],"scale":[1,2,3],"optimizer":{"name":"adamw"},"epochs":-1}`,
+		`{"loss":{"name":"wce","class_weighting":"median"}}`, `{"loss":{"name":"topk","options":{"TopK":0}}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, ConfigFile), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := LoadConfig(dir)
+		if err != nil {
+			if c != nil {
+				t.Fatal("config returned with an error")
+			}
+			return
+		}
+		_ = c.Validate()
+		if err := Compatible(c, c); err != nil {
+			t.Fatalf("a config is not compatible with itself: %v", err)
+		}
+		dir2 := t.TempDir()
+		if err := SaveConfig(dir2, c); err != nil {
+			return // a value JSON cannot hold; SaveConfig reports it
+		}
+		c2, err := LoadConfig(dir2)
+		if err != nil {
+			t.Fatalf("config written by SaveConfig does not load: %v", err)
+		}
+		if err := Compatible(c, c2); err != nil {
+			t.Fatalf("config changed by SaveConfig and LoadConfig: %v", err)
+		}
+	})
+}
+
+// TestValidateLargeHead checks that validating a recipe whose head names the largest sizes a spec
+// allows does not build a head of that size (it once allocated 144 GiB and died).
+func TestValidateLargeHead(t *testing.T) {
+	for _, kind := range []string{graph.KindLinear, graph.KindFCN} {
+		c := &Config{LR: 0.1, CkptEvery: 1, Batch: 1, Iters: 1, Scale: [2]float64{1, 1},
+			Loss: LossConfig{Name: "ce"}, Preprocess: data.ImageNet}
+		c.Head = graph.HeadSpec{Kind: kind, InChannels: 1 << 16, Classes: 1 << 16}
+		if kind == graph.KindFCN {
+			c.Head.Hidden = 1 << 16
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", kind, err)
+		}
+		runtime.ReadMemStats(&after)
+		if d := after.TotalAlloc - before.TotalAlloc; d > 64<<20 {
+			t.Errorf("%s: Validate allocated %d MiB", kind, d>>20)
+		}
+	}
+}
+
+// FuzzCheckpoint checks that any checkpoint file either fails to load or decodes into a checkpoint
+// that encodes back to the same bytes, whose head round-trips and whose optimiser state either
+// decodes or is refused. With fix set the checksums are recomputed first.
+func FuzzCheckpoint(f *testing.F) {
+	for _, name := range []string{BestCkpt, LastCkpt} {
+		for _, v := range seedVariants(readLegacy(f, name)) {
+			f.Add(v, false)
+			f.Add(v, true)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte, fix bool) {
+		if fix {
+			b = fixCRCs(b)
+		}
+		p := filepath.Join(t.TempDir(), LastCkpt)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := LoadCheckpoint(p)
+		if err != nil {
+			if c != nil {
+				t.Fatal("checkpoint returned with an error")
+			}
+		} else {
+			got, err := c.MarshalBinary()
+			if err != nil || !bytes.Equal(got, b) {
+				t.Fatalf("checkpoint does not encode back to its bytes (err %v)", err)
+			}
+			for _, name := range []string{"sgd", "adamw"} {
+				o, err := NewOptimizer(OptimConfig{Name: name})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = o.UnmarshalBinary(c.Optim)
+			}
+		}
+		h, hc, err := LoadHead(p)
+		if err != nil {
+			if h != nil || hc != nil {
+				t.Fatal("head returned with an error")
+			}
+			return
+		}
+		if c == nil {
+			t.Fatal("LoadHead accepts a checkpoint that LoadCheckpoint refuses")
+		}
+		hb, err := h.MarshalBinary()
+		if err != nil {
+			t.Fatalf("decoded head does not encode: %v", err)
+		}
+		h2 := new(graph.Head)
+		if err := h2.UnmarshalBinary(hb); err != nil {
+			t.Fatalf("encoded head does not decode: %v", err)
+		}
+		if h2.Spec() != h.Spec() {
+			t.Fatalf("head spec %+v reads back as %+v", h.Spec(), h2.Spec())
+		}
+		if hb2, _ := h2.MarshalBinary(); !bytes.Equal(hb, hb2) {
+			t.Fatal("head encoding is not stable")
+		}
+	})
+}
+
+// FuzzRunFolder checks a run folder built from fuzzed config.json, checkpoint, metrics.jsonl and
+// train.csv: OpenRun returns an error or a head the config describes; HasEval and ReadLossCurve do
+// not panic; OpenLogs keeps exactly the lines up to iteration k, keeps the evaluation at k, and
+// leaves the logs unchanged when run again.
+func FuzzRunFolder(f *testing.F) {
+	cfg := readLegacy(f, ConfigFile)
+	best := readLegacy(f, BestCkpt)
+	metrics := readLegacy(f, MetricsFile)
+	csv := readLegacy(f, CSVFile)
+	f.Add(cfg, best, metrics, csv, false, true, 3)
+	f.Add(cfg, best, metrics, csv, true, false, 0)
+	f.Add(cfg, best[:len(best)-1], metrics[:len(metrics)/2], csv[:len(csv)/2], true, true, 6)
+	f.Add([]byte(`{"head":{"kind":"linear","in_channels":16,"classes":12}}`), best, []byte("{\"iter\":2}\n{\"iter\":1.5,\"loss\":1}\n{\"iter\":2,\"val_miou\":0.5}\r\n"), []byte("x,y\n-1,2\n9,9"), true, false, 2)
+	f.Add([]byte{}, []byte{}, []byte{}, []byte{}, false, false, -1)
+	f.Fuzz(func(t *testing.T, cfg, ckpt, metrics, csv []byte, fix, isBest bool, k int) {
+		if fix {
+			ckpt = fixCRCs(ckpt)
+		}
+		dir := t.TempDir()
+		name := LastCkpt
+		if isBest {
+			name = BestCkpt
+		}
+		for _, w := range []struct {
+			name string
+			b    []byte
+		}{{ConfigFile, cfg}, {name, ckpt}, {MetricsFile, metrics}, {CSVFile, csv}} {
+			if err := os.WriteFile(filepath.Join(dir, w.name), w.b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c, h, ck, err := OpenRun(dir)
+		switch {
+		case err != nil && (c != nil || h != nil || ck != nil):
+			t.Fatal("run returned with an error")
+		case err == nil && (c == nil || h == nil || ck == nil):
+			t.Fatal("OpenRun returned nil without an error")
+		case err == nil && h.Spec() != c.Head:
+			t.Fatalf("OpenRun returned a %+v head for a config of a %+v head", h.Spec(), c.Head)
+		}
+
+		evalAtK := HasEval(dir, k)
+		if _, err := ReadLossCurve(dir); err != nil {
+			t.Fatalf("ReadLossCurve on an existing metrics file: %v", err)
+		}
+		l, err := OpenLogs(dir, k)
+		if err != nil {
+			t.Fatalf("OpenLogs: %v", err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if evalAtK && !HasEval(dir, k) {
+			t.Fatalf("OpenLogs(%d) dropped the evaluation at iteration %d", k, k)
+		}
+		curve, err := ReadLossCurve(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pt := range curve {
+			if pt[0] > float64(k) {
+				t.Fatalf("OpenLogs(%d) kept a loss at iteration %v", k, pt[0])
+			}
+		}
+		before := readAll(t, dir)
+		if !strings.HasPrefix(string(before[CSVFile]), "iter,") && len(csv) == 0 {
+			t.Fatalf("empty %s got no header: %q", CSVFile, before[CSVFile])
+		}
+		l, err = OpenLogs(dir, k)
+		if err != nil {
+			t.Fatalf("OpenLogs again: %v", err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		after := readAll(t, dir)
+		for _, n := range []string{MetricsFile, CSVFile} {
+			if !bytes.Equal(before[n], after[n]) {
+				t.Fatalf("OpenLogs(%d) again changed %s:\n%q\nto\n%q", k, n, before[n], after[n])
+			}
+		}
+	})
+}
+
+func readAll(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	m := map[string][]byte{}
+	for _, n := range []string{MetricsFile, CSVFile} {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		m[n] = b
+	}
+	return m
+}
