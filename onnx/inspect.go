@@ -280,7 +280,7 @@ func imageTensors(g *pb.GraphProto, input string) []string {
 		skip := nonFloatOps[op]
 		if op == "Cast" {
 			for _, a := range n.GetAttribute() {
-				if a.GetName() == "to" && a.GetI() != int64(pb.TensorProto_FLOAT) {
+				if a.GetName() == "to" && !featureType(int32(a.GetI())) {
 					skip = true
 				}
 			}

@@ -9,7 +9,6 @@ import (
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	ort "github.com/yalue/onnxruntime_go"
-	"google.golang.org/protobuf/proto"
 )
 
 // A probe runs the model on zero inputs to learn the shape of every tensor
@@ -126,8 +125,8 @@ func runProbe(m *Model, h, w int, o Options) (*probeResult, error) {
 // node, and the names of those outputs.
 // Nodes that feed no marker are pruned.
 func shapeMarkers(m *Model, names []string) (*Model, []string) {
-	mp := proto.Clone(m.Proto).(*pb.ModelProto)
-	g := mp.Graph
+	mm := shallowCopy(m)
+	g := mm.Proto.Graph
 	prefix := uniquePrefix(g, "lmpseg_probe_shape_")
 	marker := map[string]string{}
 	markers := make([]string, len(names))
@@ -158,7 +157,7 @@ func shapeMarkers(m *Model, names []string) (*Model, []string) {
 		g.Output = append(g.Output, TensorValueInfo(mk, int32(pb.TensorProto_INT64), []int64{0}, nil))
 	}
 	prune(g, markers)
-	return &Model{Proto: mp, Path: m.Path}, markers
+	return mm, markers
 }
 
 // uniquePrefix returns p, lengthened with underscores until no value or node
@@ -214,8 +213,8 @@ func tensorTypes(m *Model, names []string) map[string]int32 {
 	if len(rest) == 0 {
 		return types
 	}
-	mp := proto.Clone(m.Proto).(*pb.ModelProto)
-	g := mp.Graph
+	mm := shallowCopy(m)
+	g := mm.Proto.Graph
 	isInput := map[string]bool{}
 	for _, v := range g.Input {
 		isInput[v.GetName()] = true
@@ -236,7 +235,7 @@ func tensorTypes(m *Model, names []string) map[string]int32 {
 		g.Output = append(g.Output, &pb.ValueInfoProto{Name: n})
 	}
 	prune(g, rest)
-	b, err := (&Model{Proto: mp}).Marshal()
+	b, err := mm.Marshal()
 	if err == nil {
 		var outs []ort.InputOutputInfo
 		if _, outs, err = ort.GetInputOutputInfoWithONNXData(b); err == nil {

@@ -41,3 +41,38 @@ func TestBackboneRunsOnlyFeature(t *testing.T) {
 		b.Close()
 	}
 }
+
+// TestSessionLeavesModel checks that building session models (pruned,
+// probed, float16 outputs cast), which share nodes and weights with the
+// model, leaves the model as it was.
+func TestSessionLeavesModel(t *testing.T) {
+	needRuntime(t)
+	mp := adaptedNet(TensorValueInfo("raw", int32(pb.TensorProto_FLOAT16), []int64{0, 3, 0, 0}, []string{"batch", "", "height", "width"}),
+		[]*pb.NodeProto{castNode("raw", "image", pb.TensorProto_FLOAT)},
+		[]*pb.NodeProto{castNode("stage2", "stage2_h", pb.TensorProto_FLOAT16)}, TensorValueInfo("stage2_h", int32(pb.TensorProto_FLOAT16), nil, nil))
+	m := &Model{Proto: mp}
+	before, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, outs := range [][]string{nil, {"stage1"}, {"stage2_h", "conv1"}} {
+		s, err := NewSession(m, outs, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	if _, err := probe(m, 32, 32, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checkFeature(m, "stage2_h", Options{}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(before) != string(after) {
+		t.Error("building sessions changed the model")
+	}
+}

@@ -13,7 +13,6 @@ import (
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	ort "github.com/yalue/onnxruntime_go"
-	"google.golang.org/protobuf/proto"
 )
 
 // Options configures how a model is run.
@@ -161,7 +160,7 @@ func newSession(m *Model, outputs []string, o Options, fromFile bool) (*Session,
 	ortOuts, outTypes := outputs, make([]string, len(outputs))
 	if types := tensorTypes(mm, outputs); hasType(types, int32(pb.TensorProto_FLOAT16)) {
 		if mm == m {
-			mm = &Model{Proto: proto.Clone(m.Proto).(*pb.ModelProto), Path: m.Path}
+			mm = shallowCopy(m)
 		}
 		ortOuts, outTypes = castFloat16Outputs(mm, outputs, types)
 		same = false
@@ -214,19 +213,8 @@ func restrictOutputs(m *Model, names []string) (*Model, error) {
 		}
 		seen[n] = true
 	}
-	// Copy all but the nodes and initializers, which stay shared with m:
-	// prune filters the lists without changing their elements.
-	mp := proto.Clone(&pb.ModelProto{
-		IrVersion: m.Proto.GetIrVersion(), OpsetImport: m.Proto.GetOpsetImport(),
-		ProducerName: m.Proto.GetProducerName(), ProducerVersion: m.Proto.GetProducerVersion(),
-		Domain: m.Proto.GetDomain(), ModelVersion: m.Proto.GetModelVersion(),
-		MetadataProps: m.Proto.GetMetadataProps(), Functions: m.Proto.GetFunctions(),
-	}).(*pb.ModelProto)
-	g := proto.Clone(&pb.GraphProto{Name: g0.GetName(), Input: g0.GetInput(), ValueInfo: g0.GetValueInfo()}).(*pb.GraphProto)
-	g.Node = slices.Clone(g0.GetNode())
-	g.Initializer = slices.Clone(g0.GetInitializer())
-	g.SparseInitializer = slices.Clone(g0.GetSparseInitializer())
-	mp.Graph = g
+	mm := shallowCopy(m)
+	g := mm.Proto.Graph
 	var outs []*pb.ValueInfoProto
 	for _, n := range names {
 		if hasTypedInfo(g0, n) {
@@ -237,7 +225,33 @@ func restrictOutputs(m *Model, names []string) (*Model, error) {
 	}
 	g.Output = outs
 	prune(g, names)
-	return &Model{Proto: mp, Path: m.Path}, nil
+	return mm, nil
+}
+
+// shallowCopy returns a copy of m for building a session's model: the model
+// fields onnxruntime reads and the graph's lists are copied, but the nodes,
+// initializers and value descriptions in the lists are shared with m, so no
+// weights are copied. Callers may replace, add and drop list elements (as
+// prune does) but must not change a shared element.
+func shallowCopy(m *Model) *Model {
+	p := m.Proto
+	mp := &pb.ModelProto{
+		IrVersion: p.GetIrVersion(), OpsetImport: slices.Clone(p.GetOpsetImport()),
+		ProducerName: p.GetProducerName(), ProducerVersion: p.GetProducerVersion(),
+		Domain: p.GetDomain(), ModelVersion: p.GetModelVersion(),
+		MetadataProps: slices.Clone(p.GetMetadataProps()), Functions: slices.Clone(p.GetFunctions()),
+	}
+	g0 := p.GetGraph()
+	mp.Graph = &pb.GraphProto{
+		Name:              g0.GetName(),
+		Node:              slices.Clone(g0.GetNode()),
+		Initializer:       slices.Clone(g0.GetInitializer()),
+		SparseInitializer: slices.Clone(g0.GetSparseInitializer()),
+		Input:             slices.Clone(g0.GetInput()),
+		Output:            slices.Clone(g0.GetOutput()),
+		ValueInfo:         slices.Clone(g0.GetValueInfo()),
+	}
+	return &Model{Proto: mp, Path: m.Path}
 }
 
 // hasTypedInfo reports whether g records a type for name in its outputs or
