@@ -147,134 +147,134 @@ func preprocessFrom(c *cli.Context, base data.Preprocess) (data.Preprocess, erro
 // recipe builds the training recipe from the flags. With --resume the run's config.json, and with
 // --config the given one, is the base and only flags given explicitly override it.
 func recipe(c *cli.Context) (*train.Config, error) {
-	var base *train.Config
-	var err error
-	switch {
-	case c.String("config") != "":
-		if base, err = train.ReadConfig(c.String("config")); err != nil {
-			return nil, err
-		}
-	case c.Bool("resume") && c.String("out") != "":
-		if _, statErr := os.Stat(filepath.Join(c.String("out"), train.ConfigFile)); statErr == nil {
-			if base, err = train.LoadConfig(c.String("out")); err != nil {
-				return nil, err
-			}
-		} // no run there: train.Run says so
-
+	base, err := recipeBase(c)
+	if err != nil {
+		return nil, err
 	}
 	rc := &train.Config{Tool: "lmpseg " + Version}
 	if base != nil {
 		*rc = *base
 	}
 	set := func(name string) bool { return base == nil || c.IsSet(name) }
-	str := func(dst *string, name string) {
+	newLoss := false
+	if name := c.String("loss"); set("loss") && name != rc.Loss.Name {
+		rc.Loss, newLoss = train.LossConfig{Name: name}, true // a new loss takes every loss flag
+	}
+	lossSet := func(name string) bool { return newLoss || set(name) }
+	lo := &rc.Loss.Options
+	for name, dst := range map[string]*string{"backbone": &rc.Backbone, "feature": &rc.Feature, "data": &rc.Data,
+		"val-data": &rc.ValData, "format": &rc.Format, "split": &rc.Split, "head": &rc.Head.Kind, "optimizer": &rc.Optim.Name,
+		"cache-dir": &rc.CacheDir} {
 		if set(name) {
 			*dst = c.String(name)
 		}
 	}
-	num := func(dst *float64, name string) {
+	for name, dst := range map[string]*float64{"lr": &rc.LR, "momentum": &rc.Optim.Momentum, "weight-decay": &rc.Optim.WeightDecay, "clip": &rc.Optim.ClipNorm} {
 		if set(name) {
 			*dst = c.Float64(name)
 		}
 	}
-	integer := func(dst *int, name string) {
+	for name, dst := range map[string]*float64{"lmp-p": &lo.P, "lmp-ratio": &lo.Ratio, "focal-gamma": &lo.Gamma, "ohem-thresh": &lo.Thresh, "topk": &lo.TopK} {
+		if lossSet(name) {
+			*dst = c.Float64(name)
+		}
+	}
+	for name, dst := range map[string]*int{"batch": &rc.Batch, "warmup": &rc.Warmup, "val-every": &rc.ValEvery, "ckpt-every": &rc.CkptEvery} {
 		if set(name) {
 			*dst = c.Int(name)
 		}
 	}
-	str(&rc.Backbone, "backbone")
-	str(&rc.Feature, "feature")
-	str(&rc.Data, "data")
-	str(&rc.ValData, "val-data")
-	str(&rc.Format, "format")
-	str(&rc.Split, "split")
-	str(&rc.ValSplit, "split")
+	for name, dst := range map[string]*bool{"flip": &rc.Flip, "nesterov": &rc.Optim.Nesterov, "cache-features": &rc.CacheFeatures} {
+		if set(name) {
+			*dst = c.Bool(name)
+		}
+	}
+	if lossSet("ohem-min-kept") {
+		lo.MinKept = c.Int("ohem-min-kept")
+	}
+	if lossSet("lmp-per-batch") {
+		lo.PerBatch = c.Bool("lmp-per-batch")
+	}
+	if lossSet("class-weighting") {
+		rc.Loss.ClassWeight = c.String("class-weighting")
+	}
+	if set("ignore") {
+		rc.Ignore = int32(c.Int("ignore"))
+	}
+	if set("seed") {
+		rc.Seed = c.Int64("seed")
+	}
+	if c.IsSet("split") {
+		rc.ValSplit = rc.Split
+	}
+	if rc.Loss.Name != "wce" {
+		rc.Loss.ClassWeight = ""
+	}
+	if v := c.Float64("topk"); c.IsSet("topk") && !(v > 0 && v <= 1) {
+		return nil, fmt.Errorf("--topk %v: want the fraction of hardest pixels, in (0, 1]", v)
+	}
 	rc.Backbone, rc.Data, rc.ValData = absPath(rc.Backbone), absPath(rc.Data), absPath(rc.ValData)
 	if c.IsSet("class-names") {
 		rc.Classes = strings.Split(c.String("class-names"), ",")
 	} else if c.IsSet("classes") && len(rc.Classes) != c.Int("classes") {
 		rc.Classes = nil
 	}
-	if set("ignore") {
-		rc.Ignore = int32(c.Int("ignore"))
-	}
-	str(&rc.Head.Kind, "head")
 	if set("hidden") || set("head") {
 		rc.Head.Hidden, rc.Head.Dropout = 0, 0
 		if rc.Head.Kind == "fcn" {
 			rc.Head.Hidden, rc.Head.Dropout = c.Int("hidden"), 0.1
 		}
 	}
-	lossName := rc.Loss.Name
-	str(&lossName, "loss")
-	if lossName != rc.Loss.Name {
-		rc.Loss = train.LossConfig{}
-		base = nil // a new loss takes every loss flag
+	if err := recipeSchedule(c, rc, base == nil); err != nil {
+		return nil, err
 	}
-	rc.Loss.Name = lossName
-	lo := &rc.Loss.Options
-	num(&lo.P, "lmp-p")
-	num(&lo.Ratio, "lmp-ratio")
-	if set("lmp-per-batch") {
-		lo.PerBatch = c.Bool("lmp-per-batch")
+	basePre := rc.Preprocess
+	if base == nil {
+		basePre = data.ImageNet
 	}
-	num(&lo.Gamma, "focal-gamma")
-	num(&lo.Thresh, "ohem-thresh")
-	integer(&lo.MinKept, "ohem-min-kept")
-	num(&lo.TopK, "topk")
-	if v := c.Float64("topk"); c.IsSet("topk") && !(v > 0 && v <= 1) {
-		return nil, fmt.Errorf("--topk %v: want the fraction of hardest pixels, in (0, 1]", v)
+	rc.Preprocess, err = preprocessFrom(c, basePre)
+	return rc, err
+}
+
+// recipeBase is the recipe that flags override: --config, or the run folder's with --resume.
+func recipeBase(c *cli.Context) (*train.Config, error) {
+	if p := c.String("config"); p != "" {
+		return train.ReadConfig(p)
 	}
-	if rc.Loss.Name == "wce" {
-		str(&rc.Loss.ClassWeight, "class-weighting")
-	} else {
-		rc.Loss.ClassWeight = ""
+	if out := c.String("out"); c.Bool("resume") && out != "" {
+		if _, err := os.Stat(filepath.Join(out, train.ConfigFile)); err == nil {
+			return train.LoadConfig(out)
+		} // no run there: train.Run says so
+	}
+	return nil, nil
+}
+
+// recipeSchedule sets the length of training and the augmentation from the flags.
+func recipeSchedule(c *cli.Context, rc *train.Config, fresh bool) error {
+	if c.IsSet("iters") && c.IsSet("epochs") {
+		return errors.New("give --iters or --epochs, not both")
 	}
 	if c.IsSet("epochs") {
 		rc.Iters, rc.Epochs = 0, c.Int("epochs")
 	}
-	if c.IsSet("iters") || base == nil {
+	if c.IsSet("iters") || fresh {
 		rc.Iters, rc.Epochs = c.Int("iters"), 0
 	}
-	if c.IsSet("iters") && c.IsSet("epochs") {
-		return nil, errors.New("give --iters or --epochs, not both")
-	}
-	integer(&rc.Batch, "batch")
-	if set("crop") {
+	if fresh || c.IsSet("crop") {
 		rc.Crop = [2]int{}
 		if s := c.String("crop"); s != "" {
+			var err error
 			if rc.Crop[0], rc.Crop[1], err = parseHW("crop", s); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	if set("scale") {
+	if fresh || c.IsSet("scale") {
 		if _, err := fmt.Sscanf(c.String("scale"), "%g,%g", &rc.Scale[0], &rc.Scale[1]); err != nil {
-			return nil, fmt.Errorf("--scale %q: want min,max with 0 < min <= max, e.g. 0.5,2.0", c.String("scale"))
+			return fmt.Errorf("--scale %q: want min,max with 0 < min <= max, e.g. 0.5,2.0", c.String("scale"))
 		}
 	}
-	if set("flip") {
-		rc.Flip = c.Bool("flip")
-	}
-	num(&rc.LR, "lr")
-	str(&rc.Optim.Name, "optimizer")
-	num(&rc.Optim.Momentum, "momentum")
-	if set("nesterov") {
-		rc.Optim.Nesterov = c.Bool("nesterov")
-	}
-	num(&rc.Optim.WeightDecay, "weight-decay")
-	num(&rc.Optim.ClipNorm, "clip")
-	integer(&rc.Warmup, "warmup")
-	if set("seed") {
-		rc.Seed = c.Int64("seed")
-	}
-	integer(&rc.ValEvery, "val-every")
-	integer(&rc.CkptEvery, "ckpt-every")
-	if set("cache-features") {
-		rc.CacheFeatures = c.Bool("cache-features")
-	}
-	str(&rc.CacheDir, "cache-dir")
-	if rc.CacheFeatures && base == nil {
+	if rc.CacheFeatures && fresh {
 		// The cache keeps one map per image: no augmentation unless asked for (then refused).
 		if !c.IsSet("scale") {
 			rc.Scale = [2]float64{1, 1}
@@ -283,14 +283,7 @@ func recipe(c *cli.Context) (*train.Config, error) {
 			rc.Flip = false
 		}
 	}
-	basePre := rc.Preprocess
-	if base == nil {
-		basePre = data.ImageNet
-	}
-	if rc.Preprocess, err = preprocessFrom(c, basePre); err != nil {
-		return nil, err
-	}
-	return rc, nil
+	return nil
 }
 
 func runTrain(c *cli.Context) error {
