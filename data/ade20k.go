@@ -2,9 +2,7 @@ package data
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 )
 
 func init() {
@@ -86,23 +84,7 @@ func openADE20K(dir string, o Options) (*fileDataset, error) {
 			split, imgDir, labDir, listDir(filepath.Join(root, "images")))
 	}
 	d := &fileDataset{format: "ade20k", root: root, what: "images in " + imgDir, classes: classes, ignore: ignore}
-	err = walkFiles(imgDir, func(path string) error {
-		if !IsImage(path) {
-			return nil
-		}
-		rel, err := filepath.Rel(imgDir, path)
-		if err != nil {
-			return err
-		}
-		stem := strings.TrimSuffix(rel, filepath.Ext(rel))
-		lab := filepath.Join(labDir, stem+".png")
-		if _, err := os.Stat(lab); err != nil {
-			return fmt.Errorf("data: image %s has no label: %s does not exist", path, lab)
-		}
-		d.items = append(d.items, item{name: filepath.ToSlash(stem), image: path, label: lab, m: m})
-		return nil
-	})
-	if err != nil {
+	if d.items, err = pairFiles(imgDir, labDir, m, false); err != nil {
 		return nil, err
 	}
 	return d, nil

@@ -3,9 +3,7 @@ package data
 import (
 	"fmt"
 	"image/color"
-	"os"
 	"path/filepath"
-	"strings"
 )
 
 func init() {
@@ -85,23 +83,7 @@ func openCamVid(dir string, o Options) (*fileDataset, error) {
 	}
 	d := &fileDataset{format: "camvid", root: root, what: "images in " + imgDir, classes: classes,
 		ignore: ignore, colours: camvidColours()}
-	err = walkFiles(imgDir, func(path string) error {
-		if !IsImage(path) {
-			return nil
-		}
-		rel, err := filepath.Rel(imgDir, path)
-		if err != nil {
-			return err
-		}
-		stem := strings.TrimSuffix(rel, filepath.Ext(rel))
-		lab := filepath.Join(labDir, stem+".png")
-		if _, err := os.Stat(lab); err != nil {
-			return fmt.Errorf("data: image %s has no label: %s does not exist", path, lab)
-		}
-		d.items = append(d.items, item{name: filepath.ToSlash(stem), image: path, label: lab, m: m})
-		return nil
-	})
-	if err != nil {
+	if d.items, err = pairFiles(imgDir, labDir, m, false); err != nil {
 		return nil, err
 	}
 	return d, nil

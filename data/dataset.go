@@ -103,6 +103,42 @@ func (d *fileDataset) LoadLabel(i int) (label []int32, h, w int, err error) {
 	return label, h, w, nil
 }
 
+// pairFiles lists the images below imgDir (see IsImage) with their labels:
+// the image imgDir/STEM.EXT goes with labDir/STEM.png, and every label maps
+// through m. An image without its label is an error. With unique, two
+// images of one stem (a.jpg and a.png) are an error too; without it both
+// are listed with the same label.
+func pairFiles(imgDir, labDir string, m *labelMap, unique bool) ([]item, error) {
+	var items []item
+	seen := map[string]string{}
+	err := walkFiles(imgDir, func(path string) error {
+		if !IsImage(path) {
+			return nil
+		}
+		rel, err := filepath.Rel(imgDir, path)
+		if err != nil {
+			return err
+		}
+		stem := strings.TrimSuffix(rel, filepath.Ext(rel))
+		if unique {
+			if prev, ok := seen[stem]; ok {
+				return fmt.Errorf("data: images %s and %s share the name %s", prev, path, filepath.ToSlash(stem))
+			}
+			seen[stem] = path
+		}
+		lab := filepath.Join(labDir, stem+".png")
+		if _, err := os.Stat(lab); err != nil {
+			return fmt.Errorf("data: image %s has no label: %s does not exist", path, lab)
+		}
+		items = append(items, item{name: filepath.ToSlash(stem), image: path, label: lab, m: m})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 // imageExts are the file extensions (lower case) of the image formats that
 // DecodeImage reads.
 var imageExts = []string{".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}

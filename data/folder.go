@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 func init() {
@@ -40,28 +39,7 @@ func openFolder(dir string, o Options) (*fileDataset, error) {
 		return nil, err
 	}
 	d := &fileDataset{format: "folder", root: dir, what: "images in " + imgDir, classes: classes, ignore: o.IgnoreLabel()}
-	seen := map[string]string{}
-	err = walkFiles(imgDir, func(path string) error {
-		if !IsImage(path) {
-			return nil
-		}
-		rel, err := filepath.Rel(imgDir, path)
-		if err != nil {
-			return err
-		}
-		stem := strings.TrimSuffix(rel, filepath.Ext(rel))
-		if prev, ok := seen[stem]; ok {
-			return fmt.Errorf("data: images %s and %s share the name %s", prev, path, filepath.ToSlash(stem))
-		}
-		seen[stem] = path
-		lab := filepath.Join(labDir, stem+".png")
-		if _, err := os.Stat(lab); err != nil {
-			return fmt.Errorf("data: image %s has no label: %s does not exist", path, lab)
-		}
-		d.items = append(d.items, item{name: filepath.ToSlash(stem), image: path, label: lab})
-		return nil
-	})
-	if err != nil {
+	if d.items, err = pairFiles(imgDir, labDir, nil, true); err != nil {
 		return nil, err
 	}
 	return d, nil

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 func init() {
@@ -160,23 +159,7 @@ func openMapillary(dir string, o Options) (*fileDataset, error) {
 	}
 	imgDir := filepath.Join(dir, split, "images")
 	d := &fileDataset{format: "mapillary", root: dir, what: "images in " + imgDir, classes: classes, ignore: ignore, colours: cm}
-	err = walkFiles(imgDir, func(path string) error {
-		if !IsImage(path) {
-			return nil
-		}
-		rel, err := filepath.Rel(imgDir, path)
-		if err != nil {
-			return err
-		}
-		stem := strings.TrimSuffix(rel, filepath.Ext(rel))
-		lab := filepath.Join(labDir, stem+".png")
-		if _, err := os.Stat(lab); err != nil {
-			return fmt.Errorf("data: image %s has no label: %s does not exist", path, lab)
-		}
-		d.items = append(d.items, item{name: filepath.ToSlash(stem), image: path, label: lab, m: m})
-		return nil
-	})
-	if err != nil {
+	if d.items, err = pairFiles(imgDir, labDir, m, false); err != nil {
 		return nil, err
 	}
 	return d, nil
