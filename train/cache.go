@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -100,7 +101,7 @@ func (c *FeatureCache) Get(split string, i int, sum [16]byte) (feat *graph.Tenso
 	if err != nil {
 		return nil, nil, 0, 0, false, fmt.Errorf("train: feature cache: %w", err)
 	}
-	hdr := len(cacheMagic) + 16 + 20
+	hdr := cacheHeader
 	if len(data) < hdr+4 || string(data[:len(cacheMagic)]) != cacheMagic || !bytes.Equal(data[len(cacheMagic):len(cacheMagic)+16], sum[:]) ||
 		crc32.ChecksumIEEE(data[:len(data)-4]) != binary.LittleEndian.Uint32(data[len(data)-4:]) {
 		return nil, nil, 0, 0, false, nil
@@ -125,4 +126,73 @@ func (c *FeatureCache) Get(split string, i int, sum [16]byte) (feat *graph.Tenso
 		label[k] = int32(v)
 	}
 	return feat, label, d[3], d[4], true, nil
+}
+
+// EntryState is what a cache holds for one sample.
+type EntryState int
+
+const (
+	// EntryMissing: no entry.
+	EntryMissing EntryState = iota
+	// EntryPresent: an entry of the sample's content hash, whole.
+	EntryPresent
+	// EntryStale: an entry that cannot be used: computed from another image or label, written
+	// in an older format, or damaged.
+	EntryStale
+)
+
+// String returns "missing", "present" or "stale".
+func (s EntryState) String() string {
+	switch s {
+	case EntryPresent:
+		return "present"
+	case EntryStale:
+		return "stale"
+	}
+	return "missing"
+}
+
+// cacheHeader is the size of an entry's header: magic, content hash and five dimensions.
+const cacheHeader = len(cacheMagic) + 16 + 20
+
+// Check reports the state of the entry of sample i of split, whose content hash is sum, without
+// decoding it. With full it reads the whole entry and verifies its checksum, as Get does; without,
+// it reads only the header and checks the file's size against the dimensions it records, so a
+// damaged entry of the right size is found only when read (and then rewritten). dims are the
+// entry's feature channels, height and width and the label height and width when it is present.
+func (c *FeatureCache) Check(split string, i int, sum [16]byte, full bool) (st EntryState, dims [5]int, err error) {
+	f, err := os.Open(c.path(split, i))
+	if errors.Is(err, fs.ErrNotExist) {
+		return EntryMissing, dims, nil
+	}
+	if err != nil {
+		return EntryMissing, dims, fmt.Errorf("train: feature cache: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return EntryMissing, dims, fmt.Errorf("train: feature cache: %w", err)
+	}
+	var b []byte
+	if full {
+		b = make([]byte, fi.Size())
+	} else {
+		b = make([]byte, min(fi.Size(), int64(cacheHeader)))
+	}
+	if _, err := io.ReadFull(f, b); err != nil {
+		return EntryMissing, dims, fmt.Errorf("train: feature cache: %w", err)
+	}
+	if len(b) < cacheHeader || string(b[:len(cacheMagic)]) != cacheMagic || !bytes.Equal(b[len(cacheMagic):len(cacheMagic)+16], sum[:]) {
+		return EntryStale, dims, nil
+	}
+	for k := range dims {
+		dims[k] = int(binary.LittleEndian.Uint32(b[len(cacheMagic)+16+4*k:]))
+	}
+	if int64(cacheHeader)+2*int64(dims[0])*int64(dims[1])*int64(dims[2])+2*int64(dims[3])*int64(dims[4])+4 != fi.Size() {
+		return EntryStale, [5]int{}, nil
+	}
+	if full && crc32.ChecksumIEEE(b[:len(b)-4]) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
+		return EntryStale, [5]int{}, nil
+	}
+	return EntryPresent, dims, nil
 }

@@ -141,7 +141,7 @@ func Run(ctx context.Context, dir string, rc *Config, o Options) (*Summary, erro
 	if err != nil {
 		return nil, fmt.Errorf("train: --backbone: %w", err)
 	}
-	bb, err := onnx.OpenBackbone(rc.Backbone, onnx.Options{Feature: rc.Feature, Device: o.Device, Threads: o.Threads})
+	bb, err := openJobBackbone(ctx, rc, sha, ds, val, o) // extract_run.go: no session on a complete feature cache
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +212,7 @@ func CheckClassNames(a, b []string, aName, bName string) error {
 }
 
 // resolve fills the recipe's derived fields from the backbone and the data.
-func resolve(rc *Config, sha string, bb *onnx.Backbone, ds data.Dataset) error {
+func resolve(rc *Config, sha string, bb *jobBackbone, ds data.Dataset) error {
 	rc.BackboneSHA256, rc.Feature = sha, bb.Feature()
 	first, err := ds.Load(0)
 	if err != nil {
@@ -224,7 +224,7 @@ func resolve(rc *Config, sha string, bb *onnx.Backbone, ds data.Dataset) error {
 	}
 	x := make([]float32, 3*h*w)
 	rc.Preprocess.Apply(x, &data.Sample{Name: first.Name, H: h, W: w, Image: make([]float32, 3*h*w)})
-	_, shape, err := bb.Run(x, 1, h, w)
+	shape, err := bb.probe(x, h, w)
 	if err != nil {
 		return fmt.Errorf("train: --backbone %s on a %dx%d input: %w", rc.Backbone, h, w, err)
 	}

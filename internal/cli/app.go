@@ -31,6 +31,7 @@ func NewApp() *cli.App {
 		Commands: []*cli.Command{
 			inspectCommand,
 			trainCommand,
+			extractCommand,
 			evalCommand,
 			exportCommand,
 			predictCommand,

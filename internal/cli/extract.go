@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/lmpseg/lmpseg/data"
+	"github.com/lmpseg/lmpseg/train"
+)
+
+var extractCommand = &cli.Command{
+	Name:      "extract",
+	Usage:     "fill the feature cache that 'train --cache-features' reads, one shard per process",
+	ArgsUsage: " ",
+	Description: "Runs the backbone on images i, i+N, i+2N, ... of --data (and --val-data) and stores their\n" +
+		"float16 features in the cache under --cache-dir, exactly as 'train --cache-features' would on\n" +
+		"a miss, so that training on a complete cache never runs the backbone. --shard i/N picks the\n" +
+		"images (default from JOB_COMPLETION_INDEX with --shards N, or SLURM_ARRAY_TASK_ID); any number\n" +
+		"of shards may write into one cache folder at once. Entries already present are kept, so a\n" +
+		"killed shard continues where it stopped. --status counts the present, missing and stale\n" +
+		"entries without running the backbone.",
+	Flags: append(append(append([]cli.Flag{
+		&cli.StringFlag{Name: "backbone", Usage: "pretrained model (ONNX)"},
+		&cli.StringFlag{Name: "feature", Usage: "tensor to cache (default: the model's first output)"},
+		&cli.StringFlag{Name: "val-data", Usage: "validation dataset folder (cached as train --val-data reads it)"},
+		&cli.IntFlag{Name: "classes", Usage: "number of classes (default: from classes.txt or the format)"},
+		&cli.StringFlag{Name: "class-names", Usage: "comma-separated class names"},
+		&cli.StringFlag{Name: "cache-dir", Usage: "feature cache folder (default: $XDG_CACHE_HOME/lmpseg/features)"},
+		&cli.StringFlag{Name: "shard", Usage: "i/N: extract images i, i+N, i+2N, ..."},
+		&cli.IntFlag{Name: "shards", Usage: "N for the shard index read from JOB_COMPLETION_INDEX (Kubernetes Indexed Job)"},
+		&cli.BoolFlag{Name: "status", Usage: "count present, missing and stale entries of the datasets; extract nothing"},
+		&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
+	}, dataFlags...), preprocessFlags...), runtimeFlags...),
+	Action: runExtract,
+}
+
+func runExtract(c *cli.Context) error {
+	if err := fileMustExist("backbone", c.String("backbone")); err != nil {
+		return err
+	}
+	if c.String("data") == "" {
+		return errors.New("--data is required: the training dataset folder whose features to cache")
+	}
+	sh, err := shardSpec(c)
+	if err != nil {
+		return err
+	}
+	pre, err := preprocessFrom(c, data.ImageNet)
+	if err != nil {
+		return err
+	}
+	o := train.ExtractOptions{
+		Backbone: absPath(c.String("backbone")), Feature: c.String("feature"),
+		Data: absPath(c.String("data")), ValData: absPath(c.String("val-data")),
+		Format: c.String("format"), Split: c.String("split"), ValSplit: c.String("split"),
+		Ignore: int32(c.Int("ignore")), NumClasses: c.Int("classes"),
+		Preprocess: pre, CacheDir: c.String("cache-dir"), Shard: sh,
+		Device: c.String("device"), Threads: c.Int("threads"),
+	}
+	if s := c.String("class-names"); s != "" {
+		o.ClassNames = strings.Split(s, ",")
+	}
+	if err := initRuntime(c); err != nil {
+		return err
+	}
+	ctx, _, stop := signalContext()
+	defer stop()
+	if c.Bool("status") {
+		st, err := train.Status(ctx, o)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(c.App.Writer, st)
+		return nil
+	}
+	var prog *progress
+	o.Progress = func(done, total int) {
+		if prog == nil {
+			prog = newProgress(c.App.ErrWriter, total, 0, c.Bool("quiet"))
+		}
+		prog.Step(done, 0, 0)
+	}
+	st, err := train.Extract(ctx, o)
+	if prog != nil {
+		prog.Finish()
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "shard %s: %d images, %d written, %d already present, in %.1f s (%.2f images/s); cache %s\n",
+		sh, st.Images, st.Written, st.Present, st.Seconds, st.ImagesPerSecond(), st.Dir)
+	return nil
+}
