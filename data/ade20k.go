@@ -1,7 +1,6 @@
 package data
 
 import (
-	"fmt"
 	"path/filepath"
 )
 
@@ -72,16 +71,11 @@ func openADE20K(dir string, o Options) (*fileDataset, error) {
 		return nil, err
 	}
 	ignore := o.IgnoreLabel()
-	m := &labelMap{lut: make([]int32, 256), rest: -1}
-	for v := range m.lut {
-		m.lut[v] = int32(v) - 1
-	}
-	m.lut[0], m.lut[255] = ignore, ignore
+	m := byteLabels(1, ignore, 0, 255)
 	split := adeSplit(o)
-	imgDir, labDir := filepath.Join(root, "images", split), filepath.Join(root, "annotations", split)
-	if !hasDirs(root, "images/"+split, "annotations/"+split) {
-		return nil, fmt.Errorf("data: ade20k split %q not found: expected %s and %s; found images/ with %s",
-			split, imgDir, labDir, listDir(filepath.Join(root, "images")))
+	imgDir, labDir, err := splitDirs("ade20k", split, root, "images", "annotations", "")
+	if err != nil {
+		return nil, err
 	}
 	d := &fileDataset{format: "ade20k", root: root, what: "images in " + imgDir, classes: classes, ignore: ignore}
 	if d.items, err = pairFiles(imgDir, labDir, m, false); err != nil {

@@ -1,7 +1,6 @@
 package data
 
 import (
-	"fmt"
 	"image/color"
 	"path/filepath"
 )
@@ -70,16 +69,11 @@ func openCamVid(dir string, o Options) (*fileDataset, error) {
 		return nil, err
 	}
 	ignore := o.IgnoreLabel()
-	m := &labelMap{lut: make([]int32, 256), rest: -1}
-	for v := range m.lut {
-		m.lut[v] = int32(v)
-	}
-	m.lut[11], m.lut[255] = ignore, ignore
+	m := byteLabels(0, ignore, 11, 255)
 	split := o.split()
-	imgDir, labDir := filepath.Join(root, split), filepath.Join(root, split+"annot")
-	if !hasDirs(root, split, split+"annot") {
-		return nil, fmt.Errorf("data: camvid split %q not found: expected %s and %s; found %s",
-			split, imgDir, labDir, listDir(root))
+	imgDir, labDir, err := splitDirs("camvid", split, root, "", "", "annot")
+	if err != nil {
+		return nil, err
 	}
 	d := &fileDataset{format: "camvid", root: root, what: "images in " + imgDir, classes: classes,
 		ignore: ignore, colours: camvidColours()}

@@ -49,17 +49,11 @@ func openCityscapes(dir string, o Options) (*fileDataset, error) {
 	for v := range ids.lut {
 		ids.lut[v] = CityscapesTrainID(int32(v), ignore)
 	}
-	train := &labelMap{lut: make([]int32, 256), rest: -1}
-	for v := range train.lut {
-		train.lut[v] = int32(v)
-	}
-	train.lut[255] = ignore
+	train := byteLabels(0, ignore, 255)
 	split := o.split()
-	imgDir := filepath.Join(dir, "leftImg8bit", split)
-	gtDir := filepath.Join(dir, "gtFine", split)
-	if !hasDirs(dir, "leftImg8bit/"+split, "gtFine/"+split) {
-		return nil, fmt.Errorf("data: cityscapes split %q not found: expected %s and %s; found leftImg8bit/ with %s",
-			split, imgDir, gtDir, listDir(filepath.Join(dir, "leftImg8bit")))
+	imgDir, gtDir, err := splitDirs("cityscapes", split, dir, "leftImg8bit", "gtFine", "")
+	if err != nil {
+		return nil, err
 	}
 	d := &fileDataset{format: "cityscapes", root: dir, what: "*_leftImg8bit.png in " + imgDir, classes: classes, ignore: ignore}
 	const suffix = "_leftImg8bit.png"

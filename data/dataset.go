@@ -29,6 +29,20 @@ func (m *labelMap) apply(v int32) int32 {
 	return v
 }
 
+// byteLabels returns the label map of 8-bit label files that store class k
+// as k+shift: raw value v becomes v-shift, except the values in void, which
+// become ignore; values beyond 255 stay as they are.
+func byteLabels(shift, ignore int32, void ...int) *labelMap {
+	m := &labelMap{lut: make([]int32, 256), rest: -1}
+	for v := range m.lut {
+		m.lut[v] = int32(v) - shift
+	}
+	for _, v := range void {
+		m.lut[v] = ignore
+	}
+	return m
+}
+
 // missing says what an empty dataset lacks, for Open's error.
 func (d *fileDataset) missing() string { return d.what }
 

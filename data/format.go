@@ -155,12 +155,35 @@ func layoutError(dir, format string) error {
 // below dir (following symbolic links).
 func hasDirs(dir string, names ...string) bool {
 	for _, n := range names {
-		st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(n)))
-		if err != nil || !st.IsDir() {
+		if !isFolder(filepath.Join(dir, filepath.FromSlash(n))) {
 			return false
 		}
 	}
 	return true
+}
+
+// isFolder reports whether path is a folder (following symbolic links).
+func isFolder(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
+}
+
+// splitDirs returns the image folder root/imgParent/SPLIT and the label
+// folder root/labParent/SPLITlabSuffix of a split of format (imgParent and
+// labParent may be ""). When either is missing the error names both and
+// lists what imgParent holds.
+func splitDirs(format, split, root, imgParent, labParent, labSuffix string) (imgDir, labDir string, err error) {
+	imgDir = filepath.Join(root, imgParent, split)
+	labDir = filepath.Join(root, labParent, split+labSuffix)
+	if isFolder(imgDir) && isFolder(labDir) {
+		return imgDir, labDir, nil
+	}
+	found := listDir(root)
+	if imgParent != "" {
+		found = imgParent + "/ with " + listDir(filepath.Join(root, imgParent))
+	}
+	return "", "", fmt.Errorf("data: %s split %q not found: expected %s and %s; found %s",
+		format, split, imgDir, labDir, found)
 }
 
 func listDir(dir string) string {
@@ -191,8 +214,7 @@ func listDir(dir string) string {
 // to one.
 func isDir(path string, e os.DirEntry) bool {
 	if e.Type()&os.ModeSymlink != 0 {
-		st, err := os.Stat(path)
-		return err == nil && st.IsDir()
+		return isFolder(path)
 	}
 	return e.IsDir()
 }

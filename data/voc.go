@@ -45,11 +45,7 @@ func openVOC(dir string, o Options) (*fileDataset, error) {
 		return nil, err
 	}
 	ignore := o.IgnoreLabel()
-	m := &labelMap{lut: make([]int32, 256), rest: -1}
-	for v := range m.lut {
-		m.lut[v] = int32(v)
-	}
-	m.lut[255] = ignore
+	m := byteLabels(0, ignore, 255)
 	list := filepath.Join(root, "ImageSets", "Segmentation", o.split()+".txt")
 	b, err := os.ReadFile(list)
 	if err != nil {
