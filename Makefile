@@ -34,6 +34,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzWeights -fuzztime $(FUZZTIME) ./lmp/
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./onnx/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeLabel -fuzztime $(FUZZTIME) ./data/
+	$(GO) test -run '^$$' -fuzz FuzzConfig -fuzztime $(FUZZTIME) ./train/
+	$(GO) test -run '^$$' -fuzz FuzzCheckpoint -fuzztime $(FUZZTIME) ./train/
+	$(GO) test -run '^$$' -fuzz FuzzRunFolder -fuzztime $(FUZZTIME) ./train/
 
 clean:
 	rm -rf bin demo-out
