@@ -20,6 +20,7 @@ type ModelOptions struct {
 	// a static-shape model defaults to resize.
 	Mode    Mode
 	ModeSet bool
+	Output  OutputOptions
 	// Preprocess, when set, adjusts the preprocessing read from the model (or ImageNet's).
 	Preprocess func(base data.Preprocess) (data.Preprocess, error)
 }
@@ -29,9 +30,11 @@ type Model struct {
 	*Predictor
 	Palette [][3]uint8
 	// OutClasses is the class count a model without class metadata declares in its output shape
-	// (N x K x H x W with a fixed K > 1), else 0.
+	// (a static K > 1, or 2 for a binary output), else 0.
 	OutClasses int
-	close      func() error
+	// Output is the output adapter of an ONNX model (nil for a run folder).
+	Output *OutputAdapter
+	close  func() error
 }
 
 // Close releases the model's sessions. It is safe to call more than once.
@@ -49,17 +52,23 @@ func NewModel(sc Scorer, pre data.Preprocess, classes []string, closeFn func() e
 	return &Model{Predictor: &Predictor{Scorer: sc, Pre: pre, Classes: classes}, close: closeFn}
 }
 
-// OpenModel opens an ONNX segmentation model (an lmpseg export, or any model with N x K x H x W
-// scores or an N x 1 x H x W label map) for inference.
+// OpenModel opens an ONNX segmentation model (an lmpseg export, or any model with class scores
+// NCHW or NHWC, a one-channel binary probability or logit, or a label map) for inference. The
+// output adapter (NewOutputAdapter, with o.Output) chooses the output and how to read it; only
+// that output is computed.
 func OpenModel(path string, o ModelOptions) (*Model, error) {
 	m, err := onnx.Load(path)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSegOutput(m); err != nil {
-		return nil, err
+	if len(m.Proto.GetGraph().GetOutput()) == 0 {
+		return nil, fmt.Errorf("infer: %s: the model has no outputs", m.Path)
 	}
 	md, err := ReadMetadata(m)
+	if err != nil {
+		return nil, err
+	}
+	ad, err := NewOutputAdapter(m, md, o.Output)
 	if err != nil {
 		return nil, err
 	}
@@ -72,16 +81,18 @@ func OpenModel(path string, o ModelOptions) (*Model, error) {
 			return nil, err
 		}
 	}
-	sess, err := onnx.OpenSession(path, onnx.Options{Device: o.Device, Threads: o.Threads})
+	var outs []string
+	if len(m.Proto.GetGraph().GetOutput()) > 1 {
+		outs = []string{ad.Plan.Name}
+	}
+	sess, err := onnx.NewSession(m, outs, onnx.Options{Device: o.Device, Threads: o.Threads})
 	if err != nil {
 		return nil, err
 	}
-	lm := NewModel(&ModelScorer{Session: sess}, pre, md.Classes, sess.Close)
-	lm.Palette = md.Palette
+	lm := NewModel(&ModelScorer{Session: sess, Adapter: ad}, pre, md.Classes, sess.Close)
+	lm.Palette, lm.Output = md.Palette, ad
 	if len(lm.Classes) == 0 {
-		if d := m.Proto.GetGraph().GetOutput()[0].GetType().GetTensorType().GetShape().GetDim(); len(d) == 4 && d[1].GetDimValue() > 1 {
-			lm.OutClasses = int(d[1].GetDimValue())
-		}
+		lm.OutClasses = ad.Plan.Classes
 	}
 	if lm.Mode, err = o.Mode.Resolve(StaticInputHW(m), o.ModeSet); err != nil {
 		lm.Close()
@@ -119,40 +130,6 @@ func (m Mode) Resolve(hw [2]int, explicit bool) (Mode, error) {
 		return m, fmt.Errorf("infer: --mode %q: want whole, slide or resize", m.Name)
 	}
 	return m, nil
-}
-
-// StaticInputHW returns the model's image input H and W when both are fixed numbers.
-func StaticInputHW(m *onnx.Model) [2]int {
-	ins := onnx.RealInputs(m.Proto.GetGraph())
-	if len(ins) == 0 {
-		return [2]int{}
-	}
-	dims := ins[0].GetType().GetTensorType().GetShape().GetDim()
-	if len(dims) != 4 {
-		return [2]int{}
-	}
-	h, w := dims[2].GetDimValue(), dims[3].GetDimValue()
-	if h > 0 && w > 0 {
-		return [2]int{int(h), int(w)}
-	}
-	return [2]int{}
-}
-
-// checkSegOutput rejects a model whose first output is declared with a rank that no segmentation
-// model has (scores are N x K x H x W, label maps N x 1 x H x W or N x H x W), naming the file.
-func checkSegOutput(m *onnx.Model) error {
-	outs := m.Proto.GetGraph().GetOutput()
-	if len(outs) == 0 {
-		return fmt.Errorf("infer: %s: the model has no outputs", m.Path)
-	}
-	shape := outs[0].GetType().GetTensorType().GetShape()
-	if shape == nil {
-		return nil // rank unknown: checked on the first image
-	}
-	if r := len(shape.GetDim()); r != 3 && r != 4 {
-		return fmt.Errorf("infer: %s: output %q has rank %d; a segmentation model outputs N x K x H x W scores or an N x 1 x H x W label map (is this a classifier or a backbone? train a head on it with 'lmpseg train')", m.Path, outs[0].GetName(), r)
-	}
-	return nil
 }
 
 // PaletteRGB converts a palette to the metadata's form.

@@ -169,10 +169,11 @@ func (s *HeadScorer) Score(x []float32, h, w int) (*graph.Tensor, []int32, int, 
 	return s.Head.Forward(t, false), nil, 0, 0, nil
 }
 
-// ModelScorer scores with a whole ONNX segmentation model whose first output is N x K x h x w
-// scores, or an N x 1 x h x w / N x h x w label map (any integer or float element type).
+// ModelScorer scores with a whole ONNX segmentation model, reading its output with Adapter
+// (nil: the first output, its layout and kind decided from the shape of the result).
 type ModelScorer struct {
 	Session *onnx.Session
+	Adapter *OutputAdapter
 }
 
 // Score implements Scorer.
@@ -181,23 +182,16 @@ func (s *ModelScorer) Score(x []float32, h, w int) (*graph.Tensor, []int32, int,
 	if err != nil {
 		return nil, nil, 0, 0, err
 	}
-	return interpretOutput(outs[0].Data, outs[0].Shape)
-}
-
-// interpretOutput classifies a model output as scores or labels by its shape.
-func interpretOutput(out []float32, shape []int64) (*graph.Tensor, []int32, int, int, error) {
-	switch {
-	case len(shape) == 4 && shape[1] > 1:
-		return &graph.Tensor{N: int(shape[0]), C: int(shape[1]), H: int(shape[2]), W: int(shape[3]), Data: out}, nil, 0, 0, nil
-	case len(shape) == 4 && shape[1] == 1, len(shape) == 3:
-		lh, lw := int(shape[len(shape)-2]), int(shape[len(shape)-1])
-		lab := make([]int32, lh*lw)
-		for i := range lab {
-			lab[i] = int32(out[i])
-		}
-		return nil, lab, lh, lw, nil
+	ad := s.Adapter
+	if ad == nil {
+		ad = &OutputAdapter{Plan: OutputPlan{Name: outs[0].Name, Kind: KindScores}}
 	}
-	return nil, nil, 0, 0, fmt.Errorf("the model's output has shape %v; a segmentation model outputs N x K x H x W scores or an N x 1 x H x W label map", shape)
+	for _, o := range outs {
+		if o.Name == ad.Plan.Name {
+			return ad.Convert(o, h, w)
+		}
+	}
+	return ad.Convert(outs[0], h, w)
 }
 
 // Metadata is what lmpseg records in an exported model's metadata_props.
