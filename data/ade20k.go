@@ -62,11 +62,7 @@ func adeSplit(o Options) string {
 // for the classes; as mmsegmentation's reduce_zero_label does, 0 becomes the
 // ignore label and k becomes class k-1 (255 stays ignored).
 func openADE20K(dir string, o Options) (*fileDataset, error) {
-	root := adeRoot(dir)
-	if root == "" {
-		return nil, layoutError(dir, "ade20k")
-	}
-	classes, err := classNames(o, ADE20KClasses, "the ade20k class list")
+	root, classes, err := builtinRoot(dir, "ade20k", adeRoot, ADE20KClasses, o)
 	if err != nil {
 		return nil, err
 	}

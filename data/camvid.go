@@ -60,11 +60,7 @@ func camvidRoot(dir string) string {
 // 0..10 for the classes and 11 for void, which becomes the ignore label (as
 // does 255); colour labels in CamVidPalette's colours are accepted too.
 func openCamVid(dir string, o Options) (*fileDataset, error) {
-	root := camvidRoot(dir)
-	if root == "" {
-		return nil, layoutError(dir, "camvid")
-	}
-	classes, err := classNames(o, CamVidClasses, "the camvid class list")
+	root, classes, err := builtinRoot(dir, "camvid", camvidRoot, CamVidClasses, o)
 	if err != nil {
 		return nil, err
 	}

@@ -151,6 +151,21 @@ func layoutError(dir, format string) error {
 		dir, what, strings.Join(want, " or "), listDir(dir))
 }
 
+// builtinRoot returns the folder that root finds at or below dir (a layout
+// error of format when it finds none) and the class names of a format with
+// the built-in class list names, as classNames resolves them with o.
+func builtinRoot(dir, format string, root func(dir string) string, names []string, o Options) (string, []string, error) {
+	r := root(dir)
+	if r == "" {
+		return "", nil, layoutError(dir, format)
+	}
+	classes, err := classNames(o, names, "the "+format+" class list")
+	if err != nil {
+		return "", nil, err
+	}
+	return r, classes, nil
+}
+
 // hasDirs reports whether every slash-separated path in names is a folder
 // below dir (following symbolic links).
 func hasDirs(dir string, names ...string) bool {

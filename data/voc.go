@@ -36,11 +36,7 @@ var VOCClasses = []string{
 }
 
 func openVOC(dir string, o Options) (*fileDataset, error) {
-	root := vocRoot(dir)
-	if root == "" {
-		return nil, layoutError(dir, "voc")
-	}
-	classes, err := classNames(o, VOCClasses, "the voc class list")
+	root, classes, err := builtinRoot(dir, "voc", vocRoot, VOCClasses, o)
 	if err != nil {
 		return nil, err
 	}
