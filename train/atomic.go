@@ -4,11 +4,26 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 )
+
+// umask is the process's file mode creation mask, read once at start-up (reading it means setting
+// it, so it is set back at once, before other goroutines create files).
+var umask = readUmask()
+
+func readUmask() os.FileMode {
+	m := syscall.Umask(0o022)
+	syscall.Umask(m)
+	return os.FileMode(m) & os.ModePerm
+}
+
+// fileMode is the mode of the files WriteFileAtomic writes: 0666 less the umask, as os.Create.
+func fileMode() os.FileMode { return 0o666 &^ umask }
 
 // WriteFileAtomic writes data to path through a temporary file in the same folder that is synced
 // and then renamed over path, and syncs the folder, so that path holds either its old content or
-// all of data, whenever the process dies.
+// all of data, whenever the process dies. The file's mode is 0666 less the umask (0644 by
+// default), as with os.Create.
 func WriteFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
@@ -20,6 +35,10 @@ func WriteFileAtomic(path string, data []byte) error {
 		f.Close()
 		os.Remove(tmp)
 		return fmt.Errorf("train: writing %s: %w (is the disk full or the folder read-only?)", path, err)
+	}
+	// os.CreateTemp makes the file 0600; the user gets the mode os.Create would give.
+	if err := f.Chmod(fileMode()); err != nil {
+		return fail(err)
 	}
 	if _, err := f.Write(data); err != nil {
 		return fail(err)
