@@ -540,7 +540,9 @@ type noteList struct {
 	dst *[]string
 }
 
-func (n noteList) Note(format string, args ...any) { *n.dst = append(*n.dst, fmt.Sprintf(format, args...)) }
+func (n noteList) Note(format string, args ...any) {
+	*n.dst = append(*n.dst, fmt.Sprintf(format, args...))
+}
 
 func notesTo(dst *[]string) Progress { return noteList{dst: dst} }
 
