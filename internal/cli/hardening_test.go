@@ -1,0 +1,79 @@
+package cli_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestExportKeepsOldModel: an export whose parity check fails leaves the file that was at --out.
+func TestExportKeepsOldModel(t *testing.T) {
+	run, _ := trainedRun(t)
+	out := filepath.Join(fastTempDir(t), "model.onnx")
+	old := []byte("the user's earlier model")
+	writeFile(t, out, old)
+	r := runApp("export", "--run", run, "--out", out, "--threads", "1", "--tolerance", "1e-30")
+	if r.err == nil || !strings.Contains(r.stderr, "parity") {
+		t.Fatalf("export with an impossible tolerance: err %v, stderr %q", r.err, r.stderr)
+	}
+	if got := readFile(t, out); !bytes.Equal(got, old) {
+		t.Fatalf("a failed export replaced %s (%d bytes now)", out, len(got))
+	}
+	ents, _ := os.ReadDir(filepath.Dir(out))
+	if len(ents) != 1 {
+		t.Fatalf("a failed export left %d files beside the model", len(ents)-1)
+	}
+}
+
+// TestResumeWithoutLastCheckpoint: a copy of a run without last.ckpt restarts from 0 and does not
+// keep the old best.ckpt, which eval would otherwise take for the new run's.
+func TestResumeWithoutLastCheckpoint(t *testing.T) {
+	src, _ := trainedRun(t)
+	run := filepath.Join(fastTempDir(t), "run")
+	copyDir(t, src, run)
+	os.Remove(filepath.Join(run, "last.ckpt"))
+	oldBest := readFile(t, filepath.Join(run, "best.ckpt"))
+	mustRun(t, "train", "--out", run, "--resume", "--iters", "4", "--val-every", "0", "--threads", "1", "--quiet")
+	if b, err := os.ReadFile(filepath.Join(run, "best.ckpt")); err == nil && bytes.Equal(b, oldBest) {
+		t.Fatal("the restarted run kept the old run's best.ckpt")
+	}
+	csv := strings.Split(strings.TrimSpace(string(readFile(t, filepath.Join(run, "train.csv")))), "\n")
+	if len(csv) != 1+4 {
+		t.Fatalf("train.csv has %d rows after a 4-iteration restart, want 4 and a header", len(csv)-1)
+	}
+}
+
+// TestFlagsAfterArguments runs the README's form of eval merge (flags after the files) and a
+// predict of two images with one base name, whose masks must both be kept.
+func TestFlagsAfterArguments(t *testing.T) {
+	run, _ := trainedRun(t)
+	ds := synthData(t)
+	dir := fastTempDir(t)
+	var shards []string
+	for _, s := range []string{"0/2", "1/2"} {
+		p := filepath.Join(dir, "shard-"+s[:1]+".json")
+		mustRun(t, "eval", "--run", run, "--data", filepath.Join(ds, "val"), "--threads", "1", "--shard", s, "--json", p)
+		shards = append(shards, p)
+	}
+	all := filepath.Join(dir, "all.json")
+	mustRun(t, append(append([]string{"eval", "merge"}, shards...), "--json", all)...)
+	if _, err := os.Stat(all); err != nil {
+		t.Fatalf("eval merge A B --json OUT wrote no %s: %v", all, err)
+	}
+	for _, d := range []string{"a", "b"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+		writeFile(t, filepath.Join(dir, d, "img.png"), readFile(t, filepath.Join(ds, "val", "images", "0000.png")))
+	}
+	masks := filepath.Join(dir, "masks")
+	mustRun(t, "predict", "--run", run, "--out", masks, filepath.Join(dir, "a", "img.png"), filepath.Join(dir, "b", "img.png"), "--threads", "1")
+	ents, _ := os.ReadDir(masks)
+	if len(ents) != 4 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("predict of a/img.png and b/img.png wrote %v, want two label and two colour masks", names)
+	}
+}
