@@ -20,6 +20,12 @@ type EvalOptions struct {
 	Progress func(done, total int)
 	// Warn, when set, receives a line for each skipped image.
 	Warn func(msg string)
+	// ClassMap, when set, maps each prediction from the model's classes to the dataset's (and
+	// its IgnoreLabels in the labels to Ignore) before the confusion matrix.
+	ClassMap *ClassMap
+	// Image, when set, is called after each image with the sample and its prediction as
+	// counted (class-mapped); it may keep both, which Evaluate does not use again.
+	Image func(s *data.Sample, pred []int32)
 }
 
 // EvalStats describes an evaluation run.
@@ -38,7 +44,7 @@ func (s EvalStats) ImagesPerSecond() float64 {
 }
 
 // Evaluate predicts every image of ds in the shard and accumulates a confusion matrix over
-// numClasses classes. Images are decoded in parallel with inference, at most a few ahead.
+// numClasses classes (the dataset's; see EvalOptions.ClassMap for a model with other classes). Images are decoded in parallel with inference, at most a few ahead.
 func Evaluate(ctx context.Context, p *Predictor, ds data.Dataset, numClasses int, o EvalOptions) (*metrics.Confusion, EvalStats, error) {
 	if o.Shards <= 1 {
 		o.Shard, o.Shards = 0, 1
@@ -102,7 +108,14 @@ func Evaluate(ctx context.Context, p *Predictor, ds data.Dataset, numClasses int
 		if err != nil {
 			return nil, st, err
 		}
+		if o.ClassMap != nil {
+			o.ClassMap.ApplyLabels(it.s.Label, o.Ignore)
+			o.ClassMap.Apply(pred)
+		}
 		conf.Add(it.s.Label, pred, o.Ignore)
+		if o.Image != nil {
+			o.Image(it.s, pred)
+		}
 		st.Images++
 		if o.Progress != nil {
 			o.Progress(k+1, len(idx))

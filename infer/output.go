@@ -425,9 +425,9 @@ func elemName(t int32) string {
 }
 
 // planOutput decides about one graph output.
-func planOutput(v *pb.ValueInfoProto, pr *producers, in inputDims, md *Metadata, o OutputOptions) OutputPlan {
+func planOutput(v *pb.ValueInfoProto, pr *producers, in inputDims, md *Metadata, o OutputOptions) (p OutputPlan) {
 	tt := v.GetType().GetTensorType()
-	p := OutputPlan{Name: v.GetName(), Elem: elemName(tt.GetElemType()), inputHW: in.hw, knownInt: isIntType(tt.GetElemType())}
+	p = OutputPlan{Name: v.GetName(), Elem: elemName(tt.GetElemType()), inputHW: in.hw, knownInt: isIntType(tt.GetElemType())}
 	if md != nil {
 		p.metaK = len(md.Classes)
 	}
@@ -605,16 +605,21 @@ func layoutFromDims(d []*pb.TensorShapeProto_Dimension, in inputDims, metaK int)
 	return "", "", errors.New("dims 1 and 3 are both dynamic and no node or name tells which holds the classes: give --output-layout nchw or nhwc")
 }
 
-// layoutByAspect reports the one layout of an [N, d1, d2, d3] output whose spatial dims have the
-// aspect ratio of the input hw (within the rounding of a stride), if exactly one does.
+// layoutByAspect reports the one layout of an [N, d1, d2, d3] output whose spatial dims are
+// those of the input hw at one of the usual strides (1, 2, 3, 4, 6, 8, 12, 14, 16, 24, 32 or 64;
+// each within 1 of the input's size divided by the stride, as convolutions round), if exactly
+// one layout's are.
 func layoutByAspect(d1, d2, d3 int, hw [2]int) (string, bool) {
 	if hw[0] <= 0 || hw[1] <= 0 {
 		return "", false
 	}
 	fits := func(oh, ow int) bool {
-		// A stride s gives oh in [h/s-1, h/s+1]: compare the strides of both axes.
-		sh, sw := float64(hw[0])/float64(oh), float64(hw[1])/float64(ow)
-		return math.Abs(float64(hw[0])/sw-float64(oh)) <= 1 || math.Abs(float64(hw[1])/sh-float64(ow)) <= 1
+		for _, s := range [...]int{1, 2, 3, 4, 6, 8, 12, 14, 16, 24, 32, 64} {
+			if math.Abs(float64(oh)-float64(hw[0])/float64(s)) < 1 && math.Abs(float64(ow)-float64(hw[1])/float64(s)) < 1 {
+				return true
+			}
+		}
+		return false
 	}
 	nchw, nhwc := fits(d2, d3), fits(d1, d2)
 	switch {

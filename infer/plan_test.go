@@ -1,0 +1,133 @@
+package infer
+
+import (
+	"strings"
+	"testing"
+
+	pb "github.com/advancedclimatesystems/gonnx/onnx"
+
+	"github.com/lmpseg/lmpseg/onnx"
+)
+
+// planModel returns a model with image input in (dims) whose one output "y", declared with
+// out (nil: no shape) of element type et, is computed by nodes from "image".
+func planModel(in []any, et pb.TensorProto_DataType, out []any, nodes ...*pb.NodeProto) *onnx.Model {
+	y := &pb.ValueInfoProto{Name: "y"}
+	if out != nil {
+		y = onnx.ValueInfo("y", et, out...)
+	}
+	if len(nodes) == 0 {
+		nodes = []*pb.NodeProto{onnx.Node("Identity", "id", []string{"image"}, []string{"y"})}
+	}
+	return &onnx.Model{Proto: &pb.ModelProto{IrVersion: 8, OpsetImport: []*pb.OperatorSetIdProto{{Version: 17}},
+		Graph: &pb.GraphProto{Node: nodes, Input: []*pb.ValueInfoProto{onnx.ValueInfo("image", pb.TensorProto_FLOAT, in...)},
+			Output: []*pb.ValueInfoProto{y}}}}
+}
+
+func TestPlanOutputs(t *testing.T) {
+	dyn := []any{"batch", 3, "height", "width"}
+	static := []any{1, 3, 64, 128}
+	square := []any{1, 3, 48, 48}
+	f, i64 := pb.TensorProto_FLOAT, pb.TensorProto_INT64
+	conv := onnx.Node("Conv", "c", []string{"image", "w"}, []string{"z"})
+	for _, tc := range []struct {
+		name      string
+		m         *onnx.Model
+		md        *Metadata
+		o         OutputOptions
+		kind, lay string
+		classes   int
+		threshold float64
+		errHas    string
+	}{
+		{name: "static classes, dynamic width", m: planModel(dyn, f, []any{"n", 5, "h", "w"}), kind: KindScores, lay: LayoutNCHW, classes: 5},
+		{name: "channels last, static classes", m: planModel(dyn, f, []any{"n", "h", "w", 5}), kind: KindScores, lay: LayoutNHWC, classes: 5},
+		{name: "all dynamic", m: planModel(dyn, f, []any{"n", "", "", ""}), errHas: "--output-layout"},
+		{name: "all dynamic, flag", m: planModel(dyn, f, []any{"n", "", "", ""}), o: OutputOptions{Layout: LayoutNHWC}, kind: KindScores, lay: LayoutNHWC},
+		{name: "static, aspect nchw", m: planModel(static, f, []any{1, 5, 8, 16}), kind: KindScores, lay: LayoutNCHW, classes: 5},
+		{name: "static, aspect nhwc", m: planModel(static, f, []any{1, 8, 16, 5}), kind: KindScores, lay: LayoutNHWC, classes: 5},
+		{name: "static, both plausible", m: planModel(square, f, []any{1, 6, 6, 6}), errHas: "--output-layout"},
+		{name: "static, both plausible, flag", m: planModel(square, f, []any{1, 6, 6, 6}), o: OutputOptions{Layout: LayoutNCHW}, kind: KindScores, lay: LayoutNCHW, classes: 6},
+		{name: "class dim name", m: planModel(dyn, f, []any{"batch", "classes", "", ""}), kind: KindScores, lay: LayoutNCHW},
+		{name: "input dim names", m: planModel(dyn, f, []any{"batch", "height", "width", "q"}), kind: KindScores, lay: LayoutNHWC},
+		{name: "metadata classes", m: planModel(static, f, []any{1, 7, 9, 12}), md: &Metadata{Classes: make([]string, 12)}, kind: KindScores, lay: LayoutNHWC, classes: 12},
+		{name: "lmpseg export", m: planModel(dyn, f, []any{"batch", "classes", "height", "width"}), md: &Metadata{Output: "probs"}, kind: KindScores, lay: LayoutNCHW},
+		{name: "conv", m: planModel(square, f, []any{1, 6, 6, 6}, conv, onnx.Node("Resize", "r", []string{"z", "", "s"}, []string{"y"})), kind: KindScores, lay: LayoutNCHW, classes: 6},
+		{name: "conv then transpose", m: planModel(square, f, []any{1, 6, 6, 6}, conv, onnx.Node("Transpose", "t", []string{"z"}, []string{"y"}, onnx.AttrInts("perm", 0, 2, 3, 1))), kind: KindScores, lay: LayoutNHWC, classes: 6},
+		{name: "softmax axis 1", m: planModel(square, f, []any{1, 6, 6, 6}, onnx.Node("Softmax", "s", []string{"image"}, []string{"y"}, onnx.AttrInt("axis", 1))), kind: KindScores, lay: LayoutNCHW, classes: 6},
+		{name: "softmax default axis (opset 13+: last)", m: planModel(square, f, []any{1, 6, 6, 6}, onnx.Node("Softmax", "s", []string{"image"}, []string{"y"})), kind: KindScores, lay: LayoutNHWC, classes: 6},
+		{name: "int64 label map", m: planModel(dyn, i64, []any{"n", 1, "h", "w"}), kind: KindLabels, lay: LayoutNCHW},
+		{name: "uint8 nhw1 label map", m: planModel(dyn, pb.TensorProto_UINT8, []any{"n", "h", "w", 1}), kind: KindLabels, lay: LayoutNHWC},
+		{name: "int32 nhw label map", m: planModel(dyn, pb.TensorProto_INT32, []any{"n", "h", "w"}), kind: KindLabels},
+		{name: "int label map of 3", m: planModel(dyn, i64, []any{"n", 3, "h", "w"}), errHas: "one"},
+		{name: "argmax cast to float", m: planModel(dyn, f, []any{"n", 1, "h", "w"}, onnx.Node("ArgMax", "a", []string{"image"}, []string{"a"}, onnx.AttrInt("axis", 1)),
+			onnx.Node("Cast", "c", []string{"a"}, []string{"y"}, onnx.AttrInt("to", int64(f)))), kind: KindLabels, lay: LayoutNCHW},
+		{name: "sigmoid", m: planModel(dyn, f, []any{"n", 1, "h", "w"}, onnx.Node("Sigmoid", "s", []string{"image"}, []string{"y"})), kind: KindBinary, lay: LayoutNCHW, classes: 2, threshold: 0.5},
+		{name: "sigmoid, threshold", m: planModel(dyn, f, []any{"n", 1, "h", "w"}, onnx.Node("Sigmoid", "s", []string{"image"}, []string{"y"})), o: OutputOptions{Threshold: 0.3, ThresholdSet: true}, kind: KindBinary, lay: LayoutNCHW, classes: 2, threshold: 0.3},
+		{name: "sigmoid, nhw", m: planModel(dyn, f, []any{"n", "h", "w"}, onnx.Node("Sigmoid", "s", []string{"image"}, []string{"y"})), kind: KindBinary, classes: 2, threshold: 0.5},
+		{name: "logit", m: planModel(dyn, f, []any{"n", 1, "h", "w"}), kind: KindBinary, lay: LayoutNCHW, classes: 2},
+		{name: "rank 2", m: planModel(dyn, f, []any{"n", 5}), errHas: "rank 2"},
+		{name: "undeclared", m: planModel(dyn, f, nil), kind: KindScores},
+	} {
+		ps := PlanOutputs(tc.m, tc.md, tc.o)
+		if len(ps) != 1 {
+			t.Fatalf("%s: %d plans", tc.name, len(ps))
+		}
+		p := ps[0]
+		if tc.errHas != "" {
+			if p.Err == nil || !strings.Contains(p.Err.Error(), tc.errHas) || p.Kind != "" {
+				t.Errorf("%s: plan %v, want an error containing %q", tc.name, p, tc.errHas)
+			}
+			continue
+		}
+		if p.Err != nil || p.Kind != tc.kind || p.Layout != tc.lay || p.Classes != tc.classes || p.Threshold != tc.threshold {
+			t.Errorf("%s: plan %v (kind %q layout %q classes %d threshold %g), want kind %q layout %q classes %d threshold %g",
+				tc.name, p, p.Kind, p.Layout, p.Classes, p.Threshold, tc.kind, tc.lay, tc.classes, tc.threshold)
+		}
+		if len(p.Why) == 0 {
+			t.Errorf("%s: plan %v gives no reason", tc.name, p)
+		}
+	}
+}
+
+func TestChooseOutput(t *testing.T) {
+	ok := func(name string, c int) OutputPlan {
+		return OutputPlan{Name: name, Kind: KindScores, Layout: LayoutNCHW, Classes: c}
+	}
+	bad := OutputPlan{Name: "feat", Err: errTest}
+	for _, tc := range []struct {
+		name   string
+		plans  []OutputPlan
+		o      OutputOptions
+		want   string
+		errHas string
+	}{
+		{name: "one", plans: []OutputPlan{ok("a", 5)}, want: "a"},
+		{name: "aux first", plans: []OutputPlan{ok("aux_out", 5), ok("out", 5)}, want: "out"},
+		{name: "seg_aux1", plans: []OutputPlan{ok("seg", 5), ok("seg_aux1", 5)}, want: "seg"},
+		{name: "auxiliary word inside", plans: []OutputPlan{ok("logits", 5), ok("auxlogits", 5)}, want: "logits"},
+		{name: "one usable", plans: []OutputPlan{bad, ok("out", 5)}, want: "out"},
+		{name: "two", plans: []OutputPlan{ok("a", 5), ok("b", 5)}, errHas: "--output NAME"},
+		{name: "named", plans: []OutputPlan{ok("a", 5), ok("b", 5)}, o: OutputOptions{Name: "b"}, want: "b"},
+		{name: "named, absent", plans: []OutputPlan{ok("a", 5)}, o: OutputOptions{Name: "c"}, errHas: "outputs are a"},
+		{name: "named, unusable", plans: []OutputPlan{bad, ok("a", 5)}, o: OutputOptions{Name: "feat"}, errHas: "feat"},
+		{name: "none usable", plans: []OutputPlan{bad, bad}, errHas: "--output"},
+	} {
+		p, _, err := ChooseOutput(tc.plans, tc.o)
+		if tc.errHas != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.errHas) {
+				t.Errorf("%s: chose %s, error %v, want an error containing %q", tc.name, p.Name, err, tc.errHas)
+			}
+			continue
+		}
+		if err != nil || p.Name != tc.want {
+			t.Errorf("%s: chose %q (%v), want %q", tc.name, p.Name, err, tc.want)
+		}
+	}
+}
+
+var errTest = errTestT{}
+
+type errTestT struct{}
+
+func (errTestT) Error() string { return "not a segmentation" }
