@@ -68,11 +68,11 @@ func ImageToFloat(img image.Image) (pix []float32, h, w int) {
 	case *image.YCbCr:
 		ycbcrToFloat(pix, m)
 	case *image.RGBA:
-		rgbaToFloat(pix, m)
+		packedToFloat(pix, m.Pix, m.Stride, h, w, 4, true)
 	case *image.NRGBA:
-		nrgbaToFloat(pix, m)
+		packedToFloat(pix, m.Pix, m.Stride, h, w, 4, false)
 	case *image.NRGBA64:
-		nrgba64ToFloat(pix, m)
+		packedToFloat(pix, m.Pix, m.Stride, h, w, 8, false)
 	case *image.Gray:
 		hw := h * w
 		for y := 0; y < h; y++ {
@@ -129,47 +129,25 @@ func ycbcrToFloat(dst []float32, m *image.YCbCr) {
 	}
 }
 
-func rgbaToFloat(dst []float32, m *image.RGBA) {
-	h, w := m.Rect.Dy(), m.Rect.Dx()
+// packedToFloat copies the R, G and B samples of h rows of w interleaved
+// RGBA pixels (row y at pix[y*stride:], size bytes a pixel: 4 for 8-bit
+// samples, 8 for big-endian 16-bit ones, of which the high byte is kept)
+// into the three planes of dst. With premultiplied (8-bit samples only), a
+// pixel that is not opaque is divided by its alpha as color.NRGBAModel does.
+func packedToFloat(dst []float32, pix []uint8, stride, h, w, size int, premultiplied bool) {
 	hw := h * w
+	g, b := size/4, size/2 // where the G and B samples start
 	for y := 0; y < h; y++ {
-		row := m.Pix[y*m.Stride : y*m.Stride+4*w]
+		row := pix[y*stride : y*stride+size*w]
 		for x := 0; x < w; x++ {
-			p := row[4*x : 4*x+4 : 4*x+4]
+			p := row[size*x : size*x+size : size*x+size]
 			i := y*w + x
-			if p[3] != 255 {
+			if premultiplied && p[3] != 255 {
 				c := color.NRGBAModel.Convert(color.RGBA{p[0], p[1], p[2], p[3]}).(color.NRGBA)
 				dst[i], dst[hw+i], dst[2*hw+i] = float32(c.R), float32(c.G), float32(c.B)
 				continue
 			}
-			dst[i], dst[hw+i], dst[2*hw+i] = float32(p[0]), float32(p[1]), float32(p[2])
-		}
-	}
-}
-
-func nrgbaToFloat(dst []float32, m *image.NRGBA) {
-	h, w := m.Rect.Dy(), m.Rect.Dx()
-	hw := h * w
-	for y := 0; y < h; y++ {
-		row := m.Pix[y*m.Stride : y*m.Stride+4*w]
-		for x := 0; x < w; x++ {
-			p := row[4*x : 4*x+4 : 4*x+4]
-			i := y*w + x
-			dst[i], dst[hw+i], dst[2*hw+i] = float32(p[0]), float32(p[1]), float32(p[2])
-		}
-	}
-}
-
-func nrgba64ToFloat(dst []float32, m *image.NRGBA64) {
-	h, w := m.Rect.Dy(), m.Rect.Dx()
-	hw := h * w
-	for y := 0; y < h; y++ {
-		row := m.Pix[y*m.Stride : y*m.Stride+8*w]
-		for x := 0; x < w; x++ {
-			// The high byte of each big-endian 16-bit sample.
-			p := row[8*x : 8*x+8 : 8*x+8]
-			i := y*w + x
-			dst[i], dst[hw+i], dst[2*hw+i] = float32(p[0]), float32(p[2]), float32(p[4])
+			dst[i], dst[hw+i], dst[2*hw+i] = float32(p[0]), float32(p[g]), float32(p[b])
 		}
 	}
 }
@@ -249,25 +227,13 @@ func labelFromImage(img image.Image) (label []int32, h, w int, err error) {
 	r := img.Bounds()
 	h, w = r.Dy(), r.Dx()
 	label = make([]int32, h*w)
-	colourAt := func(x, y int, c color.Color) error {
-		return fmt.Errorf("%w: pixel (x=%d, y=%d) is %v; labels must hold class indices "+
-			"(8-bit gray, 16-bit gray or paletted PNG), not colours", errColour, x, y, c)
-	}
+	gray := true
+	var x, y int // the first colour pixel when not gray
 	switch m := img.(type) {
 	case *image.Gray:
-		for y := 0; y < h; y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+w]
-			for x, v := range row {
-				label[y*w+x] = int32(v)
-			}
-		}
+		bytesToLabel(label, m.Pix, m.Stride, h, w)
 	case *image.Paletted:
-		for y := 0; y < h; y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+w]
-			for x, v := range row {
-				label[y*w+x] = int32(v)
-			}
-		}
+		bytesToLabel(label, m.Pix, m.Stride, h, w)
 	case *image.Gray16:
 		for y := 0; y < h; y++ {
 			row := m.Pix[y*m.Stride : y*m.Stride+2*w]
@@ -275,45 +241,55 @@ func labelFromImage(img image.Image) (label []int32, h, w int, err error) {
 				label[y*w+x] = int32(row[2*x])<<8 | int32(row[2*x+1])
 			}
 		}
-	case *image.NRGBA, *image.RGBA:
-		var pix []uint8
-		var stride int
-		if n, ok := m.(*image.NRGBA); ok {
-			pix, stride = n.Pix, n.Stride
-		} else {
-			pix, stride = m.(*image.RGBA).Pix, m.(*image.RGBA).Stride
-		}
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				p := pix[y*stride+4*x : y*stride+4*x+4]
-				if p[0] != p[1] || p[0] != p[2] {
-					return nil, 0, 0, colourAt(x, y, img.At(r.Min.X+x, r.Min.Y+y))
-				}
-				label[y*w+x] = int32(p[0])
-			}
-		}
-	case *image.NRGBA64, *image.RGBA64:
-		var pix []uint8
-		var stride int
-		if n, ok := m.(*image.NRGBA64); ok {
-			pix, stride = n.Pix, n.Stride
-		} else {
-			pix, stride = m.(*image.RGBA64).Pix, m.(*image.RGBA64).Stride
-		}
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				p := pix[y*stride+8*x : y*stride+8*x+8]
-				rr, gg, bb := int32(p[0])<<8|int32(p[1]), int32(p[2])<<8|int32(p[3]), int32(p[4])<<8|int32(p[5])
-				if rr != gg || rr != bb {
-					return nil, 0, 0, colourAt(x, y, img.At(r.Min.X+x, r.Min.Y+y))
-				}
-				label[y*w+x] = rr
-			}
-		}
+	case *image.NRGBA:
+		x, y, gray = grayToLabel(label, m.Pix, m.Stride, h, w, 4)
+	case *image.RGBA:
+		x, y, gray = grayToLabel(label, m.Pix, m.Stride, h, w, 4)
+	case *image.NRGBA64:
+		x, y, gray = grayToLabel(label, m.Pix, m.Stride, h, w, 8)
+	case *image.RGBA64:
+		x, y, gray = grayToLabel(label, m.Pix, m.Stride, h, w, 8)
 	default:
 		return nil, 0, 0, fmt.Errorf("unsupported label colour model %T", img)
 	}
+	if !gray {
+		return nil, 0, 0, fmt.Errorf("%w: pixel (x=%d, y=%d) is %v; labels must hold class indices "+
+			"(8-bit gray, 16-bit gray or paletted PNG), not colours", errColour, x, y, img.At(r.Min.X+x, r.Min.Y+y))
+	}
 	return label, h, w, nil
+}
+
+// bytesToLabel copies h rows of w one-byte values (row y at pix[y*stride:])
+// into dst.
+func bytesToLabel(dst []int32, pix []uint8, stride, h, w int) {
+	for y := 0; y < h; y++ {
+		row := pix[y*stride : y*stride+w]
+		for x, v := range row {
+			dst[y*w+x] = int32(v)
+		}
+	}
+}
+
+// grayToLabel copies h rows of w interleaved RGBA pixels (row y at
+// pix[y*stride:], size bytes a pixel: 4 for 8-bit samples, 8 for big-endian
+// 16-bit ones) into dst, the value of a pixel being its R (= G = B) sample.
+// It stops at the first pixel whose samples differ and returns it with
+// gray false.
+func grayToLabel(dst []int32, pix []uint8, stride, h, w, size int) (x, y int, gray bool) {
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			p := pix[y*stride+size*x : y*stride+size*x+size]
+			r, g, b := int32(p[0]), int32(p[size/4]), int32(p[size/2])
+			if size == 8 {
+				r, g, b = r<<8|int32(p[1]), g<<8|int32(p[3]), b<<8|int32(p[5])
+			}
+			if r != g || r != b {
+				return x, y, false
+			}
+			dst[y*w+x] = r
+		}
+	}
+	return 0, 0, true
 }
 
 // colourLabel maps every pixel of img through cm by its colour, ignoring
