@@ -234,6 +234,8 @@ func (p searchPlaces) search(try func(path string) (version string, err error)) 
 			c.Used, c.Reason, used = true, "used", i
 		case c.explicit:
 			c.Reason, explicitErr = reasonOf(err, v), fmt.Errorf("%w (from %s)", err, c.Source)
+		case !isFile(c.Path) && strings.Contains(err.Error(), "cannot open shared object file"):
+			c.Reason = "not found by the dynamic loader (LD_LIBRARY_PATH, ldconfig)"
 		default:
 			c.Reason = reasonOf(err, v)
 			if firstErr == nil && isFile(c.Path) {

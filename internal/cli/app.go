@@ -37,6 +37,7 @@ func NewApp() *cli.App {
 			predictCommand,
 			synthCommand,
 			demoCommand,
+			runtimeCommand,
 		},
 		HideHelpCommand: true,
 		Flags: []cli.Flag{
@@ -85,7 +86,7 @@ func ExitCode(err error) int {
 
 // Shared flag groups.
 var (
-	ortLibFlag   = &cli.StringFlag{Name: "ort-lib", Usage: "path of libonnxruntime.so (default: $ONNXRUNTIME_LIB, then third_party/onnxruntime, then the system)", EnvVars: []string{"LMPSEG_ORT_LIB"}}
+	ortLibFlag   = &cli.StringFlag{Name: "ort-lib", Usage: "path of libonnxruntime.so (default: $ONNXRUNTIME_LIB, beside the executable, third_party/onnxruntime, the user cache, the system: see 'lmpseg runtime')", EnvVars: []string{"LMPSEG_ORT_LIB"}}
 	deviceFlag   = &cli.StringFlag{Name: "device", Value: "cpu", Usage: "where the backbone runs: cpu or cuda[:N]"}
 	threadsFlag  = &cli.IntFlag{Name: "threads", Usage: "threads for onnxruntime and the Go kernels (0: all cores)"}
 	runtimeFlags = []cli.Flag{ortLibFlag, deviceFlag, threadsFlag}
