@@ -60,13 +60,15 @@ func DistinctPalette(n int) Palette {
 	for i := range p {
 		s := []float64{0.85, 0.6, 0.95}[i%3]
 		v := []float64{0.95, 0.75, 0.55}[(i/3)%3]
-		p[i] = hsv(h, s, v)
+		p[i] = HSV(h, s, v)
 		h = math.Mod(h+golden, 1)
 	}
 	return p
 }
 
-func hsv(h, s, v float64) color.RGBA {
+// HSV returns the opaque colour of hue h, saturation s and value v, each
+// in [0, 1] (a hue of 1 is red again), with each channel rounded to 0..255.
+func HSV(h, s, v float64) color.RGBA {
 	i := math.Floor(h * 6)
 	f := h*6 - i
 	pp, q, t := v*(1-s), v*(1-f*s), v*(1-(1-f)*s)

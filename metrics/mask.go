@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/color"
 	"image/png"
 	"math"
+
+	"github.com/lmpseg/lmpseg/data"
 )
 
 // Palette returns k distinct colours for drawing label maps: hues a golden
@@ -19,34 +20,10 @@ func Palette(k int) [][3]uint8 {
 		h := math.Mod(float64(i)*0.618033988749895, 1)
 		s := []float64{0.75, 0.55, 0.95}[i%3]
 		v := []float64{0.9, 0.7, 0.55}[(i/3)%3]
-		p[i] = hsv(h, s, v)
+		c := data.HSV(h, s, v)
+		p[i] = [3]uint8{c.R, c.G, c.B}
 	}
 	return p
-}
-
-// hsv converts a colour with hue, saturation and value in [0, 1] to RGB.
-func hsv(h, s, v float64) [3]uint8 {
-	h6 := h * 6
-	i := math.Floor(h6)
-	f := h6 - i
-	p, q, t := v*(1-s), v*(1-s*f), v*(1-s*(1-f))
-	var r, g, b float64
-	switch int(i) % 6 {
-	case 0:
-		r, g, b = v, t, p
-	case 1:
-		r, g, b = q, v, p
-	case 2:
-		r, g, b = p, v, t
-	case 3:
-		r, g, b = p, q, v
-	case 4:
-		r, g, b = t, p, v
-	default:
-		r, g, b = v, p, q
-	}
-	c := func(x float64) uint8 { return uint8(math.Round(255 * x)) }
-	return [3]uint8{c(r), c(g), c(b)}
 }
 
 // MaskImage draws a w x h label map (row-major) in the colours of palette:
@@ -88,21 +65,7 @@ func WriteImagePNG(path string, chw []float32, h, w int) error {
 	if w < 1 || h < 1 || len(chw) != 3*w*h {
 		return fmt.Errorf("metrics: image of %d values is not 3 x %d x %d", len(chw), h, w)
 	}
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	n := w * h
-	byteOf := func(v float32) uint8 {
-		if !(v > 0) {
-			return 0
-		}
-		if v >= 255 {
-			return 255
-		}
-		return uint8(v + 0.5)
-	}
-	for i := 0; i < n; i++ {
-		img.SetRGBA(i%w, i/w, color.RGBA{byteOf(chw[i]), byteOf(chw[n+i]), byteOf(chw[2*n+i]), 255})
-	}
-	return writePNG(path, img)
+	return writePNG(path, data.FloatToImage(chw, h, w))
 }
 
 func writePNG(path string, img image.Image) error {
