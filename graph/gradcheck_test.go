@@ -118,6 +118,106 @@ var gradCases = []gradCase{
 		n: 1, c: 4, h: 4, w: 4, eps: 1e-3, tol: 1e-2, noInput: true, kinks: true},
 }
 
+// The layers that lifting a pretrained model's tail uses (lift_*.go).
+func init() {
+	gconv := func(s ConvSpec) func(*rand.Rand) Layer {
+		return func(rng *rand.Rand) Layer {
+			c := NewGConv2d("g", s)
+			for _, p := range c.Params() {
+				for i := range p.Data {
+					p.Data[i] = float32(rng.NormFloat64())
+				}
+			}
+			return c
+		}
+	}
+	layer := func(l Layer) func(*rand.Rand) Layer { return func(*rand.Rand) Layer { return l } }
+	multi := func(l MultiLayer, shapes ...shape4) func(*rand.Rand) Layer {
+		return func(*rand.Rand) Layer { return &multiAdapter{l: l, shapes: shapes} }
+	}
+	flat := func(shapes ...shape4) int {
+		n := 0
+		for _, s := range shapes {
+			n += s[0] * s[1] * s[2] * s[3]
+		}
+		return n
+	}
+	gate := []shape4{{2, 3, 4, 5}, {2, 3, 1, 1}}
+	bias := []shape4{{1, 3, 1, 1}, {2, 3, 2, 4}}
+	same := []shape4{{2, 2, 3, 3}, {2, 2, 3, 3}}
+	cat := []shape4{{2, 1, 3, 2}, {2, 3, 3, 2}, {2, 2, 3, 2}}
+	gradCases = append(gradCases,
+		gradCase{name: "gconv stride2 asym", of: "GConv2d", make: gconv(ConvSpec{InC: 3, OutC: 4, Groups: 1, KH: 3, KW: 2, StrideH: 2, StrideW: 1, PadT: 1, PadL: 0, PadB: 0, PadR: 1, DilH: 1, DilW: 1, Bias: true}),
+			n: 2, c: 3, h: 7, w: 6, train: true, eps: 1e-2, tol: 2e-3},
+		gradCase{name: "gconv grouped dil", of: "GConv2d", make: gconv(ConvSpec{InC: 4, OutC: 6, Groups: 2, KH: 3, KW: 3, StrideH: 1, StrideW: 2, PadT: 2, PadL: 2, PadB: 2, PadR: 2, DilH: 2, DilW: 2}),
+			n: 1, c: 4, h: 6, w: 7, train: true, eps: 1e-2, tol: 2e-3},
+		gradCase{name: "gconv depthwise", of: "GConv2d", make: gconv(ConvSpec{InC: 3, OutC: 3, Groups: 3, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1, DilH: 1, DilW: 1, Bias: true}),
+			n: 2, c: 3, h: 5, w: 6, train: true, eps: 1e-2, tol: 2e-3},
+		gradCase{name: "gconv fast path", of: "GConv2d", make: gconv(ConvSpec{InC: 2, OutC: 3, Groups: 1, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1, DilH: 1, DilW: 1, Bias: true}),
+			n: 2, c: 2, h: 4, w: 5, train: true, eps: 1e-2, tol: 2e-3},
+		gradCase{name: "clip relu6", of: "Clip", make: layer(NewClip(0, 6)), n: 2, c: 2, h: 3, w: 4, train: true, eps: 1e-3, tol: 2e-3, kinks: true},
+		gradCase{name: "clip narrow", of: "Clip", make: layer(NewClip(-0.5, 0.7)), n: 1, c: 3, h: 3, w: 3, train: true, eps: 1e-3, tol: 2e-3, kinks: true},
+		gradCase{name: "hardsigmoid", of: "HardSigmoid", make: layer(&HardSigmoid{Alpha: 0.2, Beta: 0.5}), n: 2, c: 2, h: 3, w: 4, train: true, eps: 1e-3, tol: 2e-3, kinks: true},
+		gradCase{name: "hardsigmoid torch", of: "HardSigmoid", make: layer(&HardSigmoid{Alpha: 1.0 / 6, Beta: 0.5}), n: 1, c: 2, h: 4, w: 4, train: true, eps: 1e-3, tol: 2e-3, kinks: true},
+		gradCase{name: "hardswish", of: "HardSwish", make: layer(&HardSwish{}), n: 2, c: 3, h: 3, w: 3, train: true, eps: 1e-3, tol: 2e-3, kinks: true},
+		gradCase{name: "sigmoid", of: "Sigmoid", make: layer(&Sigmoid{}), n: 2, c: 2, h: 3, w: 3, train: true, eps: 1e-2, tol: 2e-3},
+		gradCase{name: "avgpool pad", of: "AvgPool2d", make: layer(&AvgPool2d{Spec: PoolSpec{KH: 3, KW: 2, StrideH: 2, StrideW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 0}}),
+			n: 2, c: 2, h: 5, w: 4, train: true, eps: 1e-2, tol: 2e-3},
+		gradCase{name: "avgpool incl pad ceil", of: "AvgPool2d", make: layer(&AvgPool2d{Spec: PoolSpec{KH: 2, KW: 3, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1, CeilMode: true, CountIncludePad: true}}),
+			n: 1, c: 2, h: 6, w: 5, train: true, eps: 1e-2, tol: 2e-3},
+		gradCase{name: "maxpool", of: "MaxPool2d", make: layer(&MaxPool2d{Spec: PoolSpec{KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}}),
+			n: 2, c: 2, h: 5, w: 6, train: true, eps: 1e-3, tol: 2e-3, kinks: true},
+		gradCase{name: "maxpool dil ceil", of: "MaxPool2d", make: layer(&MaxPool2d{Spec: PoolSpec{KH: 2, KW: 2, StrideH: 2, StrideW: 2, DilH: 2, DilW: 1, CeilMode: true}}),
+			n: 1, c: 2, h: 7, w: 5, train: true, eps: 1e-3, tol: 2e-3, kinks: true},
+		gradCase{name: "global avgpool", of: "GlobalAvgPool", make: layer(&GlobalAvgPool{}), n: 2, c: 3, h: 3, w: 4, train: true, eps: 1e-2, tol: 2e-3},
+		gradCase{name: "interp linear half", of: "Interp", make: layer(&Interp{H: 7, W: 5, Linear: true, Coord: "half_pixel"}), n: 2, c: 2, h: 3, w: 4, train: true, eps: 1e-2, tol: 2e-3},
+		gradCase{name: "interp linear corners", of: "Interp", make: layer(&Interp{H: 2, W: 9, Linear: true, Coord: "align_corners"}), n: 1, c: 2, h: 5, w: 4, train: true, eps: 1e-2, tol: 2e-3},
+		gradCase{name: "interp linear pytorch 1", of: "Interp", make: layer(&Interp{H: 1, W: 6, Linear: true, Coord: "pytorch_half_pixel"}), n: 1, c: 2, h: 3, w: 3, train: true, eps: 1e-2, tol: 2e-3},
+		gradCase{name: "interp linear asym scale", of: "Interp", make: layer(&Interp{H: 6, W: 8, ScaleH: 2, ScaleW: 2, Linear: true, Coord: "asymmetric"}), n: 1, c: 1, h: 3, w: 4, train: true, eps: 1e-2, tol: 2e-3},
+		gradCase{name: "interp nearest", of: "Interp", make: layer(&Interp{H: 6, W: 5, Coord: "asymmetric", NearestMode: "floor"}), n: 2, c: 2, h: 3, w: 2, train: true, eps: 1e-2, tol: 2e-3},
+		gradCase{name: "interp nearest half", of: "Interp", make: layer(&Interp{H: 5, W: 3, Coord: "half_pixel"}), n: 1, c: 2, h: 3, w: 4, train: true, eps: 1e-2, tol: 2e-3},
+		gradCase{name: "add same", of: "Add", make: multi(&Add{}, same...), n: 1, c: 1, h: 1, w: flat(same...), train: true, eps: 1e-2, tol: 2e-3},
+		gradCase{name: "add broadcast", of: "Add", make: multi(&Add{}, bias...), n: 1, c: 1, h: 1, w: flat(bias...), train: true, eps: 1e-2, tol: 2e-3},
+		gradCase{name: "mul gate", of: "Mul", make: multi(&Mul{}, gate...), n: 1, c: 1, h: 1, w: flat(gate...), train: true, eps: 1e-2, tol: 2e-3},
+		gradCase{name: "mul bias", of: "Mul", make: multi(&Mul{}, bias...), n: 1, c: 1, h: 1, w: flat(bias...), train: true, eps: 1e-2, tol: 2e-3},
+		gradCase{name: "concat", of: "Concat", make: multi(&Concat{}, cat...), n: 1, c: 1, h: 1, w: flat(cat...), train: true, eps: 1e-2, tol: 2e-3},
+	)
+}
+
+// multiAdapter runs a MultiLayer in the harness: the input, 1 x 1 x 1 x L,
+// is split into consecutive tensors of the given shapes, and the input
+// gradients are joined the same way.
+type multiAdapter struct {
+	l      MultiLayer
+	shapes []shape4
+}
+
+func (a *multiAdapter) Forward(x *Tensor, train bool) *Tensor {
+	xs := make([]*Tensor, len(a.shapes))
+	off := 0
+	for i, s := range a.shapes {
+		xs[i] = newShaped(s)
+		off += copy(xs[i].Data, x.Data[off:])
+	}
+	if off != len(x.Data) {
+		panic("multiAdapter: input size mismatch")
+	}
+	return a.l.ForwardN(xs, train)
+}
+
+func (a *multiAdapter) Backward(dy *Tensor) *Tensor {
+	var flat []float32
+	for i, g := range a.l.BackwardN(dy) {
+		if shapeOf(g) != a.shapes[i] {
+			panic("multiAdapter: input gradient of the wrong shape")
+		}
+		flat = append(flat, g.Data...)
+	}
+	return &Tensor{N: 1, C: 1, H: 1, W: len(flat), Data: flat}
+}
+
+func (a *multiAdapter) Params() []*Param { return a.l.Params() }
+
 // setLayerThreads gives l (a layer or a head) the thread count n.
 func setLayerThreads(l Layer, n int) {
 	switch v := l.(type) {
@@ -218,7 +318,8 @@ func checkGradKinks(t *testing.T, what string, rng *rand.Rand, f func() float64,
 }
 
 // layerTypes returns the names of the types in the package's non-test
-// source that have Forward, Backward and Params methods.
+// source that have Forward, Backward and Params methods (a Layer), or
+// ForwardN, BackwardN and Params (a MultiLayer).
 func layerTypes(t *testing.T) []string {
 	t.Helper()
 	fset := token.NewFileSet()
@@ -256,7 +357,8 @@ func layerTypes(t *testing.T) []string {
 	}
 	var out []string
 	for typ, m := range methods {
-		if m["Forward"] && m["Backward"] && m["Params"] && typ != "Head" {
+		layer := m["Forward"] && m["Backward"] || m["ForwardN"] && m["BackwardN"]
+		if layer && m["Params"] && typ != "Head" {
 			out = append(out, typ)
 		}
 	}
