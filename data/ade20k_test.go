@@ -1,6 +1,7 @@
 package data
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,15 +62,7 @@ func TestADE20K(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for x, v := range s.Label[:len(raw)] {
-			exp := want[x]
-			if exp == 255 {
-				exp = tc.o.IgnoreLabel()
-			}
-			if v != exp {
-				t.Errorf("%+v: stored %d -> %d, want %d", tc, raw[x], v, exp)
-			}
-		}
+		checkLabels(t, fmt.Sprintf("%+v: stored %v", tc, raw), s.Label[:len(raw)], want, tc.o.IgnoreLabel())
 	}
 	// A value beyond 150 (other than 255) is an error naming it.
 	writeFile(t, filepath.Join(root, "annotations", "training", "ADE_training_00000002.png"),

@@ -1,6 +1,7 @@
 package data
 
 import (
+	"fmt"
 	"image"
 	"image/color"
 	"path/filepath"
@@ -43,15 +44,7 @@ func TestCamVid(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%+v %s: %v", tc, kind, err)
 			}
-			for x, v := range s.Label {
-				exp := want[x]
-				if exp == 255 {
-					exp = tc.o.IgnoreLabel()
-				}
-				if v != exp {
-					t.Errorf("%+v %s: pixel %d -> %d, want %d", tc, kind, x, v, exp)
-				}
-			}
+			checkLabels(t, fmt.Sprintf("%+v %s", tc, kind), s.Label, want, tc.o.IgnoreLabel())
 		}
 	}
 	if p := PaletteFor(CamVidClasses); len(p) != 11 || p[4] != (color.RGBA{60, 40, 222, 255}) {

@@ -2,6 +2,7 @@ package data
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -65,6 +66,21 @@ func grayLabel(w, h int, f func(x, y int) uint8) *image.Gray {
 		}
 	}
 	return m
+}
+
+// checkLabels reports, as what, every pixel of got whose value differs from
+// want's, in which 255 stands for the ignore label.
+func checkLabels(t *testing.T, what string, got, want []int32, ignore int32) {
+	t.Helper()
+	for x, v := range got {
+		exp := want[x]
+		if exp == 255 {
+			exp = ignore
+		}
+		if v != exp {
+			t.Errorf("%s: pixel %d -> %d, want %d", what, x, v, exp)
+		}
+	}
 }
 
 // makeFolder writes a folder dataset with the named samples, all w x h,
@@ -231,15 +247,7 @@ func TestCityscapes(t *testing.T) {
 			t.Fatal(err)
 		}
 		ign := tc.o.IgnoreLabel()
-		for x, v := range s.Label[:w] {
-			exp := want[x]
-			if exp == 255 {
-				exp = ign
-			}
-			if v != exp {
-				t.Errorf("%+v: labelId %d -> %d, want %d", tc, ids[x], v, exp)
-			}
-		}
+		checkLabels(t, fmt.Sprintf("%+v: labelIds %v", tc, ids), s.Label[:w], want, ign)
 		if tc.n == 2 {
 			s, err := ds.Load(1)
 			if err != nil {

@@ -1,6 +1,7 @@
 package data
 
 import (
+	"fmt"
 	"image"
 	"image/color"
 	"path/filepath"
@@ -75,15 +76,7 @@ func TestMapillary(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%+v %s: %v", tc, kind, err)
 			}
-			for x, v := range s.Label {
-				exp := want[x]
-				if exp == 255 {
-					exp = tc.o.IgnoreLabel()
-				}
-				if v != exp {
-					t.Errorf("%+v %s: config label %d -> %d, want %d", tc, kind, raw[x], v, exp)
-				}
-			}
+			checkLabels(t, fmt.Sprintf("%+v %s: config labels %v", tc, kind, raw), s.Label, want, tc.o.IgnoreLabel())
 		}
 	}
 	// A colour that no label has, and a value beyond the label list.
