@@ -2,8 +2,10 @@ package data
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -49,12 +51,7 @@ func RegisterFormat(name string, f Format) {
 func Formats() []string {
 	formatsMu.RLock()
 	defer formatsMu.RUnlock()
-	names := make([]string, 0, len(formats))
-	for n := range formats {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(formats))
 }
 
 func lookupFormat(name string) (Format, bool) {
