@@ -28,7 +28,7 @@ func LabelHistogram(ds Dataset, numClasses int) ([]int64, error) {
 		go func(h []int64) {
 			defer wg.Done()
 			for i := range next {
-				lab, err := loadLabel(ds, i)
+				lab, err := LoadLabel(ds, i)
 				if err != nil {
 					errs[i] = err
 					once.Do(func() { close(stop) })
@@ -66,7 +66,9 @@ feed:
 	return total, nil
 }
 
-func loadLabel(ds Dataset, i int) ([]int32, error) {
+// LoadLabel returns the label map of sample i of ds, without decoding the
+// image when ds is a LabelLoader.
+func LoadLabel(ds Dataset, i int) ([]int32, error) {
 	if ll, ok := ds.(LabelLoader); ok {
 		lab, _, _, err := ll.LoadLabel(i)
 		return lab, err
