@@ -11,7 +11,12 @@ import (
 	"github.com/lmpseg/lmpseg/graph"
 )
 
-const ckptMagic = "LMPCKPT1"
+// Checkpoint formats: version 1 holds the head and the optimiser; version 2 adds the sampler state
+// and is written only when there is one, so a run without it writes version 1 files as before.
+const (
+	ckptMagic  = "LMPCKPT1"
+	ckptMagic2 = "LMPCKPT2"
+)
 
 // Checkpoint is the resumable state of a run at the end of an iteration.
 type Checkpoint struct {
@@ -20,16 +25,23 @@ type Checkpoint struct {
 	BestIter int
 	Head     []byte // graph.Head.MarshalBinary
 	Optim    []byte // Optimizer.MarshalBinary
+	Sampler  []byte // the training sampler's state (ClassSampler.MarshalBinary); nil when it has none
 }
 
 // MarshalBinary encodes c with a magic header and a CRC-32 trailer.
 func (c *Checkpoint) MarshalBinary() ([]byte, error) {
 	var b bytes.Buffer
-	b.WriteString(ckptMagic)
+	parts := [][]byte{c.Head, c.Optim}
+	if len(c.Sampler) > 0 {
+		b.WriteString(ckptMagic2)
+		parts = append(parts, c.Sampler)
+	} else {
+		b.WriteString(ckptMagic)
+	}
 	binary.Write(&b, binary.LittleEndian, int64(c.Iter))
 	binary.Write(&b, binary.LittleEndian, c.BestMIoU)
 	binary.Write(&b, binary.LittleEndian, int64(c.BestIter))
-	for _, s := range [][]byte{c.Head, c.Optim} {
+	for _, s := range parts {
 		binary.Write(&b, binary.LittleEndian, uint64(len(s)))
 		b.Write(s)
 	}
@@ -37,10 +49,19 @@ func (c *Checkpoint) MarshalBinary() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// UnmarshalBinary decodes a checkpoint written by MarshalBinary, verifying its checksum.
+// UnmarshalBinary decodes a checkpoint written by MarshalBinary (either version), verifying its
+// checksum.
 func (c *Checkpoint) UnmarshalBinary(data []byte) error {
 	bad := func(what string) error { return fmt.Errorf("train: corrupt checkpoint: %s", what) }
-	if len(data) < len(ckptMagic)+24+16+4 || string(data[:len(ckptMagic)]) != ckptMagic {
+	if len(data) < len(ckptMagic)+24+16+4 {
+		return bad("bad header")
+	}
+	nparts := 2
+	switch string(data[:len(ckptMagic)]) {
+	case ckptMagic:
+	case ckptMagic2:
+		nparts = 3
+	default:
 		return bad("bad header")
 	}
 	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
@@ -52,7 +73,7 @@ func (c *Checkpoint) UnmarshalBinary(data []byte) error {
 	c.BestMIoU = math.Float64frombits(binary.LittleEndian.Uint64(p[8:]))
 	c.BestIter = int(int64(binary.LittleEndian.Uint64(p[16:])))
 	p = p[24:]
-	var parts [2][]byte
+	parts := make([][]byte, nparts)
 	for i := range parts {
 		if len(p) < 8 {
 			return bad("truncated")
@@ -68,12 +89,23 @@ func (c *Checkpoint) UnmarshalBinary(data []byte) error {
 	if len(p) != 0 {
 		return bad("trailing bytes")
 	}
-	c.Head, c.Optim = parts[0], parts[1]
+	c.Head, c.Optim, c.Sampler = parts[0], parts[1], nil
+	if nparts == 3 {
+		if len(parts[2]) == 0 {
+			return bad("empty sampler state")
+		}
+		c.Sampler = parts[2]
+	}
 	return nil
 }
 
 // SaveCheckpoint writes the state of head and opt after iter iterations to path atomically.
 func SaveCheckpoint(path string, iter int, best float64, bestIter int, head *graph.Head, opt Optimizer) error {
+	return SaveCheckpointSampler(path, iter, best, bestIter, head, opt, nil)
+}
+
+// SaveCheckpointSampler is SaveCheckpoint with the training sampler's state (nil: none).
+func SaveCheckpointSampler(path string, iter int, best float64, bestIter int, head *graph.Head, opt Optimizer, sampler []byte) error {
 	hb, err := head.MarshalBinary()
 	if err != nil {
 		return fmt.Errorf("train: encoding head: %w", err)
@@ -84,7 +116,7 @@ func SaveCheckpoint(path string, iter int, best float64, bestIter int, head *gra
 			return fmt.Errorf("train: encoding optimizer: %w", err)
 		}
 	}
-	c := Checkpoint{Iter: iter, BestMIoU: best, BestIter: bestIter, Head: hb, Optim: ob}
+	c := Checkpoint{Iter: iter, BestMIoU: best, BestIter: bestIter, Head: hb, Optim: ob, Sampler: sampler}
 	b, _ := c.MarshalBinary()
 	return WriteFileAtomic(path, b)
 }

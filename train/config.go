@@ -86,6 +86,10 @@ type Config struct {
 	CkptEvery      int             `json:"ckpt_every"`
 	CacheFeatures  bool            `json:"cache_features"`
 	CacheDir       string          `json:"cache_dir,omitempty"`
+	// Sampler chooses the training images: "" (uniform), class-uniform or performance (see
+	// ClassSampler); SamplerMix is the probability that a slot draws a class first (those two).
+	Sampler    string  `json:"sampler,omitempty"`
+	SamplerMix float64 `json:"sampler_mix,omitempty"`
 }
 
 // Run folder file names.

@@ -351,6 +351,7 @@ func fit(ctx context.Context, run string, cfg *Config, start int, ds, val data.D
 		return nil, err
 	}
 	best, bestIter := -1.0, 0
+	var ckSampler []byte
 	if start > 0 {
 		p := filepath.Join(run, LastCkpt)
 		ck, err := LoadCheckpoint(p)
@@ -366,9 +367,18 @@ func fit(ctx context.Context, run string, cfg *Config, start int, ds, val data.D
 		if err := opt.CheckState(head.Params()); err != nil {
 			return nil, fmt.Errorf("train: %s: %w", p, err)
 		}
-		best, bestIter = ck.BestMIoU, ck.BestIter
+		best, bestIter, ckSampler = ck.BestMIoU, ck.BestIter, ck.Sampler
 	}
-	src, valSet, err := sources(cfg, ds, val, feats)
+	smp, stateful, err := runSampler(run, cfg, ds)
+	if err != nil {
+		return nil, err
+	}
+	if stateful != nil && start > 0 {
+		if err := restoreSampler(stateful, ckSampler, start); err != nil {
+			return nil, fmt.Errorf("train: %s: %w", filepath.Join(run, LastCkpt), err)
+		}
+	}
+	src, valSet, err := sources(cfg, ds, val, feats, smp)
 	if err != nil {
 		return nil, err
 	}
@@ -382,11 +392,14 @@ func fit(ctx context.Context, run string, cfg *Config, start int, ds, val data.D
 	t0 := time.Now()
 	labelled, warned := false, false
 	loop := &Loop{
-		Stepper: &Stepper{Threads: o.Threads, Head: head, Opt: opt, Loss: loss, Clip: cfg.Optim.ClipNorm, Ignore: cfg.Ignore, Seed: cfg.Seed, Sched: Schedule{Base: cfg.LR, Total: cfg.Iters, Warmup: cfg.Warmup}},
+		Stepper: &Stepper{Threads: o.Threads, Head: head, Opt: opt, Loss: loss, Clip: cfg.Optim.ClipNorm, Ignore: cfg.Ignore, Seed: cfg.Seed, Sched: Schedule{Base: cfg.LR, Total: cfg.Iters, Warmup: cfg.Warmup}, ClassStats: stateful != nil},
 		Source:  src, Run: run, Start: start, Iters: cfg.Iters, ValEvery: cfg.ValEvery, CkptEvery: cfg.CkptEvery,
 		BestMIoU: best, BestIter: bestIter,
 		Hooks: Hooks{
 			Step: func(it int, st StepStats) {
+				if stateful != nil {
+					stateful.Observe(it, st.ClassCorrect, st.ClassTotal)
+				}
 				if err := logs.Step(it, st, time.Since(t0).Seconds()); err != nil {
 					prog.Note("warning: %v", err)
 				}
@@ -399,6 +412,9 @@ func fit(ctx context.Context, run string, cfg *Config, start int, ds, val data.D
 				}
 			},
 		},
+	}
+	if stateful != nil {
+		loop.SamplerState = stateful.MarshalBinary
 	}
 	if valSet != nil {
 		loop.Hooks.Eval = func(ctx context.Context, it int) (float64, error) {
@@ -436,20 +452,20 @@ func fit(ctx context.Context, run string, cfg *Config, start int, ds, val data.D
 
 // sources builds the training source and the validation set of cfg: images through the backbone
 // (with augmentation), or the feature cache.
-func sources(cfg *Config, ds, val data.Dataset, feats onnx.Features) (Source, *ValSet, error) {
+func sources(cfg *Config, ds, val data.Dataset, feats onnx.Features, smp Sampler) (Source, *ValSet, error) {
 	var vs *ValSet
 	if val != nil {
 		vs = &ValSet{Classes: val.Classes(), N: val.Len(), Load: DirectFeatures(val, feats, cfg.Preprocess)}
 	}
 	if !cfg.CacheFeatures {
-		src := &ImageSource{DS: ds, Backbone: feats, Pre: cfg.Preprocess, BatchSize: cfg.Batch, Seed: cfg.Seed, Transform: augmenter(cfg)}
+		src := &ImageSource{DS: ds, Backbone: feats, Pre: cfg.Preprocess, BatchSize: cfg.Batch, Seed: cfg.Seed, Transform: augmenter(cfg), Sampler: smp}
 		return src, vs, nil
 	}
 	cache, err := OpenFeatureCache(cfg.CacheDir, CacheKey(cfg.BackboneSHA256, cfg.Feature, cfg.Preprocess))
 	if err != nil {
 		return nil, nil, err
 	}
-	src := &CachedSource{DS: ds, Backbone: feats, Pre: cfg.Preprocess, Cache: cache, Split: "train-" + shortHash(cfg.Data), BatchSize: cfg.Batch, Seed: cfg.Seed}
+	src := &CachedSource{DS: ds, Backbone: feats, Pre: cfg.Preprocess, Cache: cache, Split: "train-" + shortHash(cfg.Data), BatchSize: cfg.Batch, Seed: cfg.Seed, Sampler: smp}
 	if val != nil {
 		cs := &CachedSource{DS: val, Backbone: feats, Pre: cfg.Preprocess, Cache: cache, Split: "val-" + shortHash(cfg.ValData), BatchSize: 1}
 		vs.Load = cs.Sample

@@ -41,6 +41,9 @@ type Loop struct {
 	// EvalFirst runs the Eval hook at Start before any step: a resumed run whose validation at
 	// Start was interrupted repeats it, so its metrics read as if it had never stopped.
 	EvalFirst bool
+	// SamplerState, when set, returns the training sampler's state to store in each last.ckpt
+	// (Checkpoint.Sampler); it is called after the Step hook of the last step written.
+	SamplerState func() ([]byte, error)
 }
 
 // ErrInterrupted is returned by Loop.Do when its context was cancelled; the current step was
@@ -77,7 +80,14 @@ func (l *Loop) Do(ctx context.Context) error {
 	}()
 	save := func(it int) error {
 		p := filepath.Join(l.Run, LastCkpt)
-		if err := SaveCheckpoint(p, it, l.BestMIoU, l.BestIter, l.Stepper.Head, l.Stepper.Opt); err != nil {
+		var smp []byte
+		if l.SamplerState != nil {
+			var err error
+			if smp, err = l.SamplerState(); err != nil {
+				return err
+			}
+		}
+		if err := SaveCheckpointSampler(p, it, l.BestMIoU, l.BestIter, l.Stepper.Head, l.Stepper.Opt, smp); err != nil {
 			return err
 		}
 		if l.Hooks.Checkpoint != nil {

@@ -53,13 +53,33 @@ type ImageSource struct {
 	Transform Transform // may be nil
 	BatchSize int
 	Seed      int64
-	order     *sampleOrder
+	// Sampler chooses the images; nil is the uniform sampler of Seed (NewUniformSampler).
+	Sampler Sampler
+}
+
+// draws returns the sample indices and augmentation sources of the slots of iteration it.
+func draws(ctx context.Context, smp *Sampler, n, batch int, seed int64, it int) ([]int, []*rand.Rand, error) {
+	if *smp == nil {
+		*smp = NewUniformSampler(n, batch, seed)
+	}
+	idx, rngs := make([]int, batch), make([]*rand.Rand, batch)
+	for k := range idx {
+		var err error
+		if idx[k], rngs[k], err = (*smp).Draw(ctx, it, k); err != nil {
+			return nil, nil, err
+		}
+		if idx[k] < 0 || idx[k] >= n {
+			return nil, nil, fmt.Errorf("train: sampler drew sample %d of %d at iteration %d", idx[k], n, it)
+		}
+	}
+	return idx, rngs, nil
 }
 
 // Batch implements Source.
 func (s *ImageSource) Batch(ctx context.Context, it int) (*Batch, error) {
-	if s.order == nil {
-		s.order = &sampleOrder{n: s.DS.Len(), batch: s.BatchSize, seed: s.Seed}
+	idxs, rngs, err := draws(ctx, &s.Sampler, s.DS.Len(), s.BatchSize, s.Seed, it)
+	if err != nil {
+		return nil, err
 	}
 	samples := make([]*data.Sample, s.BatchSize)
 	errs := make([]error, s.BatchSize)
@@ -68,10 +88,9 @@ func (s *ImageSource) Batch(ctx context.Context, it int) (*Batch, error) {
 		wg.Add(1)
 		go func(k int) {
 			defer wg.Done()
-			epoch, idx := s.order.at(it, k)
-			smp, err := s.DS.Load(idx)
+			smp, err := s.DS.Load(idxs[k])
 			if err == nil && s.Transform != nil {
-				smp, err = s.Transform(smp, SampleRNG(s.Seed, epoch, idx))
+				smp, err = s.Transform(smp, rngs[k])
 			}
 			samples[k], errs[k] = smp, err
 		}(k)
@@ -132,7 +151,8 @@ type CachedSource struct {
 	Split     string
 	BatchSize int
 	Seed      int64
-	order     *sampleOrder
+	// Sampler chooses the samples; nil is the uniform sampler of Seed (NewUniformSampler).
+	Sampler Sampler
 }
 
 // Sample returns the cached features and label of sample idx. The sample is decoded every time, so
@@ -164,15 +184,15 @@ func (s *CachedSource) Sample(idx int) (*graph.Tensor, []int32, int, int, string
 
 // Batch implements Source.
 func (s *CachedSource) Batch(ctx context.Context, it int) (*Batch, error) {
-	if s.order == nil {
-		s.order = &sampleOrder{n: s.DS.Len(), batch: s.BatchSize, seed: s.Seed}
+	idxs, _, err := draws(ctx, &s.Sampler, s.DS.Len(), s.BatchSize, s.Seed, it)
+	if err != nil {
+		return nil, err
 	}
 	var b *Batch
-	for k := 0; k < s.BatchSize; k++ {
+	for k, idx := range idxs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		_, idx := s.order.at(it, k)
 		f, lab, H, W, name, err := s.Sample(idx)
 		if err != nil {
 			return nil, err

@@ -24,6 +24,10 @@ type StepStats struct {
 	Valid    int     // labelled pixels in the batch
 	EffFrac  float64 // effective fraction of pixels the loss weighs: (Σc)²/(Σc²)/valid
 	MaxW     float64 // largest per-pixel coefficient times the valid count (1 for the mean)
+	// ClassTotal[c] counts the labelled pixels of class c in the batch and ClassCorrect[c] those
+	// where the head's upsampled logits (before the update) peak at c; filled only when
+	// Stepper.ClassStats is set, nil otherwise.
+	ClassCorrect, ClassTotal []int64
 }
 
 // Stepper performs training steps of a head. Its scratch buffers are reused between steps, so
@@ -39,8 +43,12 @@ type Stepper struct {
 	// Threads is the thread count of the loss kernels (0: the default, all cores); the head has
 	// its own (Head.SetThreads).
 	Threads int
+	// ClassStats fills StepStats.ClassCorrect and ClassTotal (an argmax at label resolution per
+	// step; it reads the logits and changes no other number).
+	ClassStats bool
 
 	ce, prob, coef []float32
+	pred           []int32
 	dlogits        *graph.Tensor
 }
 
@@ -134,6 +142,9 @@ func (s *Stepper) Step(b *Batch, it int) (StepStats, error) {
 		st.EffFrac = sum * sum / sum2 / float64(st.Valid)
 		st.MaxW = mx * float64(st.Valid)
 	}
+	if s.ClassStats {
+		s.classStats(&st, logits, b)
+	}
 	if s.dlogits == nil || s.dlogits.N != logits.N || s.dlogits.C != logits.C || s.dlogits.H != logits.H || s.dlogits.W != logits.W {
 		s.dlogits = graph.NewTensor(logits.N, logits.C, logits.H, logits.W)
 	} else {
@@ -149,4 +160,25 @@ func (s *Stepper) Step(b *Batch, it int) (StepStats, error) {
 	}
 	s.Opt.Step(params, st.LR)
 	return st, nil
+}
+
+// classStats counts the labelled and the correctly predicted pixels of each class of b.
+func (s *Stepper) classStats(st *StepStats, logits *graph.Tensor, b *Batch) {
+	np := len(b.Labels)
+	if cap(s.pred) < np {
+		s.pred = make([]int32, np)
+	}
+	s.pred = s.pred[:np]
+	graph.Exec{Threads: s.Threads}.ArgmaxUpsampled(s.pred, logits, b.H, b.W)
+	k := logits.C
+	st.ClassCorrect, st.ClassTotal = make([]int64, k), make([]int64, k)
+	for i, l := range b.Labels {
+		if l == s.Ignore || l < 0 || int(l) >= k {
+			continue
+		}
+		st.ClassTotal[l]++
+		if s.pred[i] == l {
+			st.ClassCorrect[l]++
+		}
+	}
 }
