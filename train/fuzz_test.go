@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -77,8 +78,8 @@ func FuzzConfig(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	dir, dir2 := f.TempDir(), f.TempDir() // each fuzz worker runs inputs one at a time
 	f.Fuzz(func(t *testing.T, b []byte) {
-		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, ConfigFile), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +94,6 @@ func FuzzConfig(f *testing.F) {
 		if err := Compatible(c, c); err != nil {
 			t.Fatalf("a config is not compatible with itself: %v", err)
 		}
-		dir2 := t.TempDir()
 		if err := SaveConfig(dir2, c); err != nil {
 			return // a value JSON cannot hold; SaveConfig reports it
 		}
@@ -129,21 +129,53 @@ func TestValidateLargeHead(t *testing.T) {
 	}
 }
 
+// smallCheckpoint returns a checkpoint file of a tiny head of kind with the state of optimiser
+// name after one step: a seed that the fuzzer mutates (and minimises) quickly.
+func smallCheckpoint(f *testing.F, kind, name string) []byte {
+	f.Helper()
+	spec := graph.HeadSpec{Kind: kind, InChannels: 1, Classes: 2}
+	if kind == graph.KindFCN {
+		spec.Hidden = 1
+	}
+	h, err := graph.NewHead(spec, 1)
+	if err != nil {
+		f.Fatal(err)
+	}
+	o, err := NewOptimizer(OptimConfig{Name: name, Momentum: 0.9})
+	if err != nil {
+		f.Fatal(err)
+	}
+	o.Step(h.Params(), 0.1)
+	p := filepath.Join(f.TempDir(), LastCkpt)
+	if err := SaveCheckpoint(p, 1, -1, 0, h, o); err != nil {
+		f.Fatal(err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return b
+}
+
 // FuzzCheckpoint checks that any checkpoint file either fails to load or decodes into a checkpoint
-// that encodes back to the same bytes, whose head round-trips and whose optimiser state either
-// decodes or is refused. With fix set the checksums are recomputed first.
+// that encodes back to the same bytes, whose head round-trips, and whose optimiser state is
+// refused or fits the head well enough to take a step. With fix set the checksums are recomputed
+// first. Seeds: the legacy run's checkpoints, and tiny ones with truncations and bit flips.
 func FuzzCheckpoint(f *testing.F) {
-	for _, name := range []string{BestCkpt, LastCkpt} {
-		for _, v := range seedVariants(readLegacy(f, name)) {
+	f.Add(readLegacy(f, BestCkpt), false)
+	f.Add(readLegacy(f, LastCkpt), true)
+	for _, b := range [][]byte{smallCheckpoint(f, graph.KindLinear, "sgd"), smallCheckpoint(f, graph.KindFCN, "adamw")} {
+		for _, v := range seedVariants(b) {
 			f.Add(v, false)
 			f.Add(v, true)
 		}
 	}
+	dir := f.TempDir() // each fuzz worker runs inputs one at a time
 	f.Fuzz(func(t *testing.T, b []byte, fix bool) {
 		if fix {
 			b = fixCRCs(b)
 		}
-		p := filepath.Join(t.TempDir(), LastCkpt)
+		p := filepath.Join(dir, LastCkpt)
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -156,13 +188,6 @@ func FuzzCheckpoint(f *testing.F) {
 			got, err := c.MarshalBinary()
 			if err != nil || !bytes.Equal(got, b) {
 				t.Fatalf("checkpoint does not encode back to its bytes (err %v)", err)
-			}
-			for _, name := range []string{"sgd", "adamw"} {
-				o, err := NewOptimizer(OptimConfig{Name: name})
-				if err != nil {
-					t.Fatal(err)
-				}
-				_ = o.UnmarshalBinary(c.Optim)
 			}
 		}
 		h, hc, err := LoadHead(p)
@@ -189,6 +214,16 @@ func FuzzCheckpoint(f *testing.F) {
 		if hb2, _ := h2.MarshalBinary(); !bytes.Equal(hb, hb2) {
 			t.Fatal("head encoding is not stable")
 		}
+		for _, name := range []string{"sgd", "adamw"} {
+			o, err := NewOptimizer(OptimConfig{Name: name, Momentum: 0.9})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.UnmarshalBinary(c.Optim) != nil || o.CheckState(h.Params()) != nil {
+				continue
+			}
+			o.Step(h.Params(), 0.01) // a resumed run's first step; state that fits must not panic
+		}
 	})
 }
 
@@ -202,15 +237,26 @@ func FuzzRunFolder(f *testing.F) {
 	metrics := readLegacy(f, MetricsFile)
 	csv := readLegacy(f, CSVFile)
 	f.Add(cfg, best, metrics, csv, false, true, 3)
-	f.Add(cfg, best, metrics, csv, true, false, 0)
-	f.Add(cfg, best[:len(best)-1], metrics[:len(metrics)/2], csv[:len(csv)/2], true, true, 6)
-	f.Add([]byte(`{"head":{"kind":"linear","in_channels":16,"classes":12}}`), best, []byte("{\"iter\":2}\n{\"iter\":1.5,\"loss\":1}\n{\"iter\":2,\"val_miou\":0.5}\r\n"), []byte("x,y\n-1,2\n9,9"), true, false, 2)
+	small := smallCheckpoint(f, graph.KindLinear, "sgd")
+	smallCfg := []byte(`{"head":{"kind":"linear","in_channels":1,"classes":2}}`)
+	lines := bytes.SplitAfter(metrics, []byte("\n"))
+	f.Add(smallCfg, small, bytes.Join(lines[:3], nil), csv[:len(csv)/3], false, false, 2)
+	f.Add(smallCfg, small[:len(small)-1], lines[0][:len(lines[0])/2], csv[:len(csv)/5], true, true, 6)
+	f.Add([]byte(`{"head":{"kind":"fcn","in_channels":1,"classes":2,"hidden":1}}`), small,
+		[]byte("{\"iter\":2}\n{\"iter\":1.5,\"loss\":1}\n{\"iter\":2,\"val_miou\":0.5}\r\n"), []byte("x,y\n-1,2\n9,9"), true, false, 2)
 	f.Add([]byte{}, []byte{}, []byte{}, []byte{}, false, false, -1)
+	root := f.TempDir() // each fuzz worker runs inputs one at a time
+	n := 0
 	f.Fuzz(func(t *testing.T, cfg, ckpt, metrics, csv []byte, fix, isBest bool, k int) {
 		if fix {
 			ckpt = fixCRCs(ckpt)
 		}
-		dir := t.TempDir()
+		n++
+		dir := filepath.Join(root, strconv.Itoa(n))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
 		name := LastCkpt
 		if isBest {
 			name = BestCkpt
