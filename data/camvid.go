@@ -34,7 +34,7 @@ func CamVidPalette() Palette {
 // colour (0, 0, 192) to Pavement, and black (void) to 11.
 func camvidColours() *colourMap {
 	cm := &colourMap{ids: map[uint32]int32{}, source: "the camvid colours"}
-	add := func(c color.RGBA, id int32) { cm.ids[uint32(c.R)<<16|uint32(c.G)<<8|uint32(c.B)] = id }
+	add := func(c color.RGBA, id int32) { cm.ids[rgbKey(c.R, c.G, c.B)] = id }
 	for i, c := range CamVidPalette() {
 		add(c, int32(i))
 	}

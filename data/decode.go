@@ -173,6 +173,9 @@ type colourMap struct {
 	source string
 }
 
+// rgbKey is the key of a colour in a colourMap: 0xRRGGBB.
+func rgbKey(r, g, b uint8) uint32 { return uint32(r)<<16 | uint32(g)<<8 | uint32(b) }
+
 // decodeLabelBytes decodes the label PNG in b. With a colour map, a
 // true-colour PNG is mapped colour by colour (gray, paletted and 16-bit gray
 // PNGs still give their values); without one it must be gray throughout.
@@ -324,14 +327,14 @@ func colourLabel(img image.Image, cm *colourMap) (label []int32, h, w int, err e
 			var c uint32
 			if pix != nil {
 				p := pix[y*stride+4*x : y*stride+4*x+3]
-				c = uint32(p[0])<<16 | uint32(p[1])<<8 | uint32(p[2])
+				c = rgbKey(p[0], p[1], p[2])
 			} else {
 				switch v := img.At(r.Min.X+x, r.Min.Y+y).(type) {
 				case color.NRGBA64:
-					c = uint32(v.R>>8)<<16 | uint32(v.G>>8)<<8 | uint32(v.B>>8)
+					c = rgbKey(uint8(v.R>>8), uint8(v.G>>8), uint8(v.B>>8))
 				default:
 					n := color.NRGBAModel.Convert(v).(color.NRGBA)
-					c = uint32(n.R)<<16 | uint32(n.G)<<8 | uint32(n.B)
+					c = rgbKey(n.R, n.G, n.B)
 				}
 			}
 			id, err := lookup(x, y, c)

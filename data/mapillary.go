@@ -96,7 +96,7 @@ func readMapillaryConfig(path string, ignore int32) (classes []string, m *labelM
 		if len(l.Color) != 3 || !inByte(l.Color) {
 			return nil, nil, nil, fmt.Errorf("data: %s: label %s has colour %v, want 3 values 0..255", path, l.Name, l.Color)
 		}
-		c := uint32(l.Color[0])<<16 | uint32(l.Color[1])<<8 | uint32(l.Color[2])
+		c := rgbKey(uint8(l.Color[0]), uint8(l.Color[1]), uint8(l.Color[2]))
 		if prev, dup := cm.ids[c]; dup {
 			return nil, nil, nil, fmt.Errorf("data: %s: labels %s and %s share the colour %v",
 				path, cfg.Labels[prev].Name, l.Name, l.Color)
