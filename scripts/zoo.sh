@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# zoo.sh MODELS_DIR [NAME...]: runs lmpseg's whole pipeline on models we did not make (scripts/zoo.py
+# exports them into MODELS_DIR) and writes docs/models.md, a model x step table.
+#
+# Per row: inspect --probe 256x256 -> train (--iters 10 --crop 256x256 --batch 2 --threads 2) ->
+# eval --run -> export -> eval --model -> predict. Each step is bounded by `timeout 600`; a failing
+# step marks the rest of its row "skipped". Rows are the models with their default --feature (the
+# first output) and, for backbones and classifiers (and the models in $ALSO_INTERMEDIATE), one more
+# row on an intermediate tensor picked from inspect's candidate list ("NAME @ TENSOR").
+# The uint8 model gets one more row with the preprocessing it wants (--range 0-255 --mean 0,0,0
+# --std 1,1,1, "raw").
+#
+# With NAME... only those models run again; the results of the others (kept in $WORK/results) stay in
+# the table. Environment: WORK (default /tmp/zoo), LMPSEG (default: built from the tree into
+# $WORK/lmpseg), PY (default /usr/bin/python3), DOC (default docs/models.md), NOBUILD=1 to keep the
+# binary.
+set -u
+here=$(cd "$(dirname "$0")/.." && pwd)
+models=${1:?usage: zoo.sh MODELS_DIR [NAME...]}
+shift
+models=$(cd "$models" && pwd)
+WORK=${WORK:-/tmp/zoo}
+PY=${PY:-/usr/bin/python3}
+DOC=${DOC:-$here/docs/models.md}
+LMPSEG=${LMPSEG:-$WORK/lmpseg}
+ALSO_INTERMEDIATE=${ALSO_INTERMEDIATE:-lraspp_mobilenet_v3_large_opset17_dyn fcn_resnet50_opset17_dyn}
+STEP_TIMEOUT=${STEP_TIMEOUT:-600}
+mkdir -p "$WORK/results" "$WORK/runs" "$WORK/logs"
+
+if [ "${NOBUILD:-}" != 1 ]; then
+	(cd "$here" && go build -o "$WORK/lmpseg" .) || { echo "zoo.sh: go build failed" >&2; exit 1; }
+	LMPSEG=$WORK/lmpseg
+fi
+commit=$(cd "$here" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(cd "$here" && git status --porcelain -- '*.go' 2>/dev/null | grep -q . && echo "+uncommitted" || true)
+echo "$commit$dirty" >"$WORK/results/.commit"
+
+ds=$WORK/ds
+if [ ! -f "$ds/val/classes.txt" ]; then
+	"$LMPSEG" synth --out "$ds" --train 8 --val 4 --size 256x512 || exit 1
+fi
+
+if [ $# -gt 0 ]; then
+	names=("$@")
+else
+	mapfile -t names < <("$PY" "$here/scripts/zoo.py" --list "$models" 2>/dev/null || ls "$models" | sed -n 's/\.onnx$//p')
+fi
+
+# first_error LOG: the first line that says what went wrong.
+first_error() {
+	local l
+	l=$(grep -m1 -iE 'error|panic|fatal|fail|refuse|cannot|invalid' "$1")
+	[ -n "$l" ] || l=$(grep -v '^\s*$' "$1" | tail -n1)
+	printf '%s' "$l" | tr '\t' ' ' | cut -c1-400
+}
+
+# row ID MODEL FEATURE [EXTRA TRAIN/EVAL FLAGS...]: runs the steps, one result line per step.
+row() {
+	local id=$1 model=$2 feature=$3
+	shift 3
+	local extra=("$@")
+	local safe=${id//[^A-Za-z0-9_.-]/_}
+	local run=$WORK/runs/$safe res=$WORK/results/$safe.tsv logd=$WORK/logs/$safe
+	rm -rf "$run" "$logd"
+	mkdir -p "$logd"
+	: >"$res"
+	local ff=()
+	[ -n "$feature" ] && ff=(--feature "$feature")
+	local steps=(inspect train eval-run export eval-model predict)
+	local -A cmd
+	cmd[inspect]="$LMPSEG inspect --probe 256x256 --threads 2 --json $models/$model.onnx"
+	cmd[train]="$LMPSEG train --backbone $models/$model.onnx ${ff[*]} --data $ds/train --val-data $ds/val --out $run --iters 10 --crop 256x256 --batch 2 --threads 2 --quiet ${extra[*]}"
+	cmd[eval-run]="$LMPSEG eval --run $run --data $ds/val --threads 2 --json $run/eval-run.json"
+	cmd[export]="$LMPSEG export --run $run --out $run/model.onnx --threads 2"
+	cmd[eval-model]="$LMPSEG eval --model $run/model.onnx --data $ds/val --threads 2 --json $run/eval-model.json"
+	cmd[predict]="$LMPSEG predict --model $run/model.onnx --out $run/pred --threads 2 $ds/val/images"
+	local failed="" s t0 t1 rc status err secs
+	for s in "${steps[@]}"; do
+		if [ -n "$failed" ]; then
+			printf '%s\t%s\t%s\tskipped\t\t\t\n' "$id" "$model" "$s" >>"$res"
+			continue
+		fi
+		echo "== $id: $s: ${cmd[$s]}" >&2
+		t0=$(date +%s.%N)
+		# shellcheck disable=SC2086
+		timeout "$STEP_TIMEOUT" ${cmd[$s]} >"$logd/$s.out" 2>"$logd/$s.err"
+		rc=$?
+		t1=$(date +%s.%N)
+		secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')
+		err=""
+		if [ $rc -eq 0 ]; then
+			status=pass
+			# a run whose evaluation is not a number is not a pass
+			case $s in eval-run | eval-model)
+				if ! grep -q '"miou"' "$run/$s.json" 2>/dev/null && ! grep -qi 'miou' "$logd/$s.out"; then
+					status=fail err="no mIoU in the output"
+				fi ;;
+			esac
+		elif [ $rc -eq 124 ]; then
+			status=fail err="timeout after ${STEP_TIMEOUT} s"
+		else
+			status=fail
+			err=$(first_error "$logd/$s.err")
+			[ -n "$err" ] || err=$(first_error "$logd/$s.out")
+			err="exit $rc: $err"
+		fi
+		[ $status = fail ] && failed=1
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$model" "$s" "$status" "$secs" "$err" "${cmd[$s]}" >>"$res"
+		echo "   $status ${secs}s $err" >&2
+	done
+}
+
+# pick_feature INSPECT_JSON: an intermediate candidate: the deepest tensor at the largest stride
+# below the output's (or at stride 16 when the output is no candidate), not a graph output.
+pick_feature() {
+	"$PY" - "$1" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+c = [x for x in (r.get("probe") or {}).get("candidates") or [] if not x.get("graph_output")]
+outs = [x for x in (r.get("probe") or {}).get("candidates") or [] if x.get("graph_output")]
+top = max([x["stride"] for x in outs] or [32])
+below = [x for x in c if x["stride"] < top and x["stride"] >= 4] or c
+if not below:
+    sys.exit(1)
+s = max(x["stride"] for x in below)
+print([x for x in below if x["stride"] == s][-1]["name"])
+EOF
+}
+
+for name in "${names[@]}"; do
+	if [ ! -f "$models/$name.onnx" ]; then
+		if [ -f "$models/$name.skip" ]; then
+			printf '%s\t%s\texport-torch\tnot exported\t\t%s\t%s\n' "$name" "$name" "$(head -n1 "$models/$name.skip" | tr '\t' ' ')" "scripts/zoo.py" >"$WORK/results/$name.tsv"
+		fi
+		continue
+	fi
+	kind=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("kind",""))' "$models/$name.json" 2>/dev/null)
+	row "$name" "$name" ""
+	case $name in *uint8*) row "$name (raw)" "$name" "" --range 0-255 --mean 0,0,0 --std 1,1,1 ;; esac
+	if [ "$kind" = backbone ] || [ "$kind" = classifier ] || [[ " $ALSO_INTERMEDIATE " == *" $name "* ]]; then
+		safe=${name//[^A-Za-z0-9_.-]/_}
+		js=$WORK/logs/$safe/inspect.out
+		if f=$(pick_feature "$js" 2>/dev/null) && [ -n "$f" ]; then
+			row "$name @ $f" "$name" "$f"
+		else
+			printf '%s\t%s\tinspect\tfail\t\tno intermediate candidate in inspect --json\t\n' "$name @ ?" "$name" >"$WORK/results/${safe}@.tsv"
+		fi
+	fi
+done
+
+# The table, in zoo.py's order, from every result file.
+"$PY" - "$WORK/results" "$DOC" "$models" "$here/scripts/zoo.py" <<'EOF'
+import glob, json, os, subprocess, sys
+resdir, doc, models, zoopy = sys.argv[1:5]
+rows = {}
+for f in glob.glob(os.path.join(resdir, "*.tsv")):
+    for line in open(f):
+        p = line.rstrip("\n").split("\t")
+        if len(p) < 7:
+            continue
+        rid, model, step, status, secs, err, cmd = p[:7]
+        rows.setdefault(rid, {"model": model, "steps": {}})["steps"][step] = (status, secs, err, cmd)
+try:
+    order = subprocess.run([sys.executable, zoopy, "--list", "--big", "x"], capture_output=True, text=True).stdout.split()
+except Exception:
+    order = []
+pos = {n: i for i, n in enumerate(order)}
+ids = sorted(rows, key=lambda r: (pos.get(rows[r]["model"], 1 << 20), rows[r]["model"], r))
+steps = ["inspect", "train", "eval-run", "export", "eval-model", "predict"]
+commit = open(os.path.join(resdir, ".commit")).read().strip() if os.path.exists(os.path.join(resdir, ".commit")) else "?"
+info = {}
+for rid in ids:
+    j = os.path.join(models, rows[rid]["model"] + ".json")
+    if os.path.exists(j):
+        info[rows[rid]["model"]] = json.load(open(j))
+vers = next(iter(info.values()), {})
+out = []
+out.append("# Models as users bring them\n")
+out.append("`scripts/zoo.py` exports torchvision models with random weights (Debian's python3-torch "
+           f"{vers.get('torch', '?')}, torchvision {vers.get('torchvision', '?')}, onnx {vers.get('onnx', '?')}); "
+           "`scripts/zoo.sh` runs lmpseg's whole pipeline on each, on `lmpseg synth --train 8 --val 4 --size 256x512`: "
+           "inspect --probe 256x256, train (--iters 10 --crop 256x256 --batch 2 --threads 2; default --feature, and for "
+           "backbones an intermediate tensor from inspect's candidates, `NAME @ TENSOR`), eval --run, export, "
+           "eval --model, predict. Each cell is pass/fail and seconds (2-core machine shared with other jobs, "
+           "so times are rough); after a failure the rest of the row is skipped. "
+           f"lmpseg built from commit {commit}.\n")
+out.append("Regenerate: `/usr/bin/python3 scripts/zoo.py /tmp/zoo/models && bash scripts/zoo.sh /tmp/zoo/models` "
+           "(one model again: `bash scripts/zoo.sh /tmp/zoo/models NAME`).\n")
+out.append("| model | input | " + " | ".join(steps) + " |")
+out.append("|---|---|" + "---|" * len(steps))
+errs = []
+for rid in ids:
+    r = rows[rid]
+    i = info.get(r["model"], {})
+    inp = (f"{i.get('dtype', '')} {i.get('layout', '').upper()} "
+           f"{'dyn' if i.get('dynamic') else 'fixed ' + 'x'.join(map(str, i.get('trace_shape', [])))} op{i.get('opset', '')}").strip()
+    cells = []
+    if "export-torch" in r["steps"]:
+        st = r["steps"]["export-torch"]
+        out.append(f"| {rid} | not exported | " + " | ".join(["-"] * len(steps)) + " |")
+        errs.append(f"- **{rid}**, torch export (scripts/zoo.py): `{st[2]}`")
+        continue
+    for s in steps:
+        st = r["steps"].get(s)
+        if st is None:
+            cells.append("")
+        elif st[0] == "pass":
+            cells.append(f"pass {st[1]}")
+        elif st[0] == "fail":
+            n = len(errs) + 1
+            cells.append(f"**FAIL** {st[1]} [{n}]")
+            errs.append(f"{n}. **{rid}**, {s}: `{st[2]}`\n   command: `{st[3]}`")
+        else:
+            cells.append(st[0])
+    out.append(f"| {rid} | {inp} | " + " | ".join(cells) + " |")
+out.append("")
+if errs:
+    out.append("## Errors\n")
+    out.extend(errs)
+    out.append("")
+notes = [f"- {m}: {i['note']}" for m, i in info.items() if i.get("note")]
+if notes:
+    out.append("## Model notes\n")
+    out.extend(notes)
+    out.append("")
+skips = sorted(glob.glob(os.path.join(models, "*.skip")))
+if skips:
+    out.append("## Not exported\n")
+    for s in skips:
+        out.append(f"- {os.path.basename(s)[:-5]}: `{open(s).readline().strip()}`")
+    out.append("")
+# Hand-written notes below this heading survive regeneration.
+keep = ""
+mark = "## Diagnosis"
+if os.path.exists(doc):
+    old = open(doc).read()
+    if "\n" + mark in old:
+        keep = old[old.index("\n" + mark) + 1:]
+open(doc, "w").write("\n".join(out) + ("\n" + keep if keep else ""))
+print("wrote", doc)
+EOF
