@@ -1,8 +1,6 @@
 package data
 
-import (
-	"path/filepath"
-)
+import "path/filepath"
 
 func init() {
 	RegisterFormat("ade20k", Format{
