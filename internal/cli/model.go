@@ -2,6 +2,8 @@ package cli
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -11,12 +13,25 @@ import (
 )
 
 // modelFlags select what eval and predict run: an exported model or a run folder.
-var modelFlags = []cli.Flag{
-	&cli.StringFlag{Name: "model", Usage: "an ONNX segmentation model (lmpseg export, or any model with NCHW scores or an N1HW label map)"},
+var modelFlags = append([]cli.Flag{
+	&cli.StringFlag{Name: "model", Usage: "an ONNX segmentation model: an lmpseg export, or any model with NCHW or NHWC class scores, a one-channel binary map or a label map (see lmpseg inspect)"},
 	&cli.StringFlag{Name: "run", Usage: "a run folder from lmpseg train (backbone + Go head)"},
 	&cli.StringFlag{Name: "mode", Value: "whole", Usage: "inference: whole, slide or resize (static-shape models default to resize)"},
 	&cli.StringFlag{Name: "crop", Usage: "slide: window HxW; resize: target HxW"},
 	&cli.StringFlag{Name: "stride", Usage: "slide: stride HxW (default: 2/3 of the window)"},
+}, outputFlags...)
+
+// outputFlags override how the output adapter reads an ONNX model's output (see 'lmpseg inspect').
+var outputFlags = []cli.Flag{
+	&cli.StringFlag{Name: "output", Usage: "the model output to use (default: the only one, or the one not named aux...)"},
+	&cli.StringFlag{Name: "output-layout", Usage: "nchw or nhwc: where a 4-D output holds its classes (default: from the model's nodes and sizes)"},
+	&cli.Float64Flag{Name: "binary-threshold", Usage: "a one-channel output is foreground where it exceeds this (default: 0.5 after a Sigmoid, else 0)"},
+}
+
+// outputOptions reads the output flags.
+func outputOptions(c *cli.Context) infer.OutputOptions {
+	return infer.OutputOptions{Name: c.String("output"), Layout: strings.ToLower(c.String("output-layout")),
+		Threshold: c.Float64("binary-threshold"), ThresholdSet: c.IsSet("binary-threshold")}
 }
 
 // openModel opens what --model or --run names for inference.
@@ -41,8 +56,14 @@ func openModel(c *cli.Context) (*infer.Model, error) {
 			}
 		}
 	}
+	o.Output = outputOptions(c)
 	if mp != "" {
 		return infer.OpenModel(mp, o)
+	}
+	for _, f := range []string{"output", "output-layout", "binary-threshold"} {
+		if c.IsSet(f) {
+			return nil, fmt.Errorf("--%s applies to an ONNX --model; a --run folder's Go head outputs NCHW class scores", f)
+		}
 	}
 	return train.OpenModel(run, o)
 }
