@@ -29,6 +29,7 @@ type stepData struct {
 	labels []int32
 	ce, pr []float32
 	coef   []float32
+	ex     Exec // the thread count of the loss and resize kernels
 }
 
 func newStepData(s stepSize) *stepData {
@@ -61,10 +62,10 @@ func uniformCoef(coef []float32, labels []int32, ignore int32) {
 
 func fusedStep(h *Head, d *stepData, H, W int) {
 	z := h.Forward(d.x, true)
-	PixelCE(d.ce, d.pr, z, d.labels, H, W, 255)
+	d.ex.PixelCE(d.ce, d.pr, z, d.labels, H, W, 255)
 	uniformCoef(d.coef, d.labels, 255)
 	dz := NewTensor(z.N, z.C, z.H, z.W)
-	PixelCEBackward(dz, z, d.labels, d.coef, H, W, 255)
+	d.ex.PixelCEBackward(dz, z, d.labels, d.coef, H, W, 255)
 	h.ZeroGrad()
 	h.Backward(dz)
 }
@@ -73,10 +74,10 @@ func fusedStep(h *Head, d *stepData, H, W int) {
 func naiveStep(h *Head, d *stepData, H, W int) {
 	z := h.Forward(d.x, true)
 	up := NewTensor(z.N, z.C, H, W)
-	ResizeBilinear(up, z)
+	d.ex.ResizeBilinear(up, z)
 	hw := H * W
 	c := z.C
-	parallel(Threads(), z.N*hw, func(_, lo, hi int) {
+	parallel(threadsOr(d.ex.Threads), z.N*hw, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
 			n, p := i/hw, i%hw
 			l := d.labels[i]
@@ -129,7 +130,7 @@ func naiveStep(h *Head, d *stepData, H, W int) {
 		}
 	})
 	dz := NewTensor(z.N, z.C, z.H, z.W)
-	ResizeBilinearBackward(dz, up)
+	d.ex.ResizeBilinearBackward(dz, up)
 	h.ZeroGrad()
 	h.Backward(dz)
 }
@@ -189,13 +190,13 @@ func benchStep(b *testing.B, s stepSize, threads int, step func(*Head, *stepData
 		// gonum's GEMM spawns its own goroutines up to GOMAXPROCS.
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	}
-	SetThreads(threads)
-	defer SetThreads(0)
 	h, err := NewHead(HeadSpec{Kind: "linear", InChannels: s.c, Classes: s.classes}, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
+	h.SetThreads(threads)
 	d := newStepData(s)
+	d.ex = Exec{Threads: threads}
 	runtime.GC()
 	base := heapInUse()
 	stop := heapPeak()
@@ -237,7 +238,9 @@ func BenchmarkParts(b *testing.B) {
 		for _, t := range []int{1, runtime.GOMAXPROCS(0)} {
 			setup := func(b *testing.B) (*Head, *stepData, *Tensor, *Tensor) {
 				h, _ := NewHead(HeadSpec{Kind: "linear", InChannels: s.c, Classes: s.classes}, 1)
+				h.SetThreads(t)
 				d := newStepData(s)
+				d.ex = Exec{Threads: t}
 				z := h.Forward(d.x, true)
 				uniformCoef(d.coef, d.labels, 255)
 				return h, d, z, NewTensor(z.N, z.C, z.H, z.W)
@@ -247,8 +250,6 @@ func BenchmarkParts(b *testing.B) {
 					if t == 1 {
 						defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 					}
-					SetThreads(t)
-					defer SetThreads(0)
 					h, d, z, dz := setup(b)
 					cpu0 := cpuTime()
 					b.ResetTimer()
@@ -259,9 +260,9 @@ func BenchmarkParts(b *testing.B) {
 				})
 			}
 			run("HeadForward", func(h *Head, d *stepData, z, dz *Tensor) { h.Forward(d.x, true) })
-			run("PixelCE", func(h *Head, d *stepData, z, dz *Tensor) { PixelCE(d.ce, d.pr, z, d.labels, s.H, s.W, 255) })
+			run("PixelCE", func(h *Head, d *stepData, z, dz *Tensor) { d.ex.PixelCE(d.ce, d.pr, z, d.labels, s.H, s.W, 255) })
 			run("PixelCEBackward", func(h *Head, d *stepData, z, dz *Tensor) {
-				PixelCEBackward(dz, z, d.labels, d.coef, s.H, s.W, 255)
+				d.ex.PixelCEBackward(dz, z, d.labels, d.coef, s.H, s.W, 255)
 			})
 			run("HeadBackward", func(h *Head, d *stepData, z, dz *Tensor) { h.Backward(dz) })
 		}

@@ -17,7 +17,7 @@ import (
 // When SkipInputGrad is set, Backward computes only the parameter gradients
 // and returns nil; heads use it for their first layer because the backbone
 // features are frozen. Threads is the number of goroutines Forward and
-// Backward use (0: the package default, see SetThreads); the results are
+// Backward use (0: the package default, GOMAXPROCS); the results are
 // deterministic for a given value.
 type Conv2d struct {
 	InC, OutC, K, Pad, Dil int

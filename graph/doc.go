@@ -66,8 +66,8 @@
 // an Exec value for the free-standing kernels (Exec.PixelCE,
 // Exec.PixelCEBackward, Exec.ArgmaxUpsampled, Exec.ResizeBilinear and its
 // backward); the package-level functions of those names are the zero
-// Exec's. A count below 1 means the package default, GOMAXPROCS unless the
-// deprecated SetThreads changed it. For a given thread count every result
+// Exec's. A count below 1 means the package default, GOMAXPROCS; there is no
+// package-wide setting, so two heads in one process never interfere. For a given thread count every result
 // is bit-identical from run to run; reductions over workers add
 // per-worker partial sums in a fixed order. gonum's GEMM may itself use up
 // to GOMAXPROCS goroutines, which changes no result.

@@ -189,8 +189,8 @@ func NewHead(spec HeadSpec, seed int64) (*Head, error) {
 func (h *Head) Spec() HeadSpec { return h.spec }
 
 // SetThreads sets the number of goroutines the head's layers use in
-// Forward and Backward; n < 1 means the package default (see the
-// deprecated package-level SetThreads). Results are bit-identical for a
+// Forward and Backward; n < 1 means the package default, GOMAXPROCS.
+// Results are bit-identical for a
 // given thread count. UnmarshalBinary keeps the setting.
 func (h *Head) SetThreads(n int) {
 	h.threads = max(n, 0)

@@ -6,7 +6,6 @@ import (
 	"math"
 	"runtime"
 	"sync"
-	"sync/atomic"
 )
 
 // Tensor is a dense NCHW float32 tensor: element (n, c, y, x) lies at
@@ -74,32 +73,11 @@ type Layer interface {
 	Params() []*Param
 }
 
-var numThreads atomic.Int64
-
-// SetThreads sets the default number of goroutines of the convolution,
-// batch-norm, resize, argmax and loss kernels: the number used by layers,
-// heads and Exec values whose own thread count is 0. n < 1 restores the
-// default default, runtime.GOMAXPROCS(0). Results are deterministic for a
-// given thread count.
-//
-// Deprecated: give the thread count where the work is done instead, with
-// Head.SetThreads, the Threads field of a layer or an Exec value; a
-// package-wide setting makes two heads in one process interfere.
-func SetThreads(n int) {
-	if n < 1 {
-		n = 0
-	}
-	numThreads.Store(int64(n))
-}
-
-// Threads returns the default number of goroutines of the kernels: the
-// value of SetThreads, or runtime.GOMAXPROCS(0) when it is unset.
-func Threads() int {
-	if n := int(numThreads.Load()); n > 0 {
-		return n
-	}
-	return runtime.GOMAXPROCS(0)
-}
+// Threads returns the default number of goroutines of the kernels, runtime.GOMAXPROCS(0): the
+// number used by layers, heads and Exec values whose own thread count is 0. Give a count where the
+// work is done, with Head.SetThreads, a layer's Threads field or an Exec value; results are
+// deterministic for a given count.
+func Threads() int { return runtime.GOMAXPROCS(0) }
 
 // threadsOr returns n when it is positive, else the default Threads().
 func threadsOr(n int) int {
