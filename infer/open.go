@@ -81,11 +81,13 @@ func OpenModel(path string, o ModelOptions) (*Model, error) {
 			return nil, err
 		}
 	}
-	var outs []string
-	if len(m.Proto.GetGraph().GetOutput()) > 1 {
-		outs = []string{ad.Plan.Name}
+	so := onnx.Options{Device: o.Device, Threads: o.Threads}
+	var sess *onnx.Session
+	if len(m.Proto.GetGraph().GetOutput()) == 1 {
+		sess, err = onnx.OpenSession(path, so) // onnxruntime reads the file itself
+	} else {
+		sess, err = onnx.NewSession(m, []string{ad.Plan.Name}, so) // computes the chosen output only
 	}
-	sess, err := onnx.NewSession(m, outs, onnx.Options{Device: o.Device, Threads: o.Threads})
 	if err != nil {
 		return nil, err
 	}

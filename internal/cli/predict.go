@@ -21,7 +21,9 @@ var predictCommand = &cli.Command{
 	Description: "Runs an exported model (--model) or a run folder (--run) on images (files or folders of\n" +
 		"png/jpg) and writes, per image, NAME_labels.png (class index per pixel), NAME_color.png (the\n" +
 		"dataset palette: Cityscapes and VOC built in, a generated one otherwise) and with --overlay\n" +
-		"NAME_overlay.png (the mask blended over the image).",
+		"NAME_overlay.png (the mask blended over the image). A --model's output is read as 'lmpseg inspect'\n" +
+		"shows (NCHW or NHWC scores, a one-channel binary map giving masks of 0 and 1, a label map);\n" +
+		"--output, --output-layout and --binary-threshold override it.",
 	Flags: append(append(append([]cli.Flag{
 		&cli.StringFlag{Name: "out", Usage: "output folder"},
 		&cli.BoolFlag{Name: "overlay", Usage: "also write the mask blended over the image"},
