@@ -147,3 +147,64 @@ func TestModesAgreeOnPointwiseModel(t *testing.T) {
 		t.Error("class-count mismatch between model and dataset accepted")
 	}
 }
+
+// benchmarkConvert converts a c-class h x w output of the given layout, against a copy of the
+// same number of values (the NCHW case's cost) as the baseline.
+func benchmarkConvert(b *testing.B, lay string, c, h, w int) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	d := make([]float32, c*h*w)
+	for i := range d {
+		d[i] = rng.Float32()
+	}
+	shape := []int64{1, int64(c), int64(h), int64(w)}
+	if lay == LayoutNHWC {
+		shape = []int64{1, int64(h), int64(w), int64(c)}
+	}
+	a := &OutputAdapter{Plan: OutputPlan{Kind: KindScores, Layout: lay}}
+	out := onnx.Output{Type: "float32", Data: d, Shape: shape}
+	b.SetBytes(int64(4 * len(d)))
+	for b.Loop() {
+		if _, _, _, _, err := a.Convert(out, h, w); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkConvertNCHWSmall(b *testing.B) { benchmarkConvert(b, LayoutNCHW, 5, 64, 128) }
+func BenchmarkConvertNHWCSmall(b *testing.B) { benchmarkConvert(b, LayoutNHWC, 5, 64, 128) }
+func BenchmarkConvertNCHWLarge(b *testing.B) { benchmarkConvert(b, LayoutNCHW, 19, 512, 1024) }
+func BenchmarkConvertNHWCLarge(b *testing.B) { benchmarkConvert(b, LayoutNHWC, 19, 512, 1024) }
+
+func TestNHWCToNCHW(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range []struct{ c, hw int }{{1, 7}, {5, 511}, {5, 512}, {19, 1300}, {3, 1}} {
+		src := make([]float32, tc.c*tc.hw)
+		for i := range src {
+			src[i] = rng.Float32()
+		}
+		got, want := make([]float32, len(src)), make([]float32, len(src))
+		nhwcToNCHW(got, src, tc.c, tc.hw)
+		nhwcToNCHWRef(want, src, tc.c, tc.hw)
+		if !slices.Equal(got, want) {
+			t.Errorf("c=%d hw=%d: blocked transpose differs from the plain one", tc.c, tc.hw)
+		}
+	}
+}
+
+func benchmarkTranspose(b *testing.B, f func(dst, src []float32, c, hw int), c, hw int) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	src := make([]float32, c*hw)
+	for i := range src {
+		src[i] = rng.Float32()
+	}
+	dst := make([]float32, len(src))
+	b.SetBytes(int64(4 * len(src)))
+	for b.Loop() {
+		f(dst, src, c, hw)
+	}
+}
+
+func BenchmarkNHWCToNCHWSmall(b *testing.B)    { benchmarkTranspose(b, nhwcToNCHW, 5, 64*128) }
+func BenchmarkNHWCToNCHWRefSmall(b *testing.B) { benchmarkTranspose(b, nhwcToNCHWRef, 5, 64*128) }
+func BenchmarkNHWCToNCHWLarge(b *testing.B)    { benchmarkTranspose(b, nhwcToNCHW, 19, 512*1024) }
+func BenchmarkNHWCToNCHWRefLarge(b *testing.B) { benchmarkTranspose(b, nhwcToNCHWRef, 19, 512*1024) }
