@@ -8,9 +8,10 @@ import (
 	"path/filepath"
 )
 
-// A Source yields the training batch of each iteration. Batch(it) must depend only on it (and the
-// source's seed), never on earlier calls, so that a resumed run sees the same data as an
-// uninterrupted one.
+// A Source yields the training batch of each iteration. Batch(it) must depend only on it, the
+// source's seed and state the run records in its checkpoints (the accuracies a performance
+// sampler observes, see ClassSampler), never on earlier calls, so that a resumed run sees the
+// same data as an uninterrupted one.
 type Source interface {
 	Batch(ctx context.Context, it int) (*Batch, error)
 }

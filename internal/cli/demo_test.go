@@ -50,8 +50,8 @@ func TestDemoQuick(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Rows) != 6 {
-		t.Fatalf("report.json has %d rows, want 6 losses", len(rep.Rows))
+	if len(rep.Rows) != 10 {
+		t.Fatalf("report.json has %d rows, want 6 losses and 4 with a class sampler", len(rep.Rows))
 	}
 	for _, row := range rep.Rows {
 		if len(row.Seeds) != 1 || len(row.IoUMean) != len(rep.Classes) {

@@ -74,6 +74,8 @@ var trainCommand = &cli.Command{
 		&cli.IntFlag{Name: "warmup", Usage: "linear warm-up iterations"},
 		&cli.Float64Flag{Name: "clip", Usage: "clip the gradient norm at this value (0: off)"},
 		&cli.Int64Flag{Name: "seed", Value: 1, Usage: "random seed (runs are bit-identical with --threads 1)"},
+		&cli.StringFlag{Name: "sampler", Value: "uniform", Usage: "training image sampling: uniform (seeded epochs), class-uniform or performance (docs/sampling.md)"},
+		&cli.Float64Flag{Name: "sampler-mix", Value: 0.5, Usage: "class-uniform, performance: probability that a batch slot draws a class first, then an image holding it"},
 		&cli.IntFlag{Name: "val-every", Value: 0, Usage: "validate every K iterations (0: only at the end)"},
 		&cli.IntFlag{Name: "ckpt-every", Value: 50, Usage: "write a checkpoint every K iterations"},
 		&cli.BoolFlag{Name: "cache-features", Usage: "extract features once to disk (float16) and reuse them; disables augmentation"},
@@ -203,6 +205,21 @@ func recipe(c *cli.Context) (*train.Config, error) {
 	}
 	if set("seed") {
 		rc.Seed = c.Int64("seed")
+	}
+	if set("sampler") {
+		rc.Sampler = c.String("sampler")
+	}
+	if rc.Sampler == train.SamplerUniform {
+		rc.Sampler = "" // uniform is no key in config.json, as before samplers existed
+	}
+	if set("sampler-mix") || rc.Sampler != "" && rc.SamplerMix == 0 {
+		rc.SamplerMix = c.Float64("sampler-mix")
+	}
+	if rc.Sampler == "" {
+		rc.SamplerMix = 0
+	}
+	if err := train.CheckSampler(rc.Sampler, rc.SamplerMix); err != nil {
+		return nil, err
 	}
 	if c.IsSet("split") {
 		rc.ValSplit = rc.Split

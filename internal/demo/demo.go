@@ -40,20 +40,30 @@ type Options struct {
 	Log     io.Writer // progress lines and the table
 }
 
-// demoLoss is one row of the comparison.
+// demoLoss is one row of the comparison: a loss and the training image sampler.
 type demoLoss struct {
-	Name string           `json:"name"`
-	Loss train.LossConfig `json:"loss"`
+	Name    string           `json:"name"`
+	Loss    train.LossConfig `json:"loss"`
+	Sampler string           `json:"sampler,omitempty"` // "" uniform, class-uniform or performance
+	Mix     float64          `json:"sampler_mix,omitempty"`
 }
+
+// samplerMix is the share of class-driven draws of the demo's sampler rows (--sampler-mix).
+const samplerMix = 0.5
 
 func demoLosses() []demoLoss {
 	return []demoLoss{
-		{"ce", train.LossConfig{Name: "ce"}},
-		{"wce (median freq)", train.LossConfig{Name: "wce", ClassWeight: "median"}},
-		{"ohem (0.7)", train.LossConfig{Name: "ohem", Options: lmp.Options{Thresh: 0.7, MinKept: 25000}}},
-		{"topk (25%)", train.LossConfig{Name: "topk", Options: lmp.Options{TopK: 0.25}}},
-		{"lmp p=1.7 r=0.25", train.LossConfig{Name: "lmp", Options: lmp.Options{P: 1.7, Ratio: 0.25}}},
-		{"lmp p=3 r=0.1", train.LossConfig{Name: "lmp", Options: lmp.Options{P: 3, Ratio: 0.1}}},
+		{"ce", train.LossConfig{Name: "ce"}, "", 0},
+		{"wce (median freq)", train.LossConfig{Name: "wce", ClassWeight: "median"}, "", 0},
+		{"ohem (0.7)", train.LossConfig{Name: "ohem", Options: lmp.Options{Thresh: 0.7, MinKept: 25000}}, "", 0},
+		{"topk (25%)", train.LossConfig{Name: "topk", Options: lmp.Options{TopK: 0.25}}, "", 0},
+		{"lmp p=1.7 r=0.25", train.LossConfig{Name: "lmp", Options: lmp.Options{P: 1.7, Ratio: 0.25}}, "", 0},
+		{"lmp p=3 r=0.1", train.LossConfig{Name: "lmp", Options: lmp.Options{P: 3, Ratio: 0.1}}, "", 0},
+		// The LMP paper's auxiliary sampling: ce and the first LMP setting with each class sampler.
+		{"ce + class-uniform", train.LossConfig{Name: "ce"}, train.SamplerClassUniform, samplerMix},
+		{"ce + performance", train.LossConfig{Name: "ce"}, train.SamplerPerformance, samplerMix},
+		{"lmp 1.7/.25 + class-uniform", train.LossConfig{Name: "lmp", Options: lmp.Options{P: 1.7, Ratio: 0.25}}, train.SamplerClassUniform, samplerMix},
+		{"lmp 1.7/.25 + performance", train.LossConfig{Name: "lmp", Options: lmp.Options{P: 1.7, Ratio: 0.25}}, train.SamplerPerformance, samplerMix},
 	}
 }
 
@@ -219,17 +229,17 @@ func Run(ctx context.Context, o Options) error {
 	for _, dl := range demoLosses() {
 		row := demoRow{demoLoss: dl}
 		for s := 1; s <= seeds; s++ {
-			runDir := filepath.Join(out, "runs", fmt.Sprintf("%s-seed%d", strings.NewReplacer(" ", "_", "=", "", "(", "", ")", "", "%", "").Replace(dl.Name), s))
+			runDir := filepath.Join(out, "runs", fmt.Sprintf("%s-seed%d", strings.NewReplacer(" + ", "+", " ", "_", "=", "", "(", "", ")", "", "%", "", "/", "-").Replace(dl.Name), s))
 			cfg := &train.Config{
 				Tool: "lmpseg " + o.Version, Backbone: absPath(bbPath), Feature: "features", Preprocess: pre,
 				Data: absPath(filepath.Join(dataDir, "train")), Format: "folder",
 				Classes: classes, Ignore: 255, Head: graph.HeadSpec{Kind: "linear"}, Loss: dl.Loss, LR: o.LR, Warmup: iters / 10, Iters: iters, Batch: o.Batch,
-				Scale: [2]float64{1, 1}, Seed: int64(s), CkptEvery: iters, CacheFeatures: true, CacheDir: cacheDir,
+				Scale: [2]float64{1, 1}, Seed: int64(s), CkptEvery: iters, CacheFeatures: true, CacheDir: cacheDir, Sampler: dl.Sampler, SamplerMix: dl.Mix,
 				Optim: train.OptimConfig{Name: "sgd", Momentum: 0.9, WeightDecay: 1e-4},
 			}
 			os.RemoveAll(runDir)
 			ts := time.Now()
-			fmt.Fprintf(w, "training %-18s seed %d (%d iterations) ... ", dl.Name, s, iters)
+			fmt.Fprintf(w, "training %-27s seed %d (%d iterations) ... ", dl.Name, s, iters)
 			if _, err := train.Run(ctx, runDir, cfg, train.Options{Device: o.Device, Threads: o.Threads}); err != nil {
 				return fmt.Errorf("demo: %s seed %d: %w", dl.Name, s, err)
 			}
@@ -359,7 +369,7 @@ func pct(v float64) string {
 func printDemoTable(w io.Writer, rep *demoReport) {
 	order := classOrder(rep.Freq)
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "\nloss\tmIoU\trare mIoU\t")
+	fmt.Fprintf(tw, "\nloss (+ sampler)\tmIoU\trare mIoU\t")
 	for _, k := range order {
 		mark := ""
 		if rep.Rare[k] {
@@ -381,8 +391,8 @@ func printDemoTable(w io.Writer, rep *demoReport) {
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "IoU in %%, mean over %d seed(s) (± std); classes by decreasing pixel share; * rare (< %.0f%% of training pixels)\n",
-		len(rep.Rows[0].Seeds), 100*rareFraction)
+	fmt.Fprintf(w, "IoU in %%, mean over %d seed(s) (± std); classes by decreasing pixel share; * rare (< %.0f%% of training pixels); sampler uniform unless named (mix %.1f)\n",
+		len(rep.Rows[0].Seeds), 100*rareFraction, samplerMix)
 }
 
 func abbrev(s string) string {
