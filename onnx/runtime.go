@@ -310,21 +310,11 @@ func InitRuntime(libPath string) (loaded string, err error) {
 // SearchRuntime walks InitRuntime's search order for libPath without
 // initializing onnxruntime: each candidate library is opened to read its
 // version and closed again. The candidate marked Used is the one
-// InitRuntime would load; err is the error InitRuntime would return. Once
-// InitRuntime has loaded a library, the candidate of that path is marked
-// Used instead.
+// InitRuntime would load, and err is the error it would return. What
+// InitRuntime has already loaded in this process, if anything, is
+// RuntimeLoaded's answer, not SearchRuntime's.
 func SearchRuntime(libPath string) (cs []RuntimeCandidate, err error) {
 	cs, _, err = currentPlaces(libPath).search(probeLib)
-	if loaded := RuntimeLoaded(); loaded != "" {
-		for i := range cs {
-			abs, _ := filepath.Abs(cs[i].Path)
-			cs[i].Used = cs[i].Path == loaded || abs == loaded && isFile(cs[i].Path)
-			if cs[i].Used {
-				cs[i].Reason = "used (loaded)"
-			}
-		}
-		err = nil
-	}
 	return cs, err
 }
 

@@ -92,9 +92,7 @@ func (c *Config) Validate() error {
 	if c.CacheFeatures && (c.Scale != [2]float64{1, 1} || c.Flip || c.Crop != [2]int{}) {
 		return errors.New("train: --cache-features stores one feature map per image, so it cannot be combined with --crop, --scale or --flip; drop those flags or the cache")
 	}
-	if c.Crop == [2]int{} && c.Scale != [2]float64{1, 1} && c.Batch > 1 {
-		return fmt.Errorf("train: --scale %g,%g without --crop gives images of different sizes, which cannot share a batch of %d; give --crop HxW, --scale 1,1 or --batch 1", c.Scale[0], c.Scale[1], c.Batch)
-	}
+	// No crop with a random scale and a batch > 1 is not refused: resolve sets DefaultCrop.
 	if err := c.Loss.check(); err != nil {
 		return err
 	}
@@ -219,6 +217,16 @@ func resolve(rc *Config, sha string, bb *jobBackbone, ds data.Dataset) error {
 		return err
 	}
 	h, w := first.H, first.W
+	if !rc.CacheFeatures && rc.Crop == [2]int{} {
+		sess, err := bb.session()
+		if err != nil {
+			return err
+		}
+		in := sess.Session().InputLayout()
+		if needsDefaultCrop(rc, in.StaticH, in.StaticW, h, w) {
+			rc.Crop = DefaultCrop(in.StaticH, in.StaticW, h, w)
+		}
+	}
 	if rc.Crop[0] > 0 {
 		h, w = rc.Crop[0], rc.Crop[1]
 	}

@@ -337,9 +337,6 @@ func badInputCases() []badCase {
 			writePNG(t, filepath.Join(d, "labels", "0002.png"), image.NewGray(image.Rect(0, 0, 64, 32)))
 			return trainOn(t, d, filepath.Join(dir, "run"), "--batch", "6")
 		}},
-		badCase{name: "train/random scale without crop", want: []string{"--scale", "--crop"}, setup: func(t *testing.T, dir string) []string {
-			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--scale", "0.5,2", "--batch", "3")
-		}},
 		badCase{name: "train/val data missing", want: []string{"noval"}, setup: func(t *testing.T, dir string) []string {
 			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--val-data", filepath.Join(dir, "noval"))
 		}},
