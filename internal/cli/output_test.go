@@ -3,6 +3,8 @@ package cli_test
 import (
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -142,6 +144,32 @@ func TestEvalOutputConventions(t *testing.T) {
 	thr := eval("sigmoid-t1", sig, binMap, "--binary-threshold", "1")
 	if predicted(thr.Confusion, 1) != 0 {
 		t.Errorf("--binary-threshold 1: %d pixels predicted foreground, want 0", predicted(thr.Confusion, 1))
+	}
+
+	// predict writes the binary decisions as masks of 0 and 1, both present.
+	masks := filepath.Join(dir, "masks")
+	mustRun(t, "predict", "--model", sig, "--out", masks, "--threads", "1", filepath.Join(val, "images"))
+	seen := map[uint8]bool{}
+	for _, name := range []string{"0000", "0001", "0002"} {
+		fh, err := os.Open(filepath.Join(masks, name+"_labels.png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(fh)
+		fh.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, ok := img.(*image.Gray)
+		if !ok {
+			t.Fatalf("%s_labels.png is a %T, want a grey label map", name, img)
+		}
+		for _, v := range g.Pix {
+			seen[v] = true
+		}
+	}
+	if len(seen) != 2 || !seen[0] || !seen[1] {
+		t.Errorf("predict of the sigmoid model wrote labels %v, want 0 and 1", seen)
 	}
 
 	for _, tc := range []struct {
