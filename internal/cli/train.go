@@ -63,7 +63,7 @@ var trainCommand = &cli.Command{
 		&cli.IntFlag{Name: "iters", Usage: "training iterations"},
 		&cli.IntFlag{Name: "epochs", Usage: "training epochs (instead of --iters)"},
 		&cli.IntFlag{Name: "batch", Value: 2, Usage: "images per iteration"},
-		&cli.StringFlag{Name: "crop", Usage: "random crop HxW (default: whole images)"},
+		&cli.StringFlag{Name: "crop", Usage: "random crop HxW (default, when --scale varies the size and --batch > 1 or the model's input size is fixed: that size, else a square of the first image's short side, at most 512, a multiple of 32; otherwise whole images)"},
 		&cli.StringFlag{Name: "scale", Value: "0.5,2.0", Usage: "random scale range min,max (1,1: none)"},
 		&cli.BoolFlag{Name: "flip", Value: true, Usage: "random horizontal flip"},
 		&cli.Float64Flag{Name: "lr", Value: 0.01, Usage: "base learning rate"},
@@ -273,8 +273,7 @@ func recipeSchedule(c *cli.Context, rc *train.Config, fresh bool) error {
 	}
 	if c.IsSet("epochs") {
 		rc.Iters, rc.Epochs = 0, c.Int("epochs")
-	}
-	if c.IsSet("iters") || fresh {
+	} else if c.IsSet("iters") || fresh {
 		rc.Iters, rc.Epochs = c.Int("iters"), 0
 	}
 	if fresh || c.IsSet("crop") {
@@ -323,8 +322,10 @@ func runTrain(c *cli.Context) error {
 	ctx, which, stop := signalContext()
 	defer stop()
 	out := c.String("out")
+	prog := &recipeProgress{Progress: &trainProgress{w: c.App.Writer, quiet: c.Bool("quiet")}, w: c.App.Writer, rc: rc, out: out,
+		cropDefault: rc.Crop == [2]int{}, quiet: c.Bool("quiet")}
 	sum, err := train.Run(ctx, out, rc, train.Options{Resume: c.Bool("resume"), Force: c.Bool("force"), NumClasses: c.Int("classes"),
-		Device: c.String("device"), Threads: c.Int("threads"), Progress: &trainProgress{w: c.App.Writer, quiet: c.Bool("quiet")}})
+		Device: c.String("device"), Threads: c.Int("threads"), Progress: prog})
 	return trainDone(c, out, sum, err, which)
 }
 
