@@ -28,6 +28,17 @@ func readLegacy(f *testing.F, name string) []byte {
 	return b
 }
 
+// fuzzDir returns a folder removed when f ends, in memory (/dev/shm) where there is one: the run
+// folder functions sync what they write, which on a disk holds the fuzzer to a few execs a second.
+func fuzzDir(f *testing.F) string {
+	d, err := os.MkdirTemp("/dev/shm", "lmpseg-train-fuzz-")
+	if err != nil {
+		return f.TempDir()
+	}
+	f.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
 // fixCRCs returns a copy of a checkpoint file whose head and file checksums are recomputed, so
 // that the fuzzer reaches the decoding behind them. Bytes not laid out as a checkpoint come back
 // with only the trailing checksum recomputed, or unchanged when shorter than one.
@@ -78,7 +89,7 @@ func FuzzConfig(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	dir, dir2 := f.TempDir(), f.TempDir() // each fuzz worker runs inputs one at a time
+	dir, dir2 := fuzzDir(f), fuzzDir(f) // each fuzz worker runs inputs one at a time
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if err := os.WriteFile(filepath.Join(dir, ConfigFile), b, 0o644); err != nil {
 			t.Fatal(err)
@@ -170,7 +181,7 @@ func FuzzCheckpoint(f *testing.F) {
 			f.Add(v, true)
 		}
 	}
-	dir := f.TempDir() // each fuzz worker runs inputs one at a time
+	dir := fuzzDir(f) // each fuzz worker runs inputs one at a time
 	f.Fuzz(func(t *testing.T, b []byte, fix bool) {
 		if fix {
 			b = fixCRCs(b)
@@ -245,7 +256,7 @@ func FuzzRunFolder(f *testing.F) {
 	f.Add([]byte(`{"head":{"kind":"fcn","in_channels":1,"classes":2,"hidden":1}}`), small,
 		[]byte("{\"iter\":2}\n{\"iter\":1.5,\"loss\":1}\n{\"iter\":2,\"val_miou\":0.5}\r\n"), []byte("x,y\n-1,2\n9,9"), true, false, 2)
 	f.Add([]byte{}, []byte{}, []byte{}, []byte{}, false, false, -1)
-	root := f.TempDir() // each fuzz worker runs inputs one at a time
+	root := fuzzDir(f) // each fuzz worker runs inputs one at a time
 	n := 0
 	f.Fuzz(func(t *testing.T, cfg, ckpt, metrics, csv []byte, fix, isBest bool, k int) {
 		if fix {
