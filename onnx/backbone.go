@@ -75,11 +75,20 @@ func (b *Backbone) Channels() int { return b.s.channels() }
 // in x and returns the feature tensor and its shape. A model with a static
 // batch of 1 is run image by image and the features stacked. Batches whose shape a
 // static model does not accept are refused before onnxruntime is called. Run is safe for
-// concurrent use; calls are serialised.
+// concurrent use; calls are serialised. The features are new memory that the caller owns.
 func (b *Backbone) Run(x []float32, n, h, w int) (feat []float32, shape []int64, err error) {
+	return b.RunInto(nil, x, n, h, w)
+}
+
+// RunInto is Run writing the features into dst when it has the capacity
+// (onnxruntime writes them there directly; see Session.RunInto), and into
+// new memory otherwise, or at the first run at a new input shape. Feeding
+// back the features of the previous run, once the caller is done with them,
+// makes a run allocate no feature memory and copy nothing.
+func (b *Backbone) RunInto(dst, x []float32, n, h, w int) (feat []float32, shape []int64, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	outs, err := b.s.Run(x, n, b.s.channels(), h, w)
+	outs, err := b.s.RunInto([][]float32{dst}, x, n, b.s.channels(), h, w)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -88,6 +97,14 @@ func (b *Backbone) Run(x []float32, n, h, w int) (feat []float32, shape []int64,
 		return nil, nil, fmt.Errorf("onnx: feature tensor %q has element type %s; float32 or float16 is needed", b.feature, o.Type)
 	}
 	return o.Data, o.Shape, nil
+}
+
+// FeaturesInto is a Features that can write into the caller's memory; a
+// source holding a pool of feature buffers type-asserts for it.
+// *Backbone implements it.
+type FeaturesInto interface {
+	Features
+	RunInto(dst, x []float32, n, h, w int) (feat []float32, shape []int64, err error)
 }
 
 // Close destroys the onnxruntime session. It is safe to call more than once.

@@ -215,3 +215,58 @@ func BenchmarkBackboneEarly(b *testing.B) {
 		})
 	}
 }
+
+// demoBackbone is the project's realistic test backbone and its feature.
+func demoBackbone(b *testing.B) string {
+	b.Helper()
+	needRuntime(b)
+	p, err := filepath.Abs(filepath.Join("..", "testdata", "models", "demo_backbone.onnx"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkBackboneRun runs the demo backbone (feature "features") on a
+// batch of 2 images, Small 128x256 and Large 512x1024, with -benchmem
+// figures per run: "Run" returns features in new memory every call,
+// "RunInto" writes them into the caller's buffer of the last call.
+func BenchmarkBackboneRun(b *testing.B) {
+	p := demoBackbone(b)
+	for _, sz := range []struct {
+		name string
+		h, w int
+	}{{"Small", 128, 256}, {"Large", 512, 1024}} {
+		for _, mode := range []string{"Run", "RunInto"} {
+			b.Run(sz.name+"/"+mode, func(b *testing.B) {
+				bb, err := OpenBackbone(p, Options{Feature: "features", Threads: 2})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer bb.Close()
+				const n = 2
+				x := ramp(n * 3 * sz.h * sz.w)
+				var dst []float32
+				run := func() {
+					var f []float32
+					var err error
+					if mode == "RunInto" {
+						f, _, err = bb.RunInto(dst, x, n, sz.h, sz.w)
+						dst = f
+					} else {
+						f, _, err = bb.Run(x, n, sz.h, sz.w)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				run()
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					run()
+				}
+			})
+		}
+	}
+}

@@ -59,6 +59,9 @@ type Session struct {
 	outTypes []string // per output, "float16" when cast to float32 in the graph
 	device   string
 	lib      string
+
+	shapesMu sync.Mutex
+	shapes   map[[4]int][]outShape // output shapes by NCHW input shape, learnt from runs
 }
 
 // OpenSession opens the model at path for running all its graph outputs
@@ -365,8 +368,22 @@ func dimsString(d []int64) string {
 // are refused before onnxruntime is called. The onnxruntime values of a
 // run are destroyed before Run returns; the one exception is an output that
 // onnxruntime_go cannot convert (a scalar), after which the binding itself
-// leaks the outputs following it.
+// leaks the outputs following it. Each output's Data is new memory that the
+// caller owns; RunInto reuses the caller's.
 func (s *Session) Run(x []float32, n, c, h, w int) ([]Output, error) {
+	return s.RunInto(nil, x, n, c, h, w)
+}
+
+// RunInto is Run with the caller's memory for the outputs: a float32 output
+// k is written by onnxruntime straight into dst[k] when it has the capacity
+// (dst may be shorter than the outputs, or nil), and its Output.Data is then
+// dst[k] resliced. Other outputs, and all outputs of the first run at a new
+// input shape (before the session knows the output shapes), get new memory.
+// Passing the Data of the previous run's outputs back as dst makes a run at
+// an unchanged shape allocate no output memory and copy nothing: the input
+// x is handed to onnxruntime without a copy when the model takes NCHW
+// float32, and onnxruntime writes the outputs in place.
+func (s *Session) RunInto(dst [][]float32, x []float32, n, c, h, w int) ([]Output, error) {
 	if err := s.checkInput(x, n, c, h, w); err != nil {
 		return nil, err
 	}
@@ -376,12 +393,16 @@ func (s *Session) Run(x []float32, n, c, h, w int) ([]Output, error) {
 		return nil, errors.New("onnx: run on a closed session")
 	}
 	if s.info.StaticBatch != 1 || n == 1 {
-		return s.run(x, n, c, h, w)
+		return s.run(dst, x, n, c, h, w)
 	}
 	per := c * h * w
 	var res []Output
+	sub := make([][]float32, len(s.outputs))
 	for i := range n {
-		outs, err := s.run(x[i*per:(i+1)*per], 1, c, h, w)
+		if i == 0 {
+			copy(sub, dst)
+		}
+		outs, err := s.run(sub, x[i*per:(i+1)*per], 1, c, h, w)
 		if err != nil {
 			return nil, fmt.Errorf("%w (image %d of the batch of %d, run one by one: the model's batch size is 1)", err, i, n)
 		}
@@ -391,15 +412,30 @@ func (s *Session) Run(x []float32, n, c, h, w int) ([]Output, error) {
 				if len(res[k].Shape) == 0 || res[k].Shape[0] != 1 {
 					return nil, fmt.Errorf("onnx: output %q has shape %s: it cannot be stacked for a batch of %d images (the model's batch size is 1)", res[k].Name, dimsString(res[k].Shape), n)
 				}
-				res[k].Data = append(make([]float32, 0, n*len(res[k].Data)), res[k].Data...)
+				// The stacked output: dst[k] when image 0 went there and
+				// it holds all n, else new memory.
+				m := len(res[k].Data)
+				if cap(res[k].Data) < n*m {
+					res[k].Data = append(make([]float32, 0, n*m), res[k].Data...)
+				}
 			}
-			continue
+		} else {
+			for k, o := range outs {
+				if !slices.Equal(o.Shape, res[k].Shape) {
+					return nil, fmt.Errorf("onnx: output %q changes shape between images (%s): it cannot be stacked", o.Name, dimsString(o.Shape))
+				}
+				m := len(o.Data)
+				d := res[k].Data[:(i+1)*m]
+				if m > 0 && &o.Data[0] != &d[i*m] {
+					copy(d[i*m:], o.Data)
+				}
+				res[k].Data = d
+			}
 		}
-		for k, o := range outs {
-			if !slices.Equal(o.Shape, res[k].Shape) {
-				return nil, fmt.Errorf("onnx: output %q changes shape between images (%s): it cannot be stacked", o.Name, dimsString(o.Shape))
-			}
-			res[k].Data = append(res[k].Data, o.Data...)
+		// Image i+1 goes straight to its place in the stacked outputs.
+		for k := range sub {
+			m := len(res[k].Data) / (i + 1)
+			sub[k] = res[k].Data[(i+1)*m : (i+1)*m : min(cap(res[k].Data), (i+2)*m)]
 		}
 	}
 	for k := range res {
@@ -408,8 +444,56 @@ func (s *Session) Run(x []float32, n, c, h, w int) ([]Output, error) {
 	return res, nil
 }
 
-// run runs one batch; s.mu is held.
-func (s *Session) run(x []float32, n, c, h, w int) ([]Output, error) {
+// outShape is what a session learnt about one output at one input shape.
+type outShape struct {
+	shape []int64
+	f32   bool // produced as float32, so it may be written into Go memory
+}
+
+// maxShapes bounds the input shapes a session remembers output shapes for.
+const maxShapes = 32
+
+// knownShapes returns the output shapes recorded for the input shape, nil
+// before the first run at it.
+func (s *Session) knownShapes(key [4]int) []outShape {
+	s.shapesMu.Lock()
+	defer s.shapesMu.Unlock()
+	return s.shapes[key]
+}
+
+// recordShapes remembers the output shapes of a run at an input shape;
+// outs nil forgets them.
+func (s *Session) recordShapes(key [4]int, outs []outShape) {
+	s.shapesMu.Lock()
+	defer s.shapesMu.Unlock()
+	if outs == nil {
+		delete(s.shapes, key)
+		return
+	}
+	if s.shapes == nil || len(s.shapes) >= maxShapes {
+		s.shapes = map[[4]int][]outShape{}
+	}
+	s.shapes[key] = outs
+}
+
+// run runs one batch; s.mu is held. Once the output shapes at this input
+// shape are known, float32 outputs are preallocated in Go memory (dst[k]
+// when it has the capacity) for onnxruntime to write into.
+func (s *Session) run(dst [][]float32, x []float32, n, c, h, w int) ([]Output, error) {
+	key := [4]int{n, c, h, w}
+	known := s.knownShapes(key)
+	res, err := s.runWith(known, dst, x, n, c, h, w)
+	if err != nil && known != nil {
+		// An output whose shape does not follow from the input's
+		// (data-dependent): forget the shapes and let onnxruntime
+		// allocate.
+		s.recordShapes(key, nil)
+		res, err = s.runWith(nil, nil, x, n, c, h, w)
+	}
+	return res, err
+}
+
+func (s *Session) runWith(known []outShape, dst [][]float32, x []float32, n, c, h, w int) ([]Output, error) {
 	in, err := s.inputValue(x, n, c, h, w)
 	if err != nil {
 		return nil, err
@@ -417,27 +501,64 @@ func (s *Session) run(x []float32, n, c, h, w int) ([]Output, error) {
 	liveValues.Add(1)
 	defer func() { in.Destroy(); liveValues.Add(-1) }()
 	outs := make([]ort.Value, len(s.outputs))
+	bufs := make([][]float32, len(s.outputs))
+	defer func() { liveValues.Add(-int64(destroyAll(outs))) }()
+	for k, o := range known {
+		if !o.f32 {
+			continue
+		}
+		size := 1
+		for _, d := range o.shape {
+			size *= int(d)
+		}
+		var buf []float32
+		if k < len(dst) && cap(dst[k]) >= size {
+			buf = dst[k][:size]
+		} else {
+			buf = make([]float32, size)
+		}
+		t, err := ort.NewTensor(ort.Shape(o.shape), buf)
+		if err != nil {
+			return nil, fmt.Errorf("onnx: output tensor %q: %s", s.outputs[k], trimLines(err.Error()))
+		}
+		liveValues.Add(1)
+		outs[k], bufs[k] = t, buf
+	}
 	err = s.sess.Run([]ort.Value{in}, outs)
-	for _, v := range outs {
-		if !isNilValue(v) {
+	for k, v := range outs {
+		if bufs[k] == nil && !isNilValue(v) {
 			liveValues.Add(1)
 		}
 	}
-	defer func() { liveValues.Add(-int64(destroyAll(outs))) }()
 	if err != nil {
 		return nil, fmt.Errorf("onnx: running the model on a batch of shape [%d %d %d %d]: %s", n, c, h, w, ortMessage(err))
 	}
 	res := make([]Output, len(outs))
+	var learnt []outShape
+	if known == nil {
+		learnt = make([]outShape, len(outs))
+	}
 	for i, v := range outs {
-		o, err := convertOutput(v)
-		if err != nil {
-			return nil, fmt.Errorf("onnx: output %q: %w", s.outputs[i], err)
+		var o Output
+		if bufs[i] != nil {
+			o = Output{Type: "float32", Data: bufs[i], Shape: slices.Clone(known[i].shape)}
+		} else {
+			var err error
+			if o, err = convertOutput(v); err != nil {
+				return nil, fmt.Errorf("onnx: output %q: %w", s.outputs[i], err)
+			}
+		}
+		if learnt != nil {
+			learnt[i] = outShape{shape: slices.Clone(o.Shape), f32: o.Type == "float32" && len(o.Shape) > 0}
 		}
 		o.Name = s.outputs[i]
 		if s.outTypes[i] != "" {
 			o.Type = s.outTypes[i]
 		}
 		res[i] = o
+	}
+	if learnt != nil {
+		s.recordShapes([4]int{n, c, h, w}, learnt)
 	}
 	return res, nil
 }
