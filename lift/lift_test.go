@@ -400,3 +400,93 @@ func TestRefusals(t *testing.T) {
 		t.Errorf("same classes: %v", err)
 	}
 }
+
+// TestOpsMatchORT lifts one-node (or few-node) tails over the feature of
+// a miniature backbone, one per operator variant, and compares each with
+// onnxruntime's output of the whole model.
+func TestOpsMatchORT(t *testing.T) {
+	needRuntime(t)
+	type tail func(b *mb, x string) string
+	S, I, F := onnx.AttrString, onnx.AttrInt, onnx.AttrFloat
+	IS := onnx.AttrInts
+	pool := func(op string, attrs ...*pb.AttributeProto) tail {
+		return func(b *mb, x string) string { return b.node(op, []string{x}, attrs...) }
+	}
+	resizeScales := func(sh, sw float32, attrs ...*pb.AttributeProto) tail {
+		return func(b *mb, x string) string {
+			return b.node("Resize", []string{x, "", b.floats(1, 1, sh, sw)}, attrs...)
+		}
+	}
+	resizeSizes := func(h, w int64, attrs ...*pb.AttributeProto) tail {
+		return func(b *mb, x string) string {
+			return b.node("Resize", []string{x, "", "", b.ints(2, 12, h, w)}, attrs...)
+		}
+	}
+	cases := []struct {
+		name string
+		t    tail
+	}{
+		{"maxpool k3 s2 p1", pool("MaxPool", IS("kernel_shape", 3, 3), IS("strides", 2, 2), IS("pads", 1, 1, 1, 1))},
+		{"maxpool k2 s2 ceil", pool("MaxPool", IS("kernel_shape", 2, 2), IS("strides", 2, 2), I("ceil_mode", 1))},
+		{"maxpool k3 s2 p1 ceil", pool("MaxPool", IS("kernel_shape", 3, 3), IS("strides", 2, 2), IS("pads", 1, 1, 1, 1), I("ceil_mode", 1))},
+		{"maxpool k2 s3 p1 ceil", pool("MaxPool", IS("kernel_shape", 2, 2), IS("strides", 3, 3), IS("pads", 1, 1, 1, 1), I("ceil_mode", 1))},
+		{"avgpool k2 s3 p1 ceil", pool("AveragePool", IS("kernel_shape", 2, 2), IS("strides", 3, 3), IS("pads", 1, 1, 1, 1), I("ceil_mode", 1), I("count_include_pad", 1))},
+		{"maxpool dil2", pool("MaxPool", IS("kernel_shape", 2, 3), IS("strides", 1, 2), IS("dilations", 2, 1))},
+		{"avgpool exclude pad", pool("AveragePool", IS("kernel_shape", 3, 3), IS("strides", 2, 2), IS("pads", 1, 1, 1, 1))},
+		{"avgpool include pad", pool("AveragePool", IS("kernel_shape", 3, 3), IS("strides", 2, 2), IS("pads", 1, 1, 1, 1), I("count_include_pad", 1))},
+		{"avgpool ceil", pool("AveragePool", IS("kernel_shape", 3, 2), IS("strides", 2, 2), IS("pads", 0, 1, 0, 0), I("ceil_mode", 1))},
+		{"global avgpool", pool("GlobalAveragePool")},
+		{"reducemean", pool("ReduceMean", IS("axes", -2, -1))},
+		{"hardsigmoid default", pool("HardSigmoid")},
+		{"relu", pool("Relu")},
+		{"linear half_pixel x1.5", resizeScales(1.5, 1.5, S("mode", "linear"))},
+		{"linear asymmetric x2", resizeScales(2, 2, S("mode", "linear"), S("coordinate_transformation_mode", "asymmetric"))},
+		{"linear pytorch_half_pixel x0.5", resizeScales(0.5, 0.5, S("mode", "linear"), S("coordinate_transformation_mode", "pytorch_half_pixel"))},
+		{"linear align_corners to 3x4", resizeSizes(3, 4, S("mode", "linear"), S("coordinate_transformation_mode", "align_corners"))},
+		{"linear pytorch_half_pixel to 1x5", resizeSizes(1, 5, S("mode", "linear"), S("coordinate_transformation_mode", "pytorch_half_pixel"))},
+		{"nearest default to 11x7", resizeSizes(11, 7)},
+		{"nearest pytorch_half_pixel ceil-pref to 13x29", resizeSizes(13, 29, S("coordinate_transformation_mode", "pytorch_half_pixel"), S("nearest_mode", "round_prefer_ceil"))},
+		{"nearest align_corners ceil to 5x17", resizeSizes(5, 17, S("coordinate_transformation_mode", "align_corners"), S("nearest_mode", "ceil"))},
+		{"nearest asymmetric floor x3", resizeScales(3, 3, S("coordinate_transformation_mode", "asymmetric"), S("nearest_mode", "floor"))},
+		{"clip min only", func(b *mb, x string) string { return b.node("Clip", []string{x, b.scalarF(-0.2)}) }},
+		{"clip max only", func(b *mb, x string) string { return b.node("Clip", []string{x, "", b.scalarF(0.3)}) }},
+		{"conv 5x3 stride2 dil2 groups2 asym", func(b *mb, x string) string {
+			return b.conv(x, 12, 6, convOpt{k: 5, kw: 3, stride: 2, dil: 2, group: 2, pads: []int64{2, 1, 3, 0}})
+		}},
+		{"depthwise multiplier 2", func(b *mb, x string) string {
+			return b.conv(x, 12, 24, convOpt{k: 3, pad: 1, group: 12, bias: true})
+		}},
+		{"conv 1x1 stride 2", func(b *mb, x string) string { return b.conv(x, 12, 5, convOpt{k: 1, stride: 2}) }},
+		{"add channel constant", func(b *mb, x string) string {
+			name := b.randInit(b.name("cc"), 1, 12, 1, 1)
+			return b.node("Add", []string{name, x})
+		}},
+		{"mul scalar constant node", func(b *mb, x string) string {
+			c := b.name("const")
+			b.g.Node = append(b.g.Node, onnx.Node("Constant", b.name("Constant"), nil, []string{c}, F("value_float", 0.7)))
+			return b.node("Mul", []string{x, c})
+		}},
+		{"self mul", func(b *mb, x string) string { return b.node("Mul", []string{x, x}) }},
+		{"concat with itself", func(b *mb, x string) string {
+			return b.node("Concat", []string{x, b.node("Sigmoid", []string{x}), x}, I("axis", -3))
+		}},
+	}
+	const n, h, w = 2, 32, 40
+	for _, tc := range cases {
+		b := newMB(11)
+		_, feat := b.backbone()
+		m := b.model(tc.t(b, feat))
+		net, err := Lift(m, feat, Options{Threads: 2})
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		rng := rand.New(rand.NewPCG(12, 12))
+		x := randData(rng, n*3*h*w)
+		res := runORT(t, m, []string{feat, net.Output()}, x, n, h, w)
+		y := net.Forward(res[0], false)
+		if d := relDiff(y, res[1]); !(d < 1e-4) {
+			t.Errorf("%s: lifted %dx%dx%dx%d differs from onnxruntime %dx%dx%dx%d by %.3g", tc.name, y.N, y.C, y.H, y.W, res[1].N, res[1].C, res[1].H, res[1].W, d)
+		}
+	}
+}
