@@ -280,6 +280,20 @@ func TestBinaryOutput(t *testing.T) {
 			t.Errorf("%s: confusion matrix %v, want the two-channel softmax's %v", tc.name, got.M, ref.M)
 		}
 	}
+	// Sliding windows average the foreground probability as they average the softmax.
+	slide := ModelOptions{Mode: Mode{Name: "slide", CropH: 8, CropW: 10, StrideH: 5, StrideW: 6}}
+	sref := mustEval(t, saveModel(t, two, "two.onnx"), slide, ds, 2, EvalOptions{})
+	if sameConfusion(sref, ref) {
+		t.Log("sliding windows decide as whole images on this data")
+	}
+	if got := mustEval(t, saveModel(t, prob, "sigmoid.onnx"), slide, ds, 2, EvalOptions{}); !sameConfusion(got, sref) {
+		t.Errorf("sigmoid, sliding windows: confusion matrix %v, want the two-channel softmax's %v", got.M, sref.M)
+	}
+	// A threshold above every probability leaves no foreground.
+	got := mustEval(t, saveModel(t, prob, "sigmoid.onnx"), ModelOptions{Output: OutputOptions{Threshold: 1, ThresholdSet: true}}, ds, 2, EvalOptions{})
+	if got.M[1]+got.M[3] != 0 {
+		t.Errorf("threshold 1: %d pixels foreground, want 0", got.M[1]+got.M[3])
+	}
 }
 
 // TestAuxOutputAmbiguous wants outputs that nothing tells apart to be an error naming --output.
