@@ -1,6 +1,7 @@
 package infer
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -131,3 +132,28 @@ var errTest = errTestT{}
 type errTestT struct{}
 
 func (errTestT) Error() string { return "not a segmentation" }
+
+func TestNewOutputAdapterOptions(t *testing.T) {
+	dyn := []any{"batch", 3, "height", "width"}
+	sig := planModel(dyn, pb.TensorProto_FLOAT, []any{"n", 1, "h", "w"}, onnx.Node("Sigmoid", "s", []string{"image"}, []string{"y"}))
+	logit := planModel(dyn, pb.TensorProto_FLOAT, []any{"n", 1, "h", "w"})
+	for _, tc := range []struct {
+		name   string
+		m      *onnx.Model
+		o      OutputOptions
+		errHas string
+	}{
+		{"bad layout", logit, OutputOptions{Layout: "hwc"}, "nchw or nhwc"},
+		{"probability threshold above 1", sig, OutputOptions{Threshold: 2, ThresholdSet: true}, "[0, 1]"},
+		{"logit threshold above 1", logit, OutputOptions{Threshold: 2, ThresholdSet: true}, ""},
+		{"infinite threshold", logit, OutputOptions{Threshold: math.Inf(1), ThresholdSet: true}, "finite"},
+	} {
+		_, err := NewOutputAdapter(tc.m, nil, tc.o)
+		switch {
+		case tc.errHas == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.errHas != "" && (err == nil || !strings.Contains(err.Error(), tc.errHas)):
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.errHas)
+		}
+	}
+}
