@@ -11,6 +11,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -22,12 +23,29 @@ import (
 // image or label is a miss (version 1 entries are misses too, and are rewritten).
 const cacheMagic = "LMPFEAT2"
 
-// SampleSum is the content hash of a sample (its image and label) that a cache entry must match.
+// SampleSum is the content hash of a sample (its image and label) that a cache entry must match:
+// the first 16 bytes of the sha256 of H, W (int32), the image (float32 bits) and the label
+// (int32), little-endian.
 func SampleSum(s *data.Sample) [16]byte {
 	h := sha256.New()
-	binary.Write(h, binary.LittleEndian, [2]int32{int32(s.H), int32(s.W)})
-	binary.Write(h, binary.LittleEndian, s.Image)
-	binary.Write(h, binary.LittleEndian, s.Label)
+	var buf [4096]byte
+	binary.LittleEndian.PutUint32(buf[0:], uint32(int32(s.H)))
+	binary.LittleEndian.PutUint32(buf[4:], uint32(int32(s.W)))
+	h.Write(buf[:8])
+	for i := 0; i < len(s.Image); i += len(buf) / 4 {
+		chunk := s.Image[i:min(i+len(buf)/4, len(s.Image))]
+		for k, v := range chunk {
+			binary.LittleEndian.PutUint32(buf[4*k:], math.Float32bits(v))
+		}
+		h.Write(buf[:4*len(chunk)])
+	}
+	for i := 0; i < len(s.Label); i += len(buf) / 4 {
+		chunk := s.Label[i:min(i+len(buf)/4, len(s.Label))]
+		for k, v := range chunk {
+			binary.LittleEndian.PutUint32(buf[4*k:], uint32(v))
+		}
+		h.Write(buf[:4*len(chunk)])
+	}
 	var out [16]byte
 	copy(out[:], h.Sum(nil))
 	return out
@@ -71,24 +89,29 @@ func (c *FeatureCache) Put(split string, i int, sum [16]byte, feat *graph.Tensor
 	if feat.N != 1 || len(label) != H*W {
 		panic("train: FeatureCache.Put: want one sample and a label of H*W")
 	}
-	var b bytes.Buffer
-	b.Grow(32 + 2*len(feat.Data) + 2*len(label))
-	b.WriteString(cacheMagic)
-	b.Write(sum[:])
-	for _, v := range []uint32{uint32(feat.C), uint32(feat.H), uint32(feat.W), uint32(H), uint32(W)} {
-		binary.Write(&b, binary.LittleEndian, v)
+	return WriteFileAtomic(c.path(split, i), encodeEntry(sum, feat, label, H, W))
+}
+
+// encodeEntry returns the bytes of a cache entry: magic, content hash, the dimensions C, h, w, H
+// and W (uint32), the features (float16), the label (uint16) and a CRC-32 (IEEE) of all before
+// it, little-endian.
+func encodeEntry(sum [16]byte, feat *graph.Tensor, label []int32, H, W int) []byte {
+	b := make([]byte, cacheHeader+2*len(feat.Data)+2*len(label)+4)
+	copy(b, cacheMagic)
+	copy(b[len(cacheMagic):], sum[:])
+	for k, v := range []int{feat.C, feat.H, feat.W, H, W} {
+		binary.LittleEndian.PutUint32(b[len(cacheMagic)+16+4*k:], uint32(v))
 	}
-	tmp := make([]byte, 2)
-	for _, v := range feat.Data {
-		binary.LittleEndian.PutUint16(tmp, f32to16(v))
-		b.Write(tmp)
+	p := b[cacheHeader:]
+	for k, v := range feat.Data {
+		binary.LittleEndian.PutUint16(p[2*k:], f32to16(v))
 	}
-	for _, v := range label {
-		binary.LittleEndian.PutUint16(tmp, uint16(v))
-		b.Write(tmp)
+	p = p[2*len(feat.Data):]
+	for k, v := range label {
+		binary.LittleEndian.PutUint16(p[2*k:], uint16(v))
 	}
-	binary.Write(&b, binary.LittleEndian, crc32.ChecksumIEEE(b.Bytes()))
-	return WriteFileAtomic(c.path(split, i), b.Bytes())
+	binary.LittleEndian.PutUint32(b[len(b)-4:], crc32.ChecksumIEEE(b[:len(b)-4]))
+	return b
 }
 
 // Get loads sample i of split. ok is false when the sample is not cached, its file is damaged, or

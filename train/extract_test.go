@@ -3,9 +3,14 @@ package train
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
+	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -549,4 +554,133 @@ func notesTo(dst *[]string) Progress { return noteList{dst: dst} }
 func ortAvailable() bool {
 	_, err := onnx.InitRuntime("")
 	return err == nil
+}
+
+// encodeEntryRef is the plain version of encodeEntry (the format as first written).
+func encodeEntryRef(sum [16]byte, feat *graph.Tensor, label []int32, H, W int) []byte {
+	var b bytes.Buffer
+	b.WriteString(cacheMagic)
+	b.Write(sum[:])
+	for _, v := range []uint32{uint32(feat.C), uint32(feat.H), uint32(feat.W), uint32(H), uint32(W)} {
+		binary.Write(&b, binary.LittleEndian, v)
+	}
+	tmp := make([]byte, 2)
+	for _, v := range feat.Data {
+		binary.LittleEndian.PutUint16(tmp, f32to16(v))
+		b.Write(tmp)
+	}
+	for _, v := range label {
+		binary.LittleEndian.PutUint16(tmp, uint16(v))
+		b.Write(tmp)
+	}
+	binary.Write(&b, binary.LittleEndian, crc32.ChecksumIEEE(b.Bytes()))
+	return b.Bytes()
+}
+
+// sampleSumRef is the plain version of SampleSum.
+func sampleSumRef(s *data.Sample) [16]byte {
+	h := sha256.New()
+	binary.Write(h, binary.LittleEndian, [2]int32{int32(s.H), int32(s.W)})
+	binary.Write(h, binary.LittleEndian, s.Image)
+	binary.Write(h, binary.LittleEndian, s.Label)
+	var out [16]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+func randomSample(rng *rand.Rand, h, w int) *data.Sample {
+	s := &data.Sample{H: h, W: w, Image: make([]float32, 3*h*w), Label: make([]int32, h*w)}
+	for i := range s.Image {
+		s.Image[i] = float32(rng.IntN(256))
+	}
+	for i := range s.Label {
+		s.Label[i] = int32(rng.IntN(20))
+		if rng.IntN(10) == 0 {
+			s.Label[i] = 255
+		}
+	}
+	return s
+}
+
+func randomFeatures(rng *rand.Rand, c, h, w int) *graph.Tensor {
+	f := graph.NewTensor(1, c, h, w)
+	special := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-8, -6e-5, 65504, 65520, 1e9}
+	for i := range f.Data {
+		if rng.IntN(20) == 0 {
+			f.Data[i] = special[rng.IntN(len(special))]
+		} else {
+			f.Data[i] = float32(rng.NormFloat64() * 4)
+		}
+	}
+	return f
+}
+
+func TestEncodeEntryMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range []struct{ c, h, w, H, W int }{{1, 1, 1, 1, 1}, {3, 2, 5, 8, 20}, {81, 8, 16, 64, 128}, {7, 1, 3, 1, 0}} {
+		f := randomFeatures(rng, tc.c, tc.h, tc.w)
+		lab := randomSample(rng, tc.H, tc.W).Label
+		sum := [16]byte{byte(tc.c), 7}
+		if got, want := encodeEntry(sum, f, lab, tc.H, tc.W), encodeEntryRef(sum, f, lab, tc.H, tc.W); !bytes.Equal(got, want) {
+			t.Errorf("%+v: entry differs from the reference encoding", tc)
+		}
+	}
+}
+
+func TestSampleSumMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	seen := map[[16]byte]bool{}
+	// Sizes around the chunk of 1024 values.
+	for _, hw := range [][2]int{{0, 0}, {1, 1}, {1, 341}, {1, 342}, {32, 32}, {1, 1025}, {17, 300}} {
+		s := randomSample(rng, hw[0], hw[1])
+		got, want := SampleSum(s), sampleSumRef(s)
+		if got != want {
+			t.Errorf("%dx%d: %x, reference %x", hw[0], hw[1], got, want)
+		}
+		seen[got] = true
+	}
+	if len(seen) != 7 {
+		t.Errorf("%d distinct sums of 7 samples", len(seen))
+	}
+}
+
+var benchSizes = []struct {
+	name          string
+	c, h, w, H, W int
+}{{"Small", 81, 32, 64, 256, 512}, {"Large", 256, 128, 256, 1024, 2048}}
+
+func BenchmarkEncodeEntry(b *testing.B) {
+	for _, sz := range benchSizes {
+		rng := rand.New(rand.NewPCG(1, 1))
+		f := randomFeatures(rng, sz.c, sz.h, sz.w)
+		lab := randomSample(rng, sz.H, sz.W).Label
+		for _, impl := range []struct {
+			name string
+			fn   func([16]byte, *graph.Tensor, []int32, int, int) []byte
+		}{{"ref", encodeEntryRef}, {"fast", encodeEntry}} {
+			b.Run(sz.name+"/"+impl.name, func(b *testing.B) {
+				b.SetBytes(int64(cacheHeader + 2*len(f.Data) + 2*len(lab) + 4))
+				for b.Loop() {
+					impl.fn([16]byte{}, f, lab, sz.H, sz.W)
+				}
+			})
+		}
+	}
+}
+
+func BenchmarkSampleSum(b *testing.B) {
+	for _, sz := range benchSizes {
+		s := randomSample(rand.New(rand.NewPCG(1, 1)), sz.H, sz.W)
+		for _, impl := range []struct {
+			name string
+			fn   func(*data.Sample) [16]byte
+		}{{"ref", sampleSumRef}, {"fast", SampleSum}} {
+			b.Run(sz.name+"/"+impl.name, func(b *testing.B) {
+				b.SetBytes(int64(16 * sz.H * sz.W))
+				for b.Loop() {
+					impl.fn(s)
+				}
+			})
+		}
+	}
 }
