@@ -684,3 +684,55 @@ func BenchmarkSampleSum(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkExtract extracts a synthetic dataset with the stand-in backbone into a cache on tmpfs;
+// "decode" is the baseline of loading the same images alone.
+func BenchmarkExtract(b *testing.B) {
+	for _, sz := range []struct {
+		name string
+		h, w int
+	}{{"Small", 64, 128}, {"Large", 256, 512}} {
+		root := b.TempDir()
+		if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+			d, err := os.MkdirTemp("/dev/shm", "lmpseg-bench-")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer os.RemoveAll(d)
+			root = d
+		}
+		dir := filepath.Join(root, "ds")
+		if err := synth.Generate(dir, synth.Options{Seed: 1, Train: 8, Val: 1, H: sz.h, W: sz.w}); err != nil {
+			b.Fatal(err)
+		}
+		ds, err := data.Open(filepath.Join(dir, "train"), "", data.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(sz.name+"/decode", func(b *testing.B) {
+			for b.Loop() {
+				for i := 0; i < ds.Len(); i++ {
+					if _, err := ds.Load(i); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.N*ds.Len())/b.Elapsed().Seconds(), "images/s")
+		})
+		b.Run(sz.name+"/extract", func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				os.RemoveAll(filepath.Join(root, "cache"))
+				c, err := OpenFeatureCache(filepath.Join(root, "cache"), "k")
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if _, err := extract(context.Background(), c, []cacheSplit{{"train-a", dir, ds}}, metrics.Whole, &blockFeatures{C: 81}, data.ImageNet, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*ds.Len())/b.Elapsed().Seconds(), "images/s")
+		})
+	}
+}
