@@ -1,0 +1,317 @@
+package train_test
+
+import (
+	"context"
+	"errors"
+
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lmpseg/lmpseg/data"
+	"github.com/lmpseg/lmpseg/graph"
+	"github.com/lmpseg/lmpseg/infer"
+	"github.com/lmpseg/lmpseg/internal/synth"
+	"github.com/lmpseg/lmpseg/lmp"
+	"github.com/lmpseg/lmpseg/onnx"
+	"github.com/lmpseg/lmpseg/train"
+)
+
+// The pipeline benchmarks run the whole training or evaluation path on the testdata demo backbone
+// (feature "features", 81 channels at stride 8) on synthetic 512x1024 images with 2 threads, and
+// report the time per iteration over the time of the backbone's forward pass alone on a batch of
+// the same shape, measured in the same benchmark, as "x-backbone". Run them with
+//
+//	go test -run '^$' -bench Pipeline -benchtime 8x ./train/
+const (
+	pipeH, pipeW   = 512, 1024
+	pipeBatch      = 2
+	pipeThreads    = 2
+	pipeTrainFiles = 4
+)
+
+func benchORT(b *testing.B) {
+	b.Helper()
+	if _, err := onnx.InitRuntime(""); errors.Is(err, onnx.ErrNoRuntime) {
+		b.Skipf("%v", err)
+	} else if err != nil {
+		b.Fatal(err)
+	}
+}
+
+func demoBackbonePath() string {
+	return filepath.Join(repoRoot(), "testdata", "models", "demo_backbone.onnx")
+}
+
+// pipeData generates the synthetic dataset of the pipeline benchmarks (seeded) and opens its
+// training split.
+func pipeData(b *testing.B) (dir string, ds data.Dataset) {
+	b.Helper()
+	dir = filepath.Join(b.TempDir(), "ds")
+	if err := synth.Generate(dir, synth.Options{Seed: 1, Train: pipeTrainFiles, Val: 2, H: pipeH, W: pipeW}); err != nil {
+		b.Fatal(err)
+	}
+	ds, err := data.Open(filepath.Join(dir, "train"), "", data.Options{Ignore: 255})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return dir, ds
+}
+
+func pipeBackbone(b *testing.B) *onnx.Backbone {
+	b.Helper()
+	bb, err := onnx.OpenBackbone(demoBackbonePath(), onnx.Options{Feature: "features", Threads: pipeThreads})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return bb
+}
+
+// pipeAugment is the CLI's default augmentation: scale 0.5..2, a crop of the image size, flip.
+func pipeAugment() train.Transform {
+	aug := data.Augment{ScaleMin: 0.5, ScaleMax: 2, CropH: pipeH, CropW: pipeW, Flip: true, Ignore: 255, Pad: data.ImageNet.MeanPixel()}
+	return func(s *data.Sample, rng *rand.Rand) (*data.Sample, error) { return s, aug.Apply(s, rng) }
+}
+
+// pipeStepper is the CLI's default recipe: a linear head, LMP (p 1.7, ratio 0.25), SGD.
+func pipeStepper(b *testing.B, inC, classes int) *train.Stepper {
+	b.Helper()
+	head, err := graph.NewHead(graph.HeadSpec{Kind: "linear", InChannels: inC, Classes: classes}, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	head.SetThreads(pipeThreads)
+	loss, err := lmp.New("lmp", lmp.Options{P: 1.7, Ratio: 0.25})
+	if err != nil {
+		b.Fatal(err)
+	}
+	opt, err := train.NewOptimizer(train.OptimConfig{Name: "sgd", Momentum: 0.9, WeightDecay: 5e-4})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &train.Stepper{Head: head, Opt: opt, Loss: loss, Ignore: 255, Seed: 1, Threads: pipeThreads,
+		Sched: train.Schedule{Base: 0.01, Total: 1 << 20}}
+}
+
+// timeBackbone returns the mean time of k forward passes of bb alone on x.
+func timeBackbone(b *testing.B, bb onnx.Features, x []float32, n, h, w, k int) time.Duration {
+	b.Helper()
+	t0 := time.Now()
+	for range k {
+		if _, _, err := bb.Run(x, n, h, w); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(t0) / time.Duration(k)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// cpuTime returns the user plus system CPU time of the process. The development machine is
+// shared, so wall-time ratios move with the load; CPU-time ratios ("cpu-x") do not, and on an
+// otherwise idle machine they are the floor of the wall-time ratio with the same threads.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// timed returns the wall and CPU time of f.
+func timed(f func()) (wall, cpu time.Duration) {
+	c0, t0 := cpuTime(), time.Now()
+	f()
+	return time.Since(t0), cpuTime() - c0
+}
+
+// BenchmarkTrainPipeline times training iterations through Loop.Do: data loading (PNG decode),
+// augmentation, preprocessing and the backbone in onnxruntime prefetched by the loop's producer
+// goroutine while the head step (forward, fused upsample + CE, LMP, backward, SGD) runs. Each
+// benchmark iteration is one training iteration; the loop runs b.N of them after one warm-up loop.
+// Reported: iter-ms (wall time per iteration), backbone-ms (the backbone alone on a batch of the
+// same shape), data-ms (decode and augment of a batch alone), step-ms (Stepper.Step alone),
+// x-backbone (iter-ms / backbone-ms) and serial-x (the sum of the three parts over backbone-ms,
+// what the iteration would cost without any overlap); cpu-x is the process CPU time per iteration
+// over that of one backbone pass, and the parts' CPU times are given beside their wall times.
+func BenchmarkTrainPipeline(b *testing.B) {
+	benchORT(b)
+	_, ds := pipeData(b)
+	bb := pipeBackbone(b)
+	defer bb.Close()
+	src := &train.ImageSource{DS: ds, Backbone: bb, Pre: data.ImageNet, Transform: pipeAugment(), BatchSize: pipeBatch, Seed: 1}
+	first, err := src.Batch(context.Background(), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := pipeStepper(b, first.Feat.C, len(ds.Classes()))
+	run := b.TempDir()
+	loop := func(iters int) time.Duration {
+		l := &train.Loop{Stepper: st, Source: src, Run: run, Iters: iters, CkptEvery: 1 << 30}
+		t0 := time.Now()
+		if err := l.Do(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(t0)
+	}
+	loop(2) // warm up: thread pools, the session's output shapes, the stepper's buffers
+	x := make([]float32, pipeBatch*3*pipeH*pipeW)
+	for k := range pipeBatch {
+		data.ImageNet.Apply(x[k*3*pipeH*pipeW:(k+1)*3*pipeH*pipeW], &data.Sample{H: pipeH, W: pipeW, Image: make([]float32, 3*pipeH*pipeW)})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var iter time.Duration
+	_, iterCPU := timed(func() { iter = loop(b.N) })
+	b.StopTimer()
+	iter /= time.Duration(b.N)
+	k := max(2, min(b.N, 6))
+	var bbT time.Duration
+	_, bbCPU := timed(func() { bbT = timeBackbone(b, bb, x, pipeBatch, pipeH, pipeW, k) })
+	// The parts alone, for what overlaps what.
+	aug := pipeAugment()
+	c0, t0 := cpuTime(), time.Now()
+	for i := range k {
+		for s := range pipeBatch {
+			smp, err := ds.Load((i*pipeBatch + s) % ds.Len())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := aug(smp, train.SampleRNG(1, 0, s)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	dataT, dataCPU := time.Since(t0)/time.Duration(k), (cpuTime()-c0)/time.Duration(k)
+	c0, t0 = cpuTime(), time.Now()
+	for i := range k {
+		if _, err := st.Step(first, i); err != nil {
+			b.Fatal(err)
+		}
+	}
+	stepT, stepCPU := time.Since(t0)/time.Duration(k), (cpuTime()-c0)/time.Duration(k)
+	bbCPU /= time.Duration(k)
+	b.ReportMetric(ms(iter), "iter-ms")
+	b.ReportMetric(ms(bbT), "backbone-ms")
+	b.ReportMetric(ms(dataT), "data-ms")
+	b.ReportMetric(ms(stepT), "step-ms")
+	b.ReportMetric(float64(iter)/float64(bbT), "x-backbone")
+	b.ReportMetric(float64(dataT+bbT+stepT)/float64(bbT), "serial-x")
+	b.ReportMetric(float64(iterCPU)/float64(b.N)/float64(bbCPU), "cpu-x")
+	b.ReportMetric(ms(bbCPU), "backbone-cpu-ms")
+	b.ReportMetric(ms(dataCPU), "data-cpu-ms")
+	b.ReportMetric(ms(stepCPU), "step-cpu-ms")
+}
+
+// BenchmarkFeatureCache compares a training batch read from a warm feature cache (CachedSource:
+// decode for the content hash, read, float16 to float32) with the same batch computed (decode,
+// preprocess, backbone), on the 512x1024 pipeline data. Reported: read-ms, compute-ms,
+// speedup (compute over read) and bytes-per-image (the cache's file size per sample).
+func BenchmarkFeatureCache(b *testing.B) {
+	benchORT(b)
+	_, ds := pipeData(b)
+	bb := pipeBackbone(b)
+	defer bb.Close()
+	cache, err := train.OpenFeatureCache(b.TempDir(), "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cached := &train.CachedSource{DS: ds, Backbone: bb, Pre: data.ImageNet, Cache: cache, Split: "train", BatchSize: pipeBatch, Seed: 1}
+	direct := &train.ImageSource{DS: ds, Backbone: bb, Pre: data.ImageNet, BatchSize: pipeBatch, Seed: 1}
+	iters := (ds.Len() + pipeBatch - 1) / pipeBatch
+	for it := range iters { // fill the cache
+		if _, err := cached.Batch(context.Background(), it); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := direct.Batch(context.Background(), 0); err != nil { // warm up the session
+		b.Fatal(err)
+	}
+	var read, compute time.Duration
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		it := i % iters
+		t0 := time.Now()
+		if _, err := cached.Batch(context.Background(), it); err != nil {
+			b.Fatal(err)
+		}
+		read += time.Since(t0)
+		t0 = time.Now()
+		if _, err := direct.Batch(context.Background(), it); err != nil {
+			b.Fatal(err)
+		}
+		compute += time.Since(t0)
+	}
+	b.StopTimer()
+	ents, err := os.ReadDir(cache.Dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var size int64
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil {
+			b.Fatal(err)
+		}
+		size += fi.Size()
+	}
+	b.ReportMetric(ms(read)/float64(b.N), "read-ms")
+	b.ReportMetric(ms(compute)/float64(b.N), "compute-ms")
+	b.ReportMetric(float64(compute)/float64(read), "speedup")
+	b.ReportMetric(float64(size)/float64(len(ents)), "bytes-per-image")
+}
+
+// BenchmarkEvalPipelineRun evaluates a run folder (train.OpenModel: the demo backbone and a
+// linear head trained for one iteration) with infer.Evaluate over the validation images, and
+// reports the time per image over the backbone alone on one image as "x-backbone".
+func BenchmarkEvalPipelineRun(b *testing.B) {
+	benchORT(b)
+	dir, _ := pipeData(b)
+	run := filepath.Join(b.TempDir(), "run")
+	rc := &train.Config{
+		Backbone: demoBackbonePath(), Feature: "features", Preprocess: data.ImageNet,
+		Data: filepath.Join(dir, "train"), Ignore: 255, Head: graph.HeadSpec{Kind: "linear"},
+		Loss:  train.LossConfig{Name: "lmp", Options: lmp.Options{P: 1.7, Ratio: 0.25}},
+		Optim: train.OptimConfig{Name: "sgd", Momentum: 0.9}, LR: 0.01, Iters: 1, Batch: 1,
+		Scale: [2]float64{1, 1}, Seed: 1, CkptEvery: 1,
+	}
+	if _, err := train.Run(context.Background(), run, rc, train.Options{Threads: pipeThreads}); err != nil {
+		b.Fatal(err)
+	}
+	m, err := train.OpenModel(run, infer.ModelOptions{Threads: pipeThreads})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	val, err := data.Open(filepath.Join(dir, "val"), "", data.Options{Ignore: 255, NumClasses: len(rc.Classes)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bb := m.Predictor.Scorer.(*infer.HeadScorer).Backbone
+	x := make([]float32, 3*pipeH*pipeW)
+	evalOnce := func() time.Duration {
+		t0 := time.Now()
+		if _, _, err := infer.Evaluate(context.Background(), m.Predictor, val, len(rc.Classes), infer.EvalOptions{Ignore: 255}); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(t0)
+	}
+	evalOnce()
+	var ev, bbT, evCPU, bbCPU time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		_, c := timed(func() { ev += evalOnce() })
+		evCPU += c
+		_, c = timed(func() { bbT += timeBackbone(b, bb, x, 1, pipeH, pipeW, val.Len()) })
+		bbCPU += c
+	}
+	b.StopTimer()
+	per := float64(ev) / float64(b.N*val.Len())
+	b.ReportMetric(per/1e6, "image-ms")
+	b.ReportMetric(ms(bbT)/float64(b.N*val.Len()), "backbone-ms")
+	b.ReportMetric(float64(ev)/float64(bbT), "x-backbone")
+	b.ReportMetric(float64(evCPU)/float64(bbCPU), "cpu-x")
+}
