@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"hash/crc32"
 	"os"
@@ -239,98 +240,145 @@ func FuzzCheckpoint(f *testing.F) {
 }
 
 // FuzzRunFolder checks a run folder built from fuzzed config.json, checkpoint, metrics.jsonl and
-// train.csv: OpenRun returns an error or a head the config describes; HasEval and ReadLossCurve do
-// not panic; OpenLogs keeps exactly the lines up to iteration k, keeps the evaluation at k, and
-// leaves the logs unchanged when run again.
+// train.csv with checkRunFolder. The seeds are the legacy run's files with the head cut down to
+// a tiny one (so that the fuzzer minimises new inputs in seconds, not a minute each);
+// TestLegacyRunFolder checks the legacy run itself.
 func FuzzRunFolder(f *testing.F) {
-	cfg := readLegacy(f, ConfigFile)
-	best := readLegacy(f, BestCkpt)
+	cfg := tinyHeadConfig(f)
+	small := smallCheckpoint(f, graph.KindLinear, "sgd")
 	metrics := readLegacy(f, MetricsFile)
 	csv := readLegacy(f, CSVFile)
-	f.Add(cfg, best, metrics, csv, false, true, 3)
-	small := smallCheckpoint(f, graph.KindLinear, "sgd")
-	smallCfg := []byte(`{"head":{"kind":"linear","in_channels":1,"classes":2}}`)
 	lines := bytes.SplitAfter(metrics, []byte("\n"))
-	f.Add(smallCfg, small, bytes.Join(lines[:3], nil), csv[:len(csv)/3], false, false, 2)
-	f.Add(smallCfg, small[:len(small)-1], lines[0][:len(lines[0])/2], csv[:len(csv)/5], true, true, 6)
+	f.Add(cfg, small, bytes.Join(lines[:4], nil), csv, false, true, 3)
+	f.Add(cfg, small, bytes.Join(lines[:3], nil), csv[:len(csv)/3], false, false, 2)
+	f.Add(cfg[:len(cfg)-1], small[:len(small)-1], lines[0][:len(lines[0])/2], csv[:len(csv)/5], true, true, 6)
 	f.Add([]byte(`{"head":{"kind":"fcn","in_channels":1,"classes":2,"hidden":1}}`), small,
 		[]byte("{\"iter\":2}\n{\"iter\":1.5,\"loss\":1}\n{\"iter\":2,\"val_miou\":0.5}\r\n"), []byte("x,y\n-1,2\n9,9"), true, false, 2)
 	f.Add([]byte{}, []byte{}, []byte{}, []byte{}, false, false, -1)
 	root := fuzzDir(f) // each fuzz worker runs inputs one at a time
 	n := 0
 	f.Fuzz(func(t *testing.T, cfg, ckpt, metrics, csv []byte, fix, isBest bool, k int) {
-		if fix {
-			ckpt = fixCRCs(ckpt)
-		}
 		n++
 		dir := filepath.Join(root, strconv.Itoa(n))
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		defer os.RemoveAll(dir)
-		name := LastCkpt
-		if isBest {
-			name = BestCkpt
-		}
-		for _, w := range []struct {
-			name string
-			b    []byte
-		}{{ConfigFile, cfg}, {name, ckpt}, {MetricsFile, metrics}, {CSVFile, csv}} {
-			if err := os.WriteFile(filepath.Join(dir, w.name), w.b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		c, h, ck, err := OpenRun(dir)
-		switch {
-		case err != nil && (c != nil || h != nil || ck != nil):
-			t.Fatal("run returned with an error")
-		case err == nil && (c == nil || h == nil || ck == nil):
-			t.Fatal("OpenRun returned nil without an error")
-		case err == nil && h.Spec() != c.Head:
-			t.Fatalf("OpenRun returned a %+v head for a config of a %+v head", h.Spec(), c.Head)
-		}
-
-		evalAtK := HasEval(dir, k)
-		if _, err := ReadLossCurve(dir); err != nil {
-			t.Fatalf("ReadLossCurve on an existing metrics file: %v", err)
-		}
-		l, err := OpenLogs(dir, k)
-		if err != nil {
-			t.Fatalf("OpenLogs: %v", err)
-		}
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if evalAtK && !HasEval(dir, k) {
-			t.Fatalf("OpenLogs(%d) dropped the evaluation at iteration %d", k, k)
-		}
-		curve, err := ReadLossCurve(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, pt := range curve {
-			if pt[0] > float64(k) {
-				t.Fatalf("OpenLogs(%d) kept a loss at iteration %v", k, pt[0])
-			}
-		}
-		before := readAll(t, dir)
-		if !strings.HasPrefix(string(before[CSVFile]), "iter,") && len(csv) == 0 {
-			t.Fatalf("empty %s got no header: %q", CSVFile, before[CSVFile])
-		}
-		l, err = OpenLogs(dir, k)
-		if err != nil {
-			t.Fatalf("OpenLogs again: %v", err)
-		}
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
-		after := readAll(t, dir)
-		for _, n := range []string{MetricsFile, CSVFile} {
-			if !bytes.Equal(before[n], after[n]) {
-				t.Fatalf("OpenLogs(%d) again changed %s:\n%q\nto\n%q", k, n, before[n], after[n])
-			}
-		}
+		checkRunFolder(t, dir, cfg, ckpt, metrics, csv, fix, isBest, k)
 	})
+}
+
+// tinyHeadConfig returns the legacy run's config.json, compacted, with its head replaced by the
+// linear head of smallCheckpoint.
+func tinyHeadConfig(f *testing.F) []byte {
+	f.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(readLegacy(f, ConfigFile), &m); err != nil {
+		f.Fatal(err)
+	}
+	m["head"] = map[string]any{"kind": graph.KindLinear, "in_channels": 1, "classes": 2}
+	delete(m, "classes")
+	b, err := json.Marshal(m)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return b
+}
+
+// TestLegacyRunFolder runs checkRunFolder on the legacy run folder as it is, for several
+// iterations to resume from.
+func TestLegacyRunFolder(t *testing.T) {
+	var b [4][]byte
+	for i, name := range []string{ConfigFile, BestCkpt, MetricsFile, CSVFile} {
+		var err error
+		if b[i], err = os.ReadFile(filepath.Join(legacyRun, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []int{-1, 0, 3, 6, 7} {
+		if err := checkRunFolder(t, t.TempDir(), b[0], b[1], b[2], b[3], false, true, k); err != nil {
+			t.Fatalf("k %d: %v", k, err)
+		}
+	}
+	if !HasEval(legacyRun, 3) || !HasEval(legacyRun, 6) || HasEval(legacyRun, 4) {
+		t.Error("legacy run: want evaluations at iterations 3 and 6 only")
+	}
+}
+
+// checkRunFolder writes a run folder into dir (config.json, the checkpoint as best.ckpt or
+// last.ckpt, checksums fixed first with fix, metrics.jsonl, train.csv) and checks it: OpenRun
+// returns an error or a head the config describes; HasEval and ReadLossCurve do not panic;
+// OpenLogs keeps exactly the lines up to iteration k, keeps the evaluation at k, and leaves the
+// logs unchanged when run again. It returns OpenRun's error.
+func checkRunFolder(t *testing.T, dir string, cfg, ckpt, metrics, csv []byte, fix, isBest bool, k int) (openErr error) {
+	t.Helper()
+	if fix {
+		ckpt = fixCRCs(ckpt)
+	}
+	name := LastCkpt
+	if isBest {
+		name = BestCkpt
+	}
+	for _, w := range []struct {
+		name string
+		b    []byte
+	}{{ConfigFile, cfg}, {name, ckpt}, {MetricsFile, metrics}, {CSVFile, csv}} {
+		if err := os.WriteFile(filepath.Join(dir, w.name), w.b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, h, ck, err := OpenRun(dir)
+	openErr = err
+	switch {
+	case err != nil && (c != nil || h != nil || ck != nil):
+		t.Fatal("run returned with an error")
+	case err == nil && (c == nil || h == nil || ck == nil):
+		t.Fatal("OpenRun returned nil without an error")
+	case err == nil && h.Spec() != c.Head:
+		t.Fatalf("OpenRun returned a %+v head for a config of a %+v head", h.Spec(), c.Head)
+	}
+
+	evalAtK := HasEval(dir, k)
+	if _, err := ReadLossCurve(dir); err != nil {
+		t.Fatalf("ReadLossCurve on an existing metrics file: %v", err)
+	}
+	l, err := OpenLogs(dir, k)
+	if err != nil {
+		t.Fatalf("OpenLogs: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if evalAtK && !HasEval(dir, k) {
+		t.Fatalf("OpenLogs(%d) dropped the evaluation at iteration %d", k, k)
+	}
+	curve, err := ReadLossCurve(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pt := range curve {
+		if pt[0] > float64(k) {
+			t.Fatalf("OpenLogs(%d) kept a loss at iteration %v", k, pt[0])
+		}
+	}
+	before := readAll(t, dir)
+	if !strings.HasPrefix(string(before[CSVFile]), "iter,") && len(csv) == 0 {
+		t.Fatalf("empty %s got no header: %q", CSVFile, before[CSVFile])
+	}
+	l, err = OpenLogs(dir, k)
+	if err != nil {
+		t.Fatalf("OpenLogs again: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after := readAll(t, dir)
+	for _, n := range []string{MetricsFile, CSVFile} {
+		if !bytes.Equal(before[n], after[n]) {
+			t.Fatalf("OpenLogs(%d) again changed %s:\n%q\nto\n%q", k, n, before[n], after[n])
+		}
+	}
+	return openErr
 }
 
 func readAll(t *testing.T, dir string) map[string][]byte {
