@@ -538,6 +538,28 @@ func TestJobBackboneOnCompleteCache(t *testing.T) {
 	if j.Opened() {
 		t.Error("the probe opened the session")
 	}
+	if !ortAvailable() {
+		return
+	}
+	// An entry damaged after the status was taken: reading it opens the session, which computes
+	// the features again and rewrites the entry.
+	if err := flipByte(c.path(sp.name, 3), cacheHeader+1); err != nil {
+		t.Fatal(err)
+	}
+	cs := &CachedSource{DS: sp.ds, Backbone: j, Pre: rc.Preprocess, Cache: c, Split: sp.name, BatchSize: 1}
+	if _, _, _, _, _, err := cs.Sample(3); err != nil {
+		t.Fatal(err)
+	}
+	if !j.Opened() {
+		t.Error("a damaged entry was read without opening the session")
+	}
+	smp, err := sp.ds.Load(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _, err := c.Check(sp.name, 3, SampleSum(smp), true); err != nil || st != EntryPresent {
+		t.Errorf("the damaged entry is %v (%v) after the read, want present", st, err)
+	}
 }
 
 type noteList struct {
