@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/lmpseg/lmpseg/data"
@@ -183,30 +182,11 @@ func openData(rc *Config, o Options) (ds, val data.Dataset, err error) {
 		if val, err = data.Open(rc.ValData, rc.Format, do); err != nil {
 			return nil, nil, err
 		}
-		if err := CheckClassNames(rc.Classes, val.Classes(), rc.Data, rc.ValData); err != nil {
-			return nil, nil, err
+		if err := data.CheckNamedClasses(rc.Classes, val.Classes(), rc.Data, rc.ValData); err != nil {
+			return nil, nil, fmt.Errorf("train: %w", err)
 		}
 	}
 	return ds, val, nil
-}
-
-// CheckClassNames refuses two class lists of one length that name classes in another order. Lists
-// that share no name (one of them generated, "class3" and the like) are not compared.
-func CheckClassNames(a, b []string, aName, bName string) error {
-	if len(a) != len(b) {
-		return nil
-	}
-	common := false
-	for _, x := range a {
-		common = common || slices.Contains(b, x)
-	}
-	if !common {
-		return nil
-	}
-	if err := data.CheckSameClasses(a, b, aName, bName); err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	return nil
 }
 
 // resolve fills the recipe's derived fields from the backbone and the data.

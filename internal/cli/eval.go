@@ -5,17 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/infer"
 	"github.com/lmpseg/lmpseg/metrics"
-	"github.com/lmpseg/lmpseg/train"
 )
 
 var evalCommand = &cli.Command{
@@ -90,88 +87,35 @@ func runEval(c *cli.Context) error {
 		return err
 	}
 	defer lm.Close()
-	split := c.String("split")
-	if split == "" {
-		split = "val"
-	}
-	mapSpec := c.String("class-map")
-	opts := data.Options{Ignore: int32(c.Int("ignore")), NumClasses: c.Int("classes"), Split: split}
-	if opts.NumClasses == 0 && mapSpec == "" {
+	opts := data.Options{Ignore: int32(c.Int("ignore")), NumClasses: c.Int("classes"), Split: cmp.Or(c.String("split"), "val")}
+	if opts.NumClasses == 0 && c.String("class-map") == "" {
 		opts.NumClasses = len(lm.Classes)
 	}
 	ds, err := data.Open(c.String("data"), c.String("format"), opts)
 	if err != nil {
 		return err
 	}
-	classes := ds.Classes()
-	var cmap *infer.ClassMap
-	if mapSpec == "" {
-		if len(lm.Classes) > 0 && len(lm.Classes) != len(classes) {
-			return fmt.Errorf("the model has %d classes, the dataset %s has %d; evaluate on a dataset with the model's classes, or map them with --class-map", len(lm.Classes), c.String("data"), len(classes))
-		}
-		if lm.OutClasses > 0 && lm.OutClasses != len(classes) {
-			return fmt.Errorf("the model %s outputs %d classes, the dataset %s has %d; evaluate on a dataset with the model's classes, or map them with --class-map", c.String("model"), lm.OutClasses, c.String("data"), len(classes))
-		}
-		if err := train.CheckClassNames(lm.Classes, classes, c.String("model")+c.String("run"), c.String("data")); err != nil {
-			return err
-		}
-		lm.Classes = classes
-	} else {
-		modelK := len(lm.Classes)
-		if modelK == 0 {
-			modelK = lm.OutClasses
-		}
-		if cmap, err = infer.ParseClassMap(mapSpec, lm.Classes, modelK, classes); err != nil {
-			return err
-		}
-	}
-	worst := newWorstImages(c.Int("report-worst"), len(classes), int32(c.Int("ignore")))
-	if c.String("report") != "" && c.Int("report-worst") < 0 {
-		return fmt.Errorf("--report-worst %d: want a count of images, 0 or more", c.Int("report-worst"))
-	}
-	eo := infer.EvalOptions{
-		Shard: sh.I, Shards: sh.N, Strict: c.Bool("strict"), Ignore: int32(c.Int("ignore")), ClassMap: cmap,
-	}
-	if c.String("report") != "" {
-		eo.Image = worst.add
-	}
 	prog := newProgress(c.App.ErrWriter, len(sh.Indices(ds.Len())), 0, false)
-	eo.Progress = func(done, total int) { prog.Step(done, 0, 0) }
-	eo.Warn = func(msg string) { prog.Note("warning: %s", msg) }
-	conf, st, err := infer.Evaluate(context.Background(), lm.Predictor, ds, len(classes), eo)
+	job, err := infer.EvaluateJob(context.Background(), lm, ds, c.String("model")+c.String("run"), c.String("data"), infer.JobOptions{
+		Shard: sh, Strict: c.Bool("strict"), Ignore: int32(c.Int("ignore")), ClassMap: c.String("class-map"),
+		ReportDir: c.String("report"), ReportWorst: c.Int("report-worst"),
+		Meta:     map[string]string{"model": c.String("model"), "run": c.String("run"), "data": c.String("data"), "tool": "lmpseg " + Version},
+		Progress: func(done, total int) { prog.Step(done, 0, 0) }, Warn: func(msg string) { prog.Note("warning: %s", msg) },
+	})
 	prog.Finish()
-	if err == nil {
-		err = conf.Err()
-	}
 	if err != nil {
 		return err
 	}
-	if st.Images == 0 && len(st.Skipped) > 0 {
-		return fmt.Errorf("no image of %s could be evaluated: all %d failed to load (first: %s; the warnings above say why)", c.String("data"), len(st.Skipped), st.Skipped[0])
+	if job.ClassMap != nil {
+		fmt.Fprintln(c.App.Writer, job.ClassMap.Summary())
 	}
-	res := metrics.NewResult(classes, sh)
-	res.Conf, res.Images, res.DatasetImages = conf, st.Images, ds.Len()
-	res.Meta = map[string]string{"model": c.String("model"), "run": c.String("run"), "data": c.String("data"), "mode": lm.Mode.Name, "tool": "lmpseg " + Version}
-	if lm.Output != nil {
-		res.Meta["output"] = lm.Output.Plan.String()
-	}
-	if cmap != nil {
-		res.Meta["class_map"], res.Meta["class_map_pairs"] = cmap.Summary(), cmap.Pairs()
-		fmt.Fprintln(c.App.Writer, cmap.Summary())
-	}
-	if err := writeReport(c, res); err != nil {
+	if err := writeReport(c, job.Result); err != nil {
 		return err
 	}
 	if dir := c.String("report"); dir != "" {
-		pal := lm.Palette
-		if len(pal) < len(classes) {
-			pal = metrics.Palette(len(classes))
-		}
-		if err := worst.write(dir, res, pal); err != nil {
-			return err
-		}
 		fmt.Fprintf(c.App.Writer, "HTML report: %s\n", filepath.Join(dir, metrics.HTMLReportFile))
 	}
+	st := job.Stats
 	fmt.Fprintf(c.App.Writer, "%d images in %.1f s (%.2f images/s)", st.Images, st.Seconds, st.ImagesPerSecond())
 	if len(st.Skipped) > 0 {
 		fmt.Fprintf(c.App.Writer, "; %d skipped (failed to decode)", len(st.Skipped))
@@ -202,74 +146,4 @@ func writeReport(c *cli.Context, f *metrics.Result) error {
 		}
 	}
 	return nil
-}
-
-// worstImages keeps the k images of lowest mIoU (images whose pixels are all ignored are left
-// out) for the HTML report.
-type worstImages struct {
-	k, classes int
-	ignore     int32
-	kept       []worstImage
-}
-
-type worstImage struct {
-	s    *data.Sample
-	pred []int32
-	miou float64
-}
-
-func newWorstImages(k, classes int, ignore int32) *worstImages {
-	return &worstImages{k: k, classes: classes, ignore: ignore}
-}
-
-// add is the per-image callback of infer.Evaluate.
-func (w *worstImages) add(s *data.Sample, pred []int32) {
-	if w.k <= 0 {
-		return
-	}
-	m := metrics.ImageMIoU(s.Label, pred, w.classes, w.ignore)
-	if math.IsNaN(m) {
-		return
-	}
-	if len(w.kept) == w.k {
-		hi := 0
-		for i, x := range w.kept {
-			if x.miou > w.kept[hi].miou {
-				hi = i
-			}
-		}
-		if m >= w.kept[hi].miou {
-			return
-		}
-		w.kept = slices.Delete(w.kept, hi, hi+1)
-	}
-	w.kept = append(w.kept, worstImage{s, pred, m})
-}
-
-// write writes each kept image, its labels and its prediction as PNGs into dir and the HTML
-// report of res beside them.
-func (w *worstImages) write(dir string, res *metrics.Result, pal [][3]uint8) error {
-	slices.SortStableFunc(w.kept, func(a, b worstImage) int { return cmp.Compare(a.miou, b.miou) })
-	sub := filepath.Join(dir, "images")
-	if err := os.MkdirAll(sub, 0o755); err != nil {
-		return err
-	}
-	var list []metrics.WorstImage
-	for i, x := range w.kept {
-		s := x.s
-		base := fmt.Sprintf("%02d", i+1)
-		wi := metrics.WorstImage{Name: s.Name, MIoU: x.miou, Image: filepath.Join("images", base+"_image.png"),
-			GroundTruth: filepath.Join("images", base+"_gt.png"), Prediction: filepath.Join("images", base+"_pred.png")}
-		if err := metrics.WriteImagePNG(filepath.Join(dir, wi.Image), s.Image, s.H, s.W); err != nil {
-			return err
-		}
-		if err := metrics.WriteMaskPNG(filepath.Join(dir, wi.GroundTruth), s.Label, s.W, s.H, pal); err != nil {
-			return err
-		}
-		if err := metrics.WriteMaskPNG(filepath.Join(dir, wi.Prediction), x.pred, s.W, s.H, pal); err != nil {
-			return err
-		}
-		list = append(list, wi)
-	}
-	return metrics.WriteHTMLReportWith(dir, res, list, metrics.HTMLOptions{Palette: pal})
 }
