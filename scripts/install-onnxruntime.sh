@@ -3,10 +3,13 @@
 # github.com/yalue/onnxruntime_go v1.27.0 is built against) into third_party/onnxruntime/lib,
 # verified by sha256. Sources, in order:
 #   1. a library already named by $ONNXRUNTIME_LIB (copied, then verified);
-#   2. the official release archive (short connect timeout: many machines cannot reach it);
-#   3. the onnxruntime-node@1.24.1 package from the npm registry (npm pack + tar; no install
+#   2. the one "lmpseg runtime install" put in the user cache
+#      (${XDG_CACHE_HOME:-~/.cache}/lmpseg/onnxruntime/1.24.1/lib), verified;
+#   3. the official release archive (short connect timeout: many machines cannot reach it);
+#   4. the onnxruntime-node@1.24.1 package from the npm registry (npm pack + tar; no install
 #      scripts run), which ships bin/napi-v6/linux/x64/libonnxruntime.so.1.
-# The CPU library from sources 2 and 3 has no CUDA provider; see docs/gpu.md for the GPU.
+# "lmpseg runtime install" does 3 and 4 in Go (no npm needed) into the user cache.
+# The CPU library from sources 3 and 4 has no CUDA provider; see docs/gpu.md for the GPU.
 set -euo pipefail
 VERSION=1.24.1
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,6 +40,10 @@ if [ -n "${ONNXRUNTIME_LIB:-}" ] && [ -f "$ONNXRUNTIME_LIB" ]; then
   echo "install-onnxruntime: $ONNXRUNTIME_LIB is not the pinned onnxruntime $VERSION CPU build; using it at run time as given, not copying it" >&2
 fi
 
+cache_root="${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}"
+cached="$cache_root/lmpseg/onnxruntime/$VERSION/lib/libonnxruntime.so.$VERSION"
+if verify "$cached"; then cp "$cached" "$lib"; finish; fi
+
 url="https://github.com/microsoft/onnxruntime/releases/download/v$VERSION/onnxruntime-linux-x64-$VERSION.tgz"
 if curl -fsSL --connect-timeout 5 --max-time 300 -o "$tmp/ort.tgz" "$url" 2>/dev/null; then
   tar -xzf "$tmp/ort.tgz" -C "$tmp"
@@ -46,7 +53,7 @@ if curl -fsSL --connect-timeout 5 --max-time 300 -o "$tmp/ort.tgz" "$url" 2>/dev
 fi
 
 if ! command -v npm >/dev/null; then
-  echo "install-onnxruntime: npm is needed to fetch onnxruntime-node@$VERSION (apt-get install npm), or set ONNXRUNTIME_LIB" >&2
+  echo "install-onnxruntime: npm is needed to fetch onnxruntime-node@$VERSION (apt-get install npm); or run 'go run . runtime install' (no npm needed), or set ONNXRUNTIME_LIB" >&2
   exit 1
 fi
 (cd "$tmp" && npm pack --silent "onnxruntime-node@$VERSION" >/dev/null)
