@@ -5,9 +5,6 @@ import (
 	"math"
 )
 
-// DefaultIgnore is the conventional ignore label of segmentation datasets.
-const DefaultIgnore int32 = 255
-
 // checkPixelArgs panics (a programmer error) when the slice lengths do not match the shape.
 func checkPixelArgs(fn string, logits []float32, labels []int32, n, c, hw int, outs ...int) {
 	if n < 0 || c < 1 || hw < 0 || len(logits) != n*c*hw || len(labels) != n*hw {

@@ -34,7 +34,7 @@ func softmaxCERef(logits []float32, labels []int32, n, c, hw int, ignore int32) 
 }
 
 // randomProblem returns normal logits of the given scale and uniform labels, about one in
-// seven of them DefaultIgnore.
+// seven of them testIgnore.
 func randomProblem(seed uint64, n, c, hw int, scale float64) ([]float32, []int32) {
 	g := rand.New(rand.NewPCG(seed, 99))
 	z := make([]float32, n*c*hw)
@@ -45,7 +45,7 @@ func randomProblem(seed uint64, n, c, hw int, scale float64) ([]float32, []int32
 	for i := range lab {
 		lab[i] = int32(g.IntN(c))
 		if g.IntN(7) == 0 {
-			lab[i] = DefaultIgnore
+			lab[i] = testIgnore
 		}
 	}
 	return z, lab
@@ -64,8 +64,8 @@ func TestSoftmaxCE(t *testing.T) {
 		z, lab := randomProblem(1, tc.n, tc.c, tc.hw, tc.scale)
 		ce := make([]float32, tc.n*tc.hw)
 		pr := make([]float32, tc.n*tc.hw)
-		SoftmaxCE(ce, pr, z, lab, tc.n, tc.c, tc.hw, DefaultIgnore)
-		wce, wpr := softmaxCERef(z, lab, tc.n, tc.c, tc.hw, DefaultIgnore)
+		SoftmaxCE(ce, pr, z, lab, tc.n, tc.c, tc.hw, testIgnore)
+		wce, wpr := softmaxCERef(z, lab, tc.n, tc.c, tc.hw, testIgnore)
 		for i := range ce {
 			if math.Abs(float64(ce[i])-wce[i]) > 1e-6*(1+wce[i]) || math.Abs(float64(pr[i])-wpr[i]) > 1e-6 {
 				t.Errorf("%s: pixel %d: CE %v prob %v, want %v %v", tc.name, i, ce[i], pr[i], wce[i], wpr[i])
@@ -97,9 +97,9 @@ func TestSoftmaxCEGrad(t *testing.T) {
 		coef[i] = float32(g.Float64())
 	}
 	d := make([]float32, len(z))
-	SoftmaxCEGrad(d, z, lab, coef, n, c, hw, DefaultIgnore)
+	SoftmaxCEGrad(d, z, lab, coef, n, c, hw, testIgnore)
 	f := func(z []float32) float64 {
-		ce, _ := softmaxCERef(z, lab, n, c, hw, DefaultIgnore)
+		ce, _ := softmaxCERef(z, lab, n, c, hw, testIgnore)
 		var s float64
 		for i, x := range ce {
 			s += float64(coef[i]) * x
@@ -118,3 +118,6 @@ func TestSoftmaxCEGrad(t *testing.T) {
 		}
 	}
 }
+
+// testIgnore is the ignore label of the tests (the datasets' default, data.DefaultIgnore).
+const testIgnore int32 = 255

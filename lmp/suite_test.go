@@ -109,12 +109,12 @@ type suiteProblem struct {
 func (p suiteProblem) batch(z []float32) Batch {
 	ce := make([]float32, p.n*p.hw)
 	pr := make([]float32, p.n*p.hw)
-	SoftmaxCE(ce, pr, z, p.lab, p.n, suiteClasses, p.hw, DefaultIgnore)
-	return Batch{N: p.n, HW: p.hw, CE: ce, Prob: pr, Labels: p.lab, Ignore: DefaultIgnore}
+	SoftmaxCE(ce, pr, z, p.lab, p.n, suiteClasses, p.hw, testIgnore)
+	return Batch{N: p.n, HW: p.hw, CE: ce, Prob: pr, Labels: p.lab, Ignore: testIgnore}
 }
 
 // suiteProblems returns random batches of three images of 12 pixels, about one pixel in six
-// ignored (label DefaultIgnore or -1); in the second, image 1 is ignored entirely.
+// ignored (label testIgnore or -1); in the second, image 1 is ignored entirely.
 func suiteProblems() []suiteProblem {
 	const n, hw = 3, 12
 	var ps []suiteProblem
@@ -129,12 +129,12 @@ func suiteProblems() []suiteProblem {
 			lab[i] = int32(g.IntN(suiteClasses))
 			switch g.IntN(12) {
 			case 0:
-				lab[i] = DefaultIgnore
+				lab[i] = testIgnore
 			case 1:
 				lab[i] = -1
 			}
 			if k == 1 && i/hw == 1 {
-				lab[i] = DefaultIgnore
+				lab[i] = testIgnore
 			}
 		}
 		ps = append(ps, suiteProblem{name, n, hw, z, lab})
@@ -192,7 +192,7 @@ func checkGradient(t *testing.T, l Loss, p suiteProblem) {
 	coef := make([]float32, p.n*p.hw)
 	L0 := loss(p.z, coef)
 	grad := make([]float32, len(p.z))
-	SoftmaxCEGrad(grad, p.z, p.lab, coef, p.n, suiteClasses, p.hw, DefaultIgnore)
+	SoftmaxCEGrad(grad, p.z, p.lab, coef, p.n, suiteClasses, p.hw, testIgnore)
 	const h = 2e-3
 	z := slices.Clone(p.z)
 	scratch := make([]float32, len(coef))
