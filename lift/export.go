@@ -53,6 +53,23 @@ func (net *Net) toONNX(input, output, prefix string, fold func(n *pb.NodeProto) 
 		}
 		return name
 	}
+	// The small nodes written are those the written Resize nodes read,
+	// directly or through other small nodes; the others fed weights or
+	// constant operands, which are written as initializers.
+	smallNeed := map[string]bool{}
+	for k := len(net.nodes) - 1; k >= 0; k-- {
+		nd := net.nodes[k]
+		switch {
+		case nd.kind == kResize:
+			for _, in := range nd.pn.GetInput()[1:] {
+				smallNeed[in] = true
+			}
+		case nd.kind == kSmall && smallNeed[nd.out]:
+			for _, in := range nd.pn.GetInput() {
+				smallNeed[in] = true
+			}
+		}
+	}
 	var nodes []*pb.NodeProto
 	var inits []*pb.TensorProto
 	done := map[string]bool{}
@@ -96,6 +113,9 @@ func (net *Net) toONNX(input, output, prefix string, fold func(n *pb.NodeProto) 
 		}
 		switch nd.kind {
 		case kSmall:
+			if !smallNeed[nd.out] {
+				continue
+			}
 			if fold != nil {
 				if v, ok := fold(n); ok {
 					addInit(encodeValue(nm(nd.out), v))

@@ -448,6 +448,17 @@ func Lift(m *onnx.Model, from string, o Options) (*Net, error) {
 	if !floatVal[output] {
 		return nil, fmt.Errorf("lift: the output %q is not a float tensor of the tail", output)
 	}
+	// Parameter names are the model's initializer names, made unique
+	// where two nodes read the same one.
+	used := map[string]int{}
+	for _, p := range append(append([]*graph.Param(nil), net.params...), net.bufs...) {
+		if k := used[p.Name]; k > 0 {
+			used[p.Name]++
+			p.Name = fmt.Sprintf("%s.%d", p.Name, k)
+		} else {
+			used[p.Name] = 1
+		}
+	}
 	net.plan()
 	return net, nil
 }
