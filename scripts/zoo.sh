@@ -6,7 +6,9 @@
 # eval --run -> export -> eval --model -> predict. Each step is bounded by `timeout 600`; a failing
 # step marks the rest of its row "skipped". Rows are the models with their default --feature (the
 # first output) and, for backbones and classifiers (and the models in $ALSO_INTERMEDIATE), one more
-# row on an intermediate tensor picked from inspect's candidate list ("NAME @ TENSOR").
+# row on an intermediate tensor picked from inspect's candidate list ("NAME @ TENSOR"), and one on a
+# channels-last candidate where inspect lists one ("NAME @ TENSOR (NHWC)").
+# A fixed-size model gets one more row probed at its own size and trained without --crop.
 # The uint8 model gets one more row with the preprocessing it wants (--range 0-255 --mean 0,0,0
 # --std 1,1,1, "raw").
 #
@@ -68,8 +70,10 @@ row() {
 	[ -n "$feature" ] && ff=(--feature "$feature")
 	local steps=(inspect train eval-run export eval-model predict)
 	local -A cmd
-	cmd[inspect]="$LMPSEG inspect --probe 256x256 --threads 2 --json $models/$model.onnx"
-	cmd[train]="$LMPSEG train --backbone $models/$model.onnx ${ff[*]} --data $ds/train --val-data $ds/val --out $run --iters 10 --crop 256x256 --batch 2 --threads 2 --quiet ${extra[*]}"
+	local probe=${PROBE:-256x256} crop=${CROP-256x256}
+	[ -n "$crop" ] && crop="--crop $crop"
+	cmd[inspect]="$LMPSEG inspect --probe $probe --threads 2 --json $models/$model.onnx"
+	cmd[train]="$LMPSEG train --backbone $models/$model.onnx ${ff[*]} --data $ds/train --val-data $ds/val --out $run --iters 10 $crop --batch 2 --threads 2 --quiet ${extra[*]}"
 	cmd[eval-run]="$LMPSEG eval --run $run --data $ds/val --threads 2 --json $run/eval-run.json"
 	cmd[export]="$LMPSEG export --run $run --out $run/model.onnx --threads 2"
 	cmd[eval-model]="$LMPSEG eval --model $run/model.onnx --data $ds/val --threads 2 --json $run/eval-model.json"
@@ -106,6 +110,12 @@ row() {
 		fi
 		[ $status = fail ] && failed=1
 		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$model" "$s" "$status" "$secs" "$err" "${cmd[$s]}" >>"$res"
+		if [ $status = pass ]; then
+			case $s in eval-run | eval-model)
+				m=$("$PY" -c 'import json,sys; print("%.2f" % (100*json.load(open(sys.argv[1]))["metrics"]["mIoU"]))' "$run/$s.json" 2>/dev/null)
+				printf '%s\t%s\tmiou-%s\t%s\t\t\t\n' "$id" "$model" "$s" "${m:-?}" >>"$res" ;;
+			esac
+		fi
 		echo "   $status ${secs}s $err" >&2
 	done
 }
@@ -113,10 +123,12 @@ row() {
 # pick_feature INSPECT_JSON: an intermediate candidate: the deepest tensor at the largest stride
 # below the output's (or at stride 16 when the output is no candidate), not a graph output.
 pick_feature() {
-	"$PY" - "$1" <<'EOF'
+	"$PY" - "$@" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 c = [x for x in (r.get("probe") or {}).get("candidates") or [] if not x.get("graph_output")]
+if len(sys.argv) > 2:  # "nhwc": a channels-last candidate
+    c = [x for x in c if x.get("nhwc")]
 outs = [x for x in (r.get("probe") or {}).get("candidates") or [] if x.get("graph_output")]
 top = max([x["stride"] for x in outs] or [32])
 below = [x for x in c if x["stride"] < top and x["stride"] >= 4] or c
@@ -137,6 +149,10 @@ for name in "${names[@]}"; do
 	kind=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("kind",""))' "$models/$name.json" 2>/dev/null)
 	row "$name" "$name" ""
 	case $name in *uint8*) row "$name (raw)" "$name" "" --range 0-255 --mean 0,0,0 --std 1,1,1 ;; esac
+	# A fixed-size model once more as a user would after reading the errors: probed at its own size,
+	# trained without --crop (lmpseg picks the crop for the model's size).
+	fixed=$("$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print("" if j.get("dynamic", True) else "x".join(map(str, j["trace_shape"][2:4] if j.get("layout")!="nhwc" else j["trace_shape"][1:3])))' "$models/$name.json" 2>/dev/null)
+	[ -n "$fixed" ] && PROBE=$fixed CROP= row "$name (probe $fixed, no --crop)" "$name" ""
 	if [ "$kind" = backbone ] || [ "$kind" = classifier ] || [[ " $ALSO_INTERMEDIATE " == *" $name "* ]]; then
 		safe=${name//[^A-Za-z0-9_.-]/_}
 		js=$WORK/logs/$safe/inspect.out
@@ -144,6 +160,10 @@ for name in "${names[@]}"; do
 			row "$name @ $f" "$name" "$f"
 		else
 			printf '%s\t%s\tinspect\tfail\t\tno intermediate candidate in inspect --json\t\n' "$name @ ?" "$name" >"$WORK/results/${safe}@.tsv"
+		fi
+		# and a channels-last (NHWC) candidate where inspect lists one (ConvNeXt's blocks)
+		if f=$(pick_feature "$js" nhwc 2>/dev/null) && [ -n "$f" ]; then
+			row "$name @ $f (NHWC)" "$name" "$f"
 		fi
 	fi
 done
@@ -186,8 +206,8 @@ out.append("`scripts/zoo.py` exports torchvision models with random weights (Deb
            f"lmpseg built from commit {commit}.\n")
 out.append("Regenerate: `/usr/bin/python3 scripts/zoo.py /tmp/zoo/models && bash scripts/zoo.sh /tmp/zoo/models` "
            "(one model again: `bash scripts/zoo.sh /tmp/zoo/models NAME`).\n")
-out.append("| model | input | " + " | ".join(steps) + " |")
-out.append("|---|---|" + "---|" * len(steps))
+out.append("| model | input | " + " | ".join(steps) + " | mIoU % run / model |")
+out.append("|---|---|" + "---|" * (len(steps) + 1))
 errs = []
 for rid in ids:
     r = rows[rid]
@@ -197,7 +217,7 @@ for rid in ids:
     cells = []
     if "export-torch" in r["steps"]:
         st = r["steps"]["export-torch"]
-        out.append(f"| {rid} | not exported | " + " | ".join(["-"] * len(steps)) + " |")
+        out.append(f"| {rid} | not exported | " + " | ".join(["-"] * len(steps)) + " | |")
         errs.append(f"- **{rid}**, torch export (scripts/zoo.py): `{st[2]}`")
         continue
     for s in steps:
@@ -212,7 +232,11 @@ for rid in ids:
             errs.append(f"{n}. **{rid}**, {s}: `{st[2]}`\n   command: `{st[3]}`")
         else:
             cells.append(st[0])
-    out.append(f"| {rid} | {inp} | " + " | ".join(cells) + " |")
+    mr, mm = r["steps"].get("miou-eval-run", ("",))[0], r["steps"].get("miou-eval-model", ("",))[0]
+    mi = f"{mr} / {mm}" if mr or mm else ""
+    if mr and mm and mr != mm:
+        mi += " (differ)"
+    out.append(f"| {rid} | {inp} | " + " | ".join(cells) + f" | {mi} |")
 out.append("")
 if errs:
     out.append("## Errors\n")
