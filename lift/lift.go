@@ -1192,3 +1192,41 @@ func (net *Net) Backward(dy *graph.Tensor) *graph.Tensor {
 	}
 	return nil
 }
+
+// CheckTrainShape reports whether a training forward pass over a batch of
+// n works: a batch norm in training mode needs more than one value per
+// channel, and one after a global pooling (torchvision's ASPP pooling
+// branch) sees only n. It returns an error naming the batch norm when n
+// is too small; larger spatial sizes are assumed to give enough values.
+func (net *Net) CheckTrainShape(n int) error {
+	if n < 1 {
+		return fmt.Errorf("lift: a training batch of %d", n)
+	}
+	pooled := map[string]bool{}
+	for _, nd := range net.nodes {
+		if nd.kind == kSmall {
+			continue
+		}
+		p := len(nd.in) > 0
+		for _, in := range nd.in {
+			if _, isConst := net.constT[in]; !isConst {
+				p = p && pooled[in]
+			}
+		}
+		switch l := nd.layer.(type) {
+		case *graph.GlobalAvgPool:
+			p = true
+		case *graph.BatchNorm2d:
+			if p && n < 2 && !nd.frozen {
+				return fmt.Errorf("lift: batch norm %q follows a global pooling: in training it needs a batch of 2 or more, not %d (or Options.FreezeBN)", l.Weight.Name, n)
+			}
+		case *graph.Interp:
+			p = false
+		case *graph.GConv2d:
+			s := l.Spec
+			p = p && s.KH == 1 && s.KW == 1 && s.PadT+s.PadL+s.PadB+s.PadR == 0
+		}
+		pooled[nd.out] = p
+	}
+	return nil
+}

@@ -490,3 +490,28 @@ func TestOpsMatchORT(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckTrainShape: the ASPP pooling branch's batch norm needs a batch
+// of two in training; Forward panics where CheckTrainShape refuses.
+func TestCheckTrainShape(t *testing.T) {
+	m, from, _ := asppModel()
+	for _, freeze := range []bool{false, true} {
+		net, err := Lift(m, from, Options{H: 16, W: 16, FreezeBN: freeze})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{1, 2} {
+			err := net.CheckTrainShape(n)
+			x := graph.NewTensor(n, 12, 4, 4)
+			copy(x.Data, randData(rand.New(rand.NewPCG(1, 2)), len(x.Data)))
+			panicked := func() (p bool) {
+				defer func() { p = recover() != nil }()
+				net.Forward(x, true)
+				return false
+			}()
+			if (err != nil) != panicked || (err != nil) != (n == 1 && !freeze) {
+				t.Errorf("freeze %v batch %d: CheckTrainShape %v, Forward panicked %v", freeze, n, err, panicked)
+			}
+		}
+	}
+}
