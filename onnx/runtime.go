@@ -61,7 +61,7 @@ type RuntimeCandidate struct {
 	Path string
 	// Version is the library's onnxruntime version, when it could be read.
 	Version string
-	// Used reports that this is the library InitRuntime loads (or loaded).
+	// Used reports that this is the library InitRuntime loads.
 	Used bool
 	// Reason says why the candidate was or was not used.
 	Reason string
