@@ -261,6 +261,9 @@ func Lift(m *onnx.Model, from string, o Options) (*Net, error) {
 	}
 	output := o.Output
 	if output == "" {
+		if len(g.GetOutput()) == 0 {
+			return nil, errors.New("lift: the model has no outputs")
+		}
 		output = g.GetOutput()[0].GetName()
 	}
 	var names []string
@@ -351,6 +354,9 @@ func Lift(m *onnx.Model, from string, o Options) (*Net, error) {
 		if len(n.GetOutput()) == 0 || n.GetOutput()[0] == "" {
 			return nil, fmt.Errorf("lift: node %s has no output", b.nodeLabel(i))
 		}
+		if n.GetOpType() != "Constant" && (len(n.GetInput()) == 0 || n.GetInput()[0] == "") {
+			return nil, fmt.Errorf("lift: node %s has no first input", b.nodeLabel(i))
+		}
 		op := n.GetOpType()
 		small := len(n.GetOutput()) > 0 && b.isSmall(n.GetOutput()[0])
 		if (small && !smallOps[op]) || (!small && !floatOps[op]) || n.GetDomain() != "" && n.GetDomain() != "ai.onnx" {
@@ -376,6 +382,9 @@ func Lift(m *onnx.Model, from string, o Options) (*Net, error) {
 	reset := o.ResetClassifier
 	if o.Classes > 0 && cerr == nil {
 		for _, ci := range classifiers {
+			if len(g.Node[ci].GetInput()) < 2 {
+				continue
+			}
 			w := b.inits[g.Node[ci].GetInput()[1]]
 			if w != nil && len(w.GetDims()) > 0 && w.GetDims()[0] != int64(o.Classes) {
 				reset = true
@@ -561,10 +570,16 @@ func (b *builder) classifiers(output string, dep map[string]bool) ([]int, error)
 		case "Conv":
 			return []int{i}, nil
 		case "Resize", "Identity", "Dropout":
+			if len(n.GetInput()) == 0 {
+				break
+			}
 			return find(n.GetInput()[0])
 		case "Add":
+			if len(n.GetInput()) != 2 {
+				break
+			}
 			var all []int
-			for _, in := range n.GetInput()[:2] {
+			for _, in := range n.GetInput() {
 				if b.isSmall(in) {
 					return nil, fmt.Errorf("lift: the class scores pass through %s, which adds a constant: the classifier cannot be replaced", b.nodeLabel(i))
 				}

@@ -118,6 +118,12 @@ func evalSmall(n *pb.NodeProto, ins []*value, opset int64, dir string) (*value, 
 		}
 		return nil
 	}
+	if op != "Constant" && in(0) == nil {
+		return nil, fail("missing input")
+	}
+	if (op == "Gather" || op == "Mul" || op == "Add" || op == "Sub" || op == "Div") && in(1) == nil {
+		return nil, fail("missing input")
+	}
 	switch op {
 	case "Constant":
 		return constantValue(n, dir)

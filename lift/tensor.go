@@ -94,16 +94,33 @@ func rawBytes(t *pb.TensorProto, dir string) ([]byte, error) {
 // integer type).
 func decodeTensor(t *pb.TensorProto, dir string) (*value, error) {
 	v := &value{dims: append([]int64(nil), t.GetDims()...), dtype: t.GetDataType(), isInt: isIntType(t.GetDataType())}
-	n := v.numel()
+	n := 1
+	for _, d := range v.dims {
+		if d < 0 || (d > 0 && n > math.MaxInt32/int(d)) {
+			return nil, fmt.Errorf("lift: tensor %q has shape %v", t.GetName(), t.GetDims())
+		}
+		n *= int(d)
+	}
 	raw, err := rawBytes(t, dir)
 	if err != nil {
 		return nil, err
 	}
-	v.v = make([]float64, n)
 	bad := func(have int) error {
 		return fmt.Errorf("lift: tensor %q of shape %v holds %d values", t.GetName(), t.GetDims(), have)
 	}
 	dt := pb.TensorProto_DataType(t.GetDataType())
+	typed := map[pb.TensorProto_DataType]int{pb.TensorProto_FLOAT: len(t.FloatData), pb.TensorProto_DOUBLE: len(t.DoubleData),
+		pb.TensorProto_INT64: len(t.Int64Data), pb.TensorProto_UINT64: len(t.Uint64Data), pb.TensorProto_UINT32: len(t.Uint64Data)}
+	if raw == nil {
+		have, ok := typed[dt]
+		if !ok {
+			have = len(t.Int32Data)
+		}
+		if have != n {
+			return nil, bad(have)
+		}
+	}
+	v.v = make([]float64, n)
 	if raw != nil {
 		size := map[pb.TensorProto_DataType]int{pb.TensorProto_FLOAT: 4, pb.TensorProto_DOUBLE: 8, pb.TensorProto_FLOAT16: 2,
 			pb.TensorProto_INT64: 8, pb.TensorProto_INT32: 4, pb.TensorProto_INT16: 2, pb.TensorProto_INT8: 1,

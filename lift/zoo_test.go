@@ -35,6 +35,25 @@ func zooFrom(g *pb.GraphProto) string {
 	return ""
 }
 
+// deepFrom returns a float tensor about two thirds into the nodes that
+// compute from: the output of a Conv there.
+func deepFrom(g *pb.GraphProto, from string) string {
+	end := 0
+	for i, n := range g.GetNode() {
+		for _, o := range n.GetOutput() {
+			if o == from {
+				end = i
+			}
+		}
+	}
+	for i := end * 2 / 3; i < end; i++ {
+		if n := g.GetNode()[i]; n.GetOpType() == "Conv" {
+			return n.GetOutput()[0]
+		}
+	}
+	return ""
+}
+
 // TestZoo lifts the decoders of torchvision's segmentation models exported
 // to ONNX (the folder in $LMPSEG_ZOO; skipped without it) and compares the
 // lifted forward with onnxruntime, then a trained and exported tail with
@@ -87,6 +106,21 @@ func TestZoo(t *testing.T) {
 		t.Logf("%s: lifted from %s (inputs %v, %d nodes, %d params): max relative difference %.2g", base, from, net.Inputs(), len(net.nodes), len(net.Params()), d)
 		if !(d < 1e-4) {
 			t.Errorf("%s: lifted forward differs from onnxruntime by %.3g", base, d)
+		}
+		// Lift deeper, from inside the backbone (residual blocks,
+		// depthwise convolutions, squeeze-and-excitation gates).
+		if deep := deepFrom(m.Proto.GetGraph(), from); deep != "" {
+			dn, err := Lift(m, deep, Options{Output: out, H: h, W: w, Threads: 2})
+			if err != nil {
+				t.Errorf("%s from %s: %v", base, deep, err)
+			} else {
+				r := runORT(t, m, append(dn.Inputs(), dn.Output()), x, n, h, w)
+				d := relDiff(dn.ForwardInputs(r[:len(r)-1], false), r[len(r)-1])
+				t.Logf("%s: lifted from %s (%d inputs, %d nodes, %d params): max relative difference %.2g", base, deep, len(dn.Inputs()), len(dn.nodes), len(dn.Params()), d)
+				if !(d < 1e-4) {
+					t.Errorf("%s from %s: lifted forward differs from onnxruntime by %.3g", base, deep, d)
+				}
+			}
 		}
 		if onnx.Opset(m.Proto) < onnx.MinOpset {
 			t.Logf("%s: opset %d: onnx.Merge needs %d, export not checked", base, onnx.Opset(m.Proto), onnx.MinOpset)
