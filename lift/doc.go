@@ -54,10 +54,16 @@
 // the tail as an ONNX model of its own whose inputs are Net.Inputs, with
 // reads of the image size folded to constants.
 //
+// Models exported by torch.onnx in inference mode have their batch norms
+// folded into the convolutions, so their lifted tails train without batch
+// norm (the folded biases take its place) and without dropout.
+//
 // # Errors and panics
 //
-// Models that cannot be lifted give errors prefixed "lift:". Inputs of the
-// wrong count or shape passed to Forward, and Backward without Forward,
-// are programmer errors and panic with a message starting with "lift:" or
-// "graph:".
+// Models that cannot be lifted, malformed ones included, give errors
+// prefixed "lift:". Inputs of the wrong count or shape passed to Forward,
+// and Backward without Forward, are programmer errors and panic with a
+// message starting with "lift:" or "graph:"; CheckTrainShape refuses up
+// front the training batch of one that a batch norm after a global
+// pooling cannot take.
 package lift
