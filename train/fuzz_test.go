@@ -246,12 +246,12 @@ func FuzzCheckpoint(f *testing.F) {
 func FuzzRunFolder(f *testing.F) {
 	cfg := tinyHeadConfig(f)
 	small := smallCheckpoint(f, graph.KindLinear, "sgd")
-	metrics := readLegacy(f, MetricsFile)
-	csv := readLegacy(f, CSVFile)
-	lines := bytes.SplitAfter(metrics, []byte("\n"))
-	f.Add(cfg, small, bytes.Join(lines[:4], nil), csv, false, true, 3)
-	f.Add(cfg, small, bytes.Join(lines[:3], nil), csv[:len(csv)/3], false, false, 2)
-	f.Add(cfg[:len(cfg)-1], small[:len(small)-1], lines[0][:len(lines[0])/2], csv[:len(csv)/5], true, true, 6)
+	metrics := bytes.SplitAfter(readLegacy(f, MetricsFile), []byte("\n"))
+	csv := bytes.SplitAfter(readLegacy(f, CSVFile), []byte("\n"))
+	tiny := []byte(`{"head":{"kind":"linear","in_channels":1,"classes":2}}`)
+	f.Add(cfg, small, bytes.Join(metrics[:4], nil), bytes.Join(csv, nil), false, true, 3)
+	f.Add(tiny, small, bytes.Join(metrics[2:4], nil), bytes.Join(csv[:3], nil), false, false, 2)
+	f.Add(tiny[:len(tiny)-1], small[:len(small)-1], metrics[0][:len(metrics[0])/2], csv[0][:10], true, true, 6)
 	f.Add([]byte(`{"head":{"kind":"fcn","in_channels":1,"classes":2,"hidden":1}}`), small,
 		[]byte("{\"iter\":2}\n{\"iter\":1.5,\"loss\":1}\n{\"iter\":2,\"val_miou\":0.5}\r\n"), []byte("x,y\n-1,2\n9,9"), true, false, 2)
 	f.Add([]byte{}, []byte{}, []byte{}, []byte{}, false, false, -1)
