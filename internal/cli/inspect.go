@@ -3,9 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -46,7 +43,7 @@ var inspectCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		seg, err := segmentationOutputs(path, outputOptions(c))
+		seg, err := infer.DescribeOutputs(path, outputOptions(c))
 		if err != nil {
 			return err
 		}
@@ -55,56 +52,12 @@ var inspectCommand = &cli.Command{
 			enc.SetIndent("", "  ")
 			return enc.Encode(struct {
 				*onnx.Report
-				Segmentation *segReport `json:"segmentation"`
+				Segmentation *infer.OutputReport `json:"segmentation"`
 			}{rep, seg})
 		}
 		if err := rep.Print(c.App.Writer); err != nil {
 			return err
 		}
-		return seg.print(c.App.Writer)
+		return seg.Print(c.App.Writer)
 	},
-}
-
-// segReport is how eval and predict would read the model's outputs (infer's output adapter).
-type segReport struct {
-	Outputs []infer.OutputPlan `json:"outputs"`
-	Uses    string             `json:"uses,omitempty"`
-	Why     string             `json:"why,omitempty"`
-	Error   string             `json:"error,omitempty"`
-}
-
-func segmentationOutputs(path string, o infer.OutputOptions) (*segReport, error) {
-	if err := o.Validate(); err != nil {
-		return nil, err
-	}
-	m, err := onnx.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	md, err := infer.ReadMetadata(m)
-	if err != nil {
-		md = nil // the report above shows the metadata as it is
-	}
-	r := &segReport{Outputs: infer.PlanOutputs(m, md, o)}
-	if p, why, err := infer.ChooseOutput(r.Outputs, o); err != nil {
-		r.Error = err.Error()
-	} else {
-		r.Uses, r.Why = p.Name, why
-	}
-	return r, nil
-}
-
-func (r *segReport) print(w io.Writer) error {
-	var b strings.Builder
-	b.WriteString("\nas a segmentation model (lmpseg eval/predict --model; --output, --output-layout and\n--binary-threshold override):\n")
-	for _, p := range r.Outputs {
-		fmt.Fprintf(&b, "  %s\n", p)
-	}
-	if r.Error != "" {
-		fmt.Fprintf(&b, "  cannot choose: %s\n", strings.TrimPrefix(r.Error, "infer: "))
-	} else {
-		fmt.Fprintf(&b, "  uses %s (%s)\n", r.Uses, r.Why)
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }
