@@ -26,6 +26,10 @@ type Conv2d struct {
 	Threads                int
 
 	x *Tensor
+	// partW and partB hold the parameter gradients of workers 1.. between
+	// Backward calls, so that a step allocates (and zeroes serially) none;
+	// each worker clears its own.
+	partW, partB [][]float32
 }
 
 // NewConv2d returns a zero-initialised convolution; parameter names are
@@ -59,6 +63,19 @@ func (c *Conv2d) OutSize(h, w int) (int, int) {
 func (c *Conv2d) direct() bool { return c.K == 1 && c.Pad == 0 }
 
 func (c *Conv2d) setThreads(n int) { c.Threads = n }
+
+// convBands returns the row bands per image of c for n images of ho x wo
+// outputs on t threads: enough for every thread to have work, and for an
+// im2col convolution at least enough that no column buffer holds more than
+// colLimit values (a 3x3 convolution on 2048 channels at 128x256 would
+// otherwise want 1.2 GB per band). It depends only on the shapes and t.
+func (c *Conv2d) convBands(t, n, ho, wo int) int {
+	nb := bands(t, n, ho)
+	if !c.direct() {
+		nb = max(nb, gbands(c.InC*c.K*c.K, ho, wo))
+	}
+	return nb
+}
 
 // bands returns how many row bands per image split n images over t threads.
 func bands(t, n, rows int) int {
@@ -150,7 +167,7 @@ func (c *Conv2d) Forward(x *Tensor, train bool) *Tensor {
 	kk := c.InC * c.K * c.K
 	wm := blas32.General{Rows: c.OutC, Cols: kk, Stride: kk, Data: c.Weight.Data}
 	t := threadsOr(c.Threads)
-	nb := bands(t, x.N, ho)
+	nb := c.convBands(t, x.N, ho, wo)
 	parallel(t, x.N*nb, func(_, lo, hi int) {
 		var cols []float32
 		for it := lo; it < hi; it++ {
@@ -244,10 +261,16 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 		dx = NewTensor(x.N, c.InC, x.H, x.W)
 	}
 	t := threadsOr(c.Threads)
-	nb := bands(t, x.N, ho)
+	nb := c.convBands(t, x.N, ho, wo)
 	nw := workers(t, x.N*nb)
 	// Per-worker partial sums keep the reduction order fixed for a given
-	// thread count; worker 0 writes into the real gradients.
+	// thread count; worker 0 writes into the real gradients. The partial
+	// parameter gradients are kept between calls and cleared by their
+	// worker, in parallel.
+	for len(c.partW) < nw-1 {
+		c.partW = append(c.partW, nil)
+		c.partB = append(c.partB, nil)
+	}
 	dW := make([][]float32, nw)
 	dB := make([][]float32, nw)
 	dX := make([][]float32, nw)
@@ -260,9 +283,15 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 		dX[0] = dx.Data
 	}
 	for w := 1; w < nw; w++ {
-		dW[w] = make([]float32, len(c.Weight.Grad))
+		if len(c.partW[w-1]) != len(c.Weight.Grad) {
+			c.partW[w-1] = make([]float32, len(c.Weight.Grad))
+		}
+		dW[w] = c.partW[w-1]
 		if c.Bias != nil {
-			dB[w] = make([]float32, c.OutC)
+			if len(c.partB[w-1]) != c.OutC {
+				c.partB[w-1] = make([]float32, c.OutC)
+			}
+			dB[w] = c.partB[w-1]
 		}
 		if overlap {
 			dX[w] = make([]float32, len(dx.Data))
@@ -270,6 +299,10 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 	}
 	wm := blas32.General{Rows: c.OutC, Cols: kk, Stride: kk, Data: c.Weight.Data}
 	parallel(t, x.N*nb, func(wk, lo, hi int) {
+		if wk > 0 {
+			clear(dW[wk])
+			clear(dB[wk])
+		}
 		var cols, dcols []float32
 		gw := blas32.General{Rows: c.OutC, Cols: kk, Stride: kk, Data: dW[wk]}
 		for it := lo; it < hi; it++ {
