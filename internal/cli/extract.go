@@ -37,20 +37,21 @@ var extractCommand = &cli.Command{
 	Action: runExtract,
 }
 
-func runExtract(c *cli.Context) error {
+// extractOptions reads extract's flags.
+func extractOptions(c *cli.Context) (train.ExtractOptions, error) {
 	if err := fileMustExist("backbone", c.String("backbone")); err != nil {
-		return err
+		return train.ExtractOptions{}, err
 	}
 	if c.String("data") == "" {
-		return errors.New("--data is required: the training dataset folder whose features to cache")
+		return train.ExtractOptions{}, errors.New("--data is required: the training dataset folder whose features to cache")
 	}
 	sh, err := shardSpec(c)
 	if err != nil {
-		return err
+		return train.ExtractOptions{}, err
 	}
 	pre, err := preprocessFrom(c, data.ImageNet)
 	if err != nil {
-		return err
+		return train.ExtractOptions{}, err
 	}
 	o := train.ExtractOptions{
 		Backbone: absPath(c.String("backbone")), Feature: c.String("feature"),
@@ -62,6 +63,14 @@ func runExtract(c *cli.Context) error {
 	}
 	if s := c.String("class-names"); s != "" {
 		o.ClassNames = strings.Split(s, ",")
+	}
+	return o, nil
+}
+
+func runExtract(c *cli.Context) error {
+	o, err := extractOptions(c)
+	if err != nil {
+		return err
 	}
 	if err := initRuntime(c); err != nil {
 		return err
@@ -91,6 +100,6 @@ func runExtract(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprintf(c.App.Writer, "shard %s: %d images, %d written, %d already present, in %.1f s (%.2f images/s); cache %s\n",
-		sh, st.Images, st.Written, st.Present, st.Seconds, st.ImagesPerSecond(), st.Dir)
+		o.Shard, st.Images, st.Written, st.Present, st.Seconds, st.ImagesPerSecond(), st.Dir)
 	return nil
 }
