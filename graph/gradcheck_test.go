@@ -179,6 +179,7 @@ func init() {
 		gradCase{name: "add same", of: "Add", make: multi(&Add{}, same...), n: 1, c: 1, h: 1, w: flat(same...), train: true, eps: 1e-2, tol: 2e-3},
 		gradCase{name: "add broadcast", of: "Add", make: multi(&Add{}, bias...), n: 1, c: 1, h: 1, w: flat(bias...), train: true, eps: 1e-2, tol: 2e-3},
 		gradCase{name: "mul gate", of: "Mul", make: multi(&Mul{}, gate...), n: 1, c: 1, h: 1, w: flat(gate...), train: true, eps: 1e-2, tol: 2e-3},
+		gradCase{name: "mul same", of: "Mul", make: multi(&Mul{}, same...), n: 1, c: 1, h: 1, w: flat(same...), train: true, eps: 1e-2, tol: 2e-3},
 		gradCase{name: "mul bias", of: "Mul", make: multi(&Mul{}, bias...), n: 1, c: 1, h: 1, w: flat(bias...), train: true, eps: 1e-2, tol: 2e-3},
 		gradCase{name: "concat", of: "Concat", make: multi(&Concat{}, cat...), n: 1, c: 1, h: 1, w: flat(cat...), train: true, eps: 1e-2, tol: 2e-3},
 	)

@@ -106,6 +106,9 @@ func (l *Add) BackwardN(dy *Tensor) []*Tensor {
 	if shapeOf(dy) != out {
 		panic("graph: add backward: gradient shape mismatch")
 	}
+	if l.a == l.b {
+		return []*Tensor{dy.Clone(), dy.Clone()}
+	}
 	da, db := newShaped(l.a), newShaped(l.b)
 	forEach2(out, l.a, l.b, func(o, ia, ib int) {
 		da.Data[ia] += dy.Data[o]
@@ -131,6 +134,12 @@ func (l *Mul) ForwardN(xs []*Tensor, train bool) *Tensor {
 	a, b := shapeOf(xs[0]), shapeOf(xs[1])
 	out := broadcast("mul", a, b)
 	y := newShaped(out)
+	if a == b {
+		for i, v := range xs[0].Data {
+			y.Data[i] = v * xs[1].Data[i]
+		}
+		return y
+	}
 	forEach2(out, a, b, func(o, ia, ib int) { y.Data[o] = xs[0].Data[ia] * xs[1].Data[ib] })
 	return y
 }
@@ -148,6 +157,13 @@ func (l *Mul) BackwardN(dy *Tensor) []*Tensor {
 	}
 	da, db := newShaped(a), newShaped(b)
 	x0, x1 := l.x0.Data, l.x1.Data
+	if a == b {
+		for i, g := range dy.Data {
+			da.Data[i] = g * x1[i]
+			db.Data[i] = g * x0[i]
+		}
+		return []*Tensor{da, db}
+	}
 	forEach2(out, a, b, func(o, ia, ib int) {
 		g := dy.Data[o]
 		da.Data[ia] += g * x1[ib]
