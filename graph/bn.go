@@ -61,8 +61,15 @@ func (b *BatchNorm2d) Forward(x *Tensor, train bool) *Tensor {
 		panic(fmt.Sprintf("graph: batchnorm %s: training needs more than one value per channel", b.Weight.Name))
 	}
 	y := NewTensor(x.N, x.C, x.H, x.W)
-	b.xhat = NewTensor(x.N, x.C, x.H, x.W)
-	b.invStd = make([]float32, b.C)
+	// The normalised input kept for Backward is reused from the last call
+	// at the same shape: every value is written below, and allocating it
+	// anew would zero it serially.
+	if b.xhat == nil || !b.xhat.SameShape(x) {
+		b.xhat = NewTensor(x.N, x.C, x.H, x.W)
+	}
+	if len(b.invStd) != b.C {
+		b.invStd = make([]float32, b.C)
+	}
 	b.train = train
 	parallel(threadsOr(b.Threads), b.C, func(_, lo, hi int) {
 		for c := lo; c < hi; c++ {
