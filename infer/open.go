@@ -20,6 +20,8 @@ type ModelOptions struct {
 	// a static-shape model defaults to resize.
 	Mode    Mode
 	ModeSet bool
+	// Aug, when set, is test-time augmentation (see Aug).
+	Aug *Aug
 	Output  OutputOptions
 	// Preprocess, when set, adjusts the preprocessing read from the model (or ImageNet's).
 	Preprocess func(base data.Preprocess) (data.Preprocess, error)
@@ -96,6 +98,7 @@ func OpenModel(path string, o ModelOptions) (*Model, error) {
 	if len(lm.Classes) == 0 {
 		lm.OutClasses = ad.Plan.Classes
 	}
+	lm.Aug = o.Aug
 	if lm.Mode, err = o.Mode.Resolve(StaticInputHW(m), o.ModeSet); err != nil {
 		lm.Close()
 		return nil, err

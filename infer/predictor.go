@@ -3,6 +3,7 @@ package infer
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 
 	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/graph"
@@ -29,44 +30,149 @@ type Predictor struct {
 	Pre     data.Preprocess
 	Classes []string
 	Mode    Mode
+	// Aug, when set, is test-time augmentation: the softmax scores of every scale (and of the
+	// horizontally flipped image) are averaged at the image's resolution before the argmax.
+	Aug *Aug
+}
+
+// Aug is test-time augmentation, as mmsegmentation's aug_test: each scale resizes the image by
+// that factor before it reaches the Mode; Flip adds the mirrored image of every scale.
+type Aug struct {
+	Scales []float64
+	Flip   bool
+}
+
+// Validate reports scales that are not positive numbers.
+func (a *Aug) Validate() error {
+	if len(a.Scales) == 0 {
+		return fmt.Errorf("infer: test-time augmentation needs at least one scale")
+	}
+	for _, s := range a.Scales {
+		if !(s > 0) || math.IsInf(s, 0) {
+			return fmt.Errorf("infer: --scales: %v is not a positive number", s)
+		}
+	}
+	return nil
 }
 
 // Predict returns the H x W label map of s.
 func (p *Predictor) Predict(s *data.Sample) ([]int32, error) {
+	out := make([]int32, s.H*s.W)
+	if p.Aug != nil {
+		return out, p.augmented(out, s)
+	}
+	sc, lab, lh, lw, err := p.scores(s)
+	if err != nil {
+		return nil, err
+	}
+	if sc == nil {
+		data.ResizeNearest(out, lab, lh, lw, s.H, s.W)
+		return out, nil
+	}
+	graph.ArgmaxUpsampled(out, sc, s.H, s.W)
+	return out, nil
+}
+
+// scores returns the class scores of s as the mode computes them, at any resolution (or, for a
+// label-map model in whole or resize mode, its labels).
+func (p *Predictor) scores(s *data.Sample) (*graph.Tensor, []int32, int, int, error) {
+	in := s
 	switch p.Mode.Name {
 	case "", "whole":
-		return p.whole(s, s)
 	case "resize":
-		r := data.Resize(s, p.Mode.CropH, p.Mode.CropW)
-		return p.whole(r, s)
+		in = data.Resize(s, p.Mode.CropH, p.Mode.CropW)
 	case "slide":
-		return p.slide(s)
+		sc, err := p.slide(s)
+		return sc, nil, 0, 0, err
+	default:
+		return nil, nil, 0, 0, fmt.Errorf("infer: unknown mode %q (want whole, slide or resize)", p.Mode.Name)
 	}
-	return nil, fmt.Errorf("infer: unknown mode %q (want whole, slide or resize)", p.Mode.Name)
+	sc, lab, lh, lw, err := p.Scorer.Score(p.input(in), in.H, in.W)
+	if err == nil {
+		err = p.checkClasses(sc)
+	}
+	if err != nil {
+		return nil, nil, 0, 0, fmt.Errorf("infer: %s: %w", s.Name, err)
+	}
+	return sc, lab, lh, lw, nil
+}
+
+// augmented writes into dst the argmax of the softmax scores averaged over the views of s.
+func (p *Predictor) augmented(dst []int32, s *data.Sample) error {
+	if err := p.Aug.Validate(); err != nil {
+		return err
+	}
+	var acc *graph.Tensor
+	for _, scale := range p.Aug.Scales {
+		h, w := max(1, int(math.Round(float64(s.H)*scale))), max(1, int(math.Round(float64(s.W)*scale)))
+		for _, flip := range []bool{false, true} {
+			if flip && !p.Aug.Flip {
+				continue
+			}
+			v := data.Resize(s, h, w)
+			if flip {
+				data.FlipH(v)
+			}
+			sc, _, _, _, err := p.scores(v)
+			if err != nil {
+				return err
+			}
+			if sc == nil {
+				return fmt.Errorf("infer: %s: the model outputs labels, which test-time augmentation cannot average; drop --aug-test", s.Name)
+			}
+			up := graph.NewTensor(1, sc.C, s.H, s.W)
+			graph.ResizeBilinear(up, sc)
+			softmaxChannels(up)
+			if flip {
+				flipTensorW(up)
+			}
+			if acc == nil {
+				acc = up
+				continue
+			}
+			for i, x := range up.Data {
+				acc.Data[i] += x
+			}
+		}
+	}
+	graph.ArgmaxUpsampled(dst, acc, s.H, s.W)
+	return nil
+}
+
+// softmaxChannels turns the 1 x K x H x W scores of t into probabilities over K, in place.
+func softmaxChannels(t *graph.Tensor) {
+	hw := t.H * t.W
+	for i := 0; i < hw; i++ {
+		m := t.Data[i]
+		for k := 1; k < t.C; k++ {
+			m = max(m, t.Data[k*hw+i])
+		}
+		var sum float64
+		for k := 0; k < t.C; k++ {
+			e := math.Exp(float64(t.Data[k*hw+i] - m))
+			t.Data[k*hw+i] = float32(e)
+			sum += e
+		}
+		for k := 0; k < t.C; k++ {
+			t.Data[k*hw+i] = float32(float64(t.Data[k*hw+i]) / sum)
+		}
+	}
+}
+
+// flipTensorW mirrors every row of t.
+func flipTensorW(t *graph.Tensor) {
+	for r := 0; r < t.N*t.C*t.H; r++ {
+		row := t.Data[r*t.W : (r+1)*t.W]
+		for a, b := 0, len(row)-1; a < b; a, b = a+1, b-1 {
+			row[a], row[b] = row[b], row[a]
+		}
+	}
 }
 
 func (p *Predictor) input(s *data.Sample) []float32 {
 	x := make([]float32, 3*s.H*s.W)
 	p.Pre.Apply(x, s)
 	return x
-}
-
-// whole scores in (maybe resized) and returns labels at the size of orig.
-func (p *Predictor) whole(in, orig *data.Sample) ([]int32, error) {
-	sc, lab, lh, lw, err := p.Scorer.Score(p.input(in), in.H, in.W)
-	if err != nil {
-		return nil, fmt.Errorf("infer: %s: %w", orig.Name, err)
-	}
-	if err := p.checkClasses(sc); err != nil {
-		return nil, fmt.Errorf("infer: %s: %w", orig.Name, err)
-	}
-	out := make([]int32, orig.H*orig.W)
-	if sc == nil {
-		data.ResizeNearest(out, lab, lh, lw, orig.H, orig.W)
-		return out, nil
-	}
-	graph.ArgmaxUpsampled(out, sc, orig.H, orig.W)
-	return out, nil
 }
 
 func (p *Predictor) checkClasses(sc *graph.Tensor) error {
@@ -76,6 +182,8 @@ func (p *Predictor) checkClasses(sc *graph.Tensor) error {
 	return nil
 }
 
+// windows returns the offsets of windows of size crop, stride apart, that cover size: the last
+// one ends at the edge. An image smaller than the window gets one window, padded.
 func windows(size, crop, stride int) []int {
 	if size <= crop {
 		return []int{0}
@@ -88,21 +196,27 @@ func windows(size, crop, stride int) []int {
 	return out
 }
 
-// slide averages the upsampled scores of overlapping windows (padding images smaller than the window).
-func (p *Predictor) slide(s *data.Sample) ([]int32, error) {
+// slide averages the upsampled scores of overlapping windows of the full window size: where the
+// image is smaller than the window it is padded with the mean pixel (0 after normalisation), so a
+// model with a fixed input size always gets its size. It returns the averaged H x W scores.
+func (p *Predictor) slide(s *data.Sample) (*graph.Tensor, error) {
 	ch, cw := p.Mode.CropH, p.Mode.CropW
 	sh, sw := p.Mode.StrideH, p.Mode.StrideW
 	if ch <= 0 || cw <= 0 || sh <= 0 || sw <= 0 {
 		return nil, fmt.Errorf("infer: sliding window needs --crop and --stride (HxW, positive), got %dx%d and %dx%d", ch, cw, sh, sw)
 	}
+	if sh > ch || sw > cw {
+		return nil, fmt.Errorf("infer: --stride %dx%d is larger than the window %dx%d, so some pixels would be covered by no window; give a stride no larger than --crop", sh, sw, ch, cw)
+	}
 	H, W := s.H, s.W
 	var acc *graph.Tensor
 	count := make([]float32, H*W)
+	pad := p.Pre.MeanPixel()
 	for _, y0 := range windows(H, ch, sh) {
 		for _, x0 := range windows(W, cw, sw) {
-			h, w := min(ch, H-y0), min(cw, W-x0)
-			win := data.Crop(s, y0, x0, h, w, [3]float32{}, 0)
-			sc, _, _, _, err := p.Scorer.Score(p.input(win), h, w)
+			h, w := min(ch, H-y0), min(cw, W-x0) // the part of the window inside the image
+			win := data.Crop(s, y0, x0, ch, cw, pad, 0)
+			sc, _, _, _, err := p.Scorer.Score(p.input(win), ch, cw)
 			if err != nil {
 				return nil, fmt.Errorf("infer: %s window at (%d,%d): %w", s.Name, y0, x0, err)
 			}
@@ -112,7 +226,7 @@ func (p *Predictor) slide(s *data.Sample) ([]int32, error) {
 			if err := p.checkClasses(sc); err != nil {
 				return nil, fmt.Errorf("infer: %s: %w", s.Name, err)
 			}
-			up := graph.NewTensor(1, sc.C, h, w)
+			up := graph.NewTensor(1, sc.C, ch, cw)
 			graph.ResizeBilinear(up, sc)
 			if acc == nil {
 				acc = graph.NewTensor(1, sc.C, H, W)
@@ -120,7 +234,7 @@ func (p *Predictor) slide(s *data.Sample) ([]int32, error) {
 			for k := 0; k < sc.C; k++ {
 				for y := 0; y < h; y++ {
 					dst := acc.Data[(k*H+y0+y)*W+x0:][:w]
-					src := up.Data[(k*h+y)*w:][:w]
+					src := up.Data[(k*ch+y)*cw:][:w]
 					for i, v := range src {
 						dst[i] += v
 					}
@@ -133,18 +247,12 @@ func (p *Predictor) slide(s *data.Sample) ([]int32, error) {
 			}
 		}
 	}
-	out := make([]int32, H*W)
-	for i := range out {
-		best, arg := float32(0), int32(0)
+	for i, c := range count {
 		for k := 0; k < acc.C; k++ {
-			v := acc.Data[k*H*W+i] / count[i]
-			if k == 0 || v > best {
-				best, arg = v, int32(k)
-			}
+			acc.Data[k*H*W+i] /= c
 		}
-		out[i] = arg
 	}
-	return out, nil
+	return acc, nil
 }
 
 // HeadScorer scores with a backbone and a Go head (the run-folder path).

@@ -38,6 +38,7 @@ func OpenModel(run string, o infer.ModelOptions) (*infer.Model, error) {
 	}
 	head.SetThreads(o.Threads)
 	lm := infer.NewModel(&infer.HeadScorer{Backbone: bb, Head: head}, pre, cfg.Classes, bb.Close)
+	lm.Aug = o.Aug
 	if lm.Mode, err = o.Mode.Resolve(infer.StaticInputHW(m), o.ModeSet); err != nil {
 		lm.Close()
 		return nil, err

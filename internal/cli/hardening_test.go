@@ -77,3 +77,28 @@ func TestFlagsAfterArguments(t *testing.T) {
 		t.Fatalf("predict of a/img.png and b/img.png wrote %v, want two label and two colour masks", names)
 	}
 }
+
+// TestEvalAugTest: eval --aug-test with the single scale 1 equals plain eval; with flip and
+// several scales it runs (on the run and on its export) and reports a result; predict takes it too.
+func TestEvalAugTest(t *testing.T) {
+	run, model := trainedRun(t)
+	val := filepath.Join(synthData(t), "val")
+	dir := fastTempDir(t)
+	mustRun(t, "eval", "--run", run, "--data", val, "--threads", "1", "--json", filepath.Join(dir, "plain.json"))
+	mustRun(t, "eval", "--run", run, "--data", val, "--threads", "1", "--aug-test", "--scales", "1", "--json", filepath.Join(dir, "one.json"))
+	m1, _, c1 := reportMetrics(t, filepath.Join(dir, "plain.json"))
+	m2, _, c2 := reportMetrics(t, filepath.Join(dir, "one.json"))
+	if m1 != m2 || len(c1) != len(c2) {
+		t.Fatalf("--aug-test --scales 1 gives mIoU %v, plain eval %v", m2, m1)
+	}
+	for _, src := range [][]string{{"--run", run}, {"--model", model}} {
+		a := append([]string{"eval", "--data", val, "--threads", "1", "--aug-test", "--scales", "0.75,1,1.25", "--flip"}, src...)
+		if r := mustRun(t, a...); !strings.Contains(r.stdout, "mIoU") {
+			t.Fatalf("eval %v printed no mIoU:\n%s", src, r.stdout)
+		}
+	}
+	mustRun(t, "predict", "--run", run, "--out", filepath.Join(dir, "masks"), "--aug-test", "--flip", "--threads", "1", filepath.Join(val, "images"))
+	if r := runApp("eval", "--run", run, "--data", val, "--scales", "1"); r.err == nil || !strings.Contains(r.stderr, "--aug-test") {
+		t.Fatalf("--scales without --aug-test: %v %q", r.err, r.stderr)
+	}
+}

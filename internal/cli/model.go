@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -19,7 +20,29 @@ var modelFlags = append([]cli.Flag{
 	&cli.StringFlag{Name: "mode", Value: "whole", Usage: "inference: whole, slide or resize (static-shape models default to resize)"},
 	&cli.StringFlag{Name: "crop", Usage: "slide: window HxW; resize: target HxW"},
 	&cli.StringFlag{Name: "stride", Usage: "slide: stride HxW (default: 2/3 of the window)"},
+	&cli.BoolFlag{Name: "aug-test", Usage: "test-time augmentation: average the softmax scores over --scales (and --flip)"},
+	&cli.StringFlag{Name: "scales", Value: "0.5,0.75,1,1.25,1.5,1.75", Usage: "aug-test: image scale factors"},
+	&cli.BoolFlag{Name: "flip", Usage: "aug-test: also average the horizontally flipped image of every scale"},
 }, outputFlags...)
+
+// augOptions reads the test-time augmentation flags (nil without --aug-test).
+func augOptions(c *cli.Context) (*infer.Aug, error) {
+	if !c.Bool("aug-test") {
+		if c.IsSet("scales") || c.IsSet("flip") {
+			return nil, errors.New("--scales and --flip are test-time augmentation: add --aug-test")
+		}
+		return nil, nil
+	}
+	a := &infer.Aug{Flip: c.Bool("flip")}
+	for _, f := range strings.Split(c.String("scales"), ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil {
+			return nil, fmt.Errorf("--scales %q: %q is not a number", c.String("scales"), f)
+		}
+		a.Scales = append(a.Scales, v)
+	}
+	return a, a.Validate()
+}
 
 // outputFlags override how the output adapter reads an ONNX model's output (see 'lmpseg inspect').
 var outputFlags = []cli.Flag{
@@ -57,6 +80,9 @@ func openModel(c *cli.Context) (*infer.Model, error) {
 		}
 	}
 	o.Output = outputOptions(c)
+	if o.Aug, err = augOptions(c); err != nil {
+		return nil, err
+	}
 	if mp != "" {
 		return infer.OpenModel(mp, o)
 	}
