@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/graph"
@@ -20,6 +21,9 @@ type Options struct {
 	Output     string // what the model outputs: logits (default), probs or labels
 	LabelsType string // labels output: int64 (default) or uint8
 	HeadOnly   bool   // write only the head, over the feature tensor
+	// Flip bakes flip test-time augmentation into the model: the image and its mirror image run
+	// through the network and their softmax probabilities are averaged (output probs or labels).
+	Flip bool
 	// ProbeH, ProbeW is the size of the parity-check input; 0: the model's static input size,
 	// else the training crop, else 128x256.
 	ProbeH, ProbeW int
@@ -46,6 +50,9 @@ type Result struct {
 func Run(run, out string, o Options) (*Result, error) {
 	if o.Output == "" {
 		o.Output = "logits"
+		if o.Flip {
+			o.Output = "probs"
+		}
 	}
 	if o.LabelsType == "" {
 		o.LabelsType = "int64"
@@ -60,6 +67,8 @@ func Run(run, out string, o Options) (*Result, error) {
 		return nil, fmt.Errorf("export: --labels-type %q: want int64 or uint8", o.LabelsType)
 	case !(o.Tol > 0) || math.IsInf(o.Tol, 0):
 		return nil, fmt.Errorf("export: --tolerance %v: want a positive number", o.Tol)
+	case o.Flip && (o.Output == "logits" || o.HeadOnly):
+		return nil, fmt.Errorf("export: --flip averages probabilities of the whole model: give --output probs or labels, without --head-only")
 	}
 	cfg, head, _, err := train.OpenRun(run)
 	if err != nil {
@@ -206,11 +215,28 @@ func build(bb *onnx.Model, cfg *train.Config, head *graph.Head, o Options) (*bui
 		return nil, err
 	}
 	b := &built{model: checked, checked: checked, output: logits}
+	scores := logits // what probs and labels are computed from
+	if o.Flip {
+		fn, fi, err := flipNodes(checked.Proto.GetGraph(), prefix+"flip_", ins[0].GetName(), logits, opset)
+		if err != nil {
+			return nil, err
+		}
+		scores = prefix + "flip_mean"
+		avg := []*pb.ValueInfoProto{onnx.ValueInfo(scores, pb.TensorProto_FLOAT, "batch", "classes", "height", "width")}
+		if b.checked, err = onnx.Merge(checked, fn, fi, avg); err != nil {
+			return nil, err
+		}
+		cut, nodes, inits = b.checked, nil, nil
+	}
 	var outputs []*pb.ValueInfoProto
 	switch o.Output {
 	case "probs":
 		b.output = free("probs")
-		nodes = append(nodes, softmaxNodes(prefix+"softmax_", logits, b.output, opset)...)
+		if o.Flip {
+			nodes = append(nodes, onnx.Node("Identity", prefix+"probs", []string{scores}, []string{b.output}))
+		} else {
+			nodes = append(nodes, softmaxNodes(prefix+"softmax_", logits, b.output, opset)...)
+		}
 		outputs = []*pb.ValueInfoProto{onnx.ValueInfo(b.output, pb.TensorProto_FLOAT, "batch", "classes", "height", "width")}
 	case "labels":
 		b.output = free("labels")
@@ -219,7 +245,7 @@ func build(bb *onnx.Model, cfg *train.Config, head *graph.Head, o Options) (*bui
 		if o.LabelsType == "uint8" {
 			lab, et = prefix+"labels_int64", pb.TensorProto_UINT8
 		}
-		nodes = append(nodes, onnx.Node("ArgMax", prefix+"argmax", []string{logits}, []string{lab}, onnx.AttrInt("axis", 1), onnx.AttrInt("keepdims", 1)))
+		nodes = append(nodes, onnx.Node("ArgMax", prefix+"argmax", []string{scores}, []string{lab}, onnx.AttrInt("axis", 1), onnx.AttrInt("keepdims", 1)))
 		if o.LabelsType == "uint8" {
 			nodes = append(nodes, onnx.Node("Cast", prefix+"cast", []string{lab}, []string{b.output}, onnx.AttrInt("to", int64(pb.TensorProto_UINT8))))
 		}
@@ -231,6 +257,53 @@ func build(bb *onnx.Model, cfg *train.Config, head *graph.Head, o Options) (*bui
 		}
 	}
 	return b, nil
+}
+
+// flipNodes returns the nodes that run g (ending at logits) a second time on the mirror image of
+// image, mirror the result back and average the two softmax probabilities into prefix+"mean". The
+// copy shares g's initializers; every value it computes is renamed with prefix.
+func flipNodes(g *pb.GraphProto, prefix, image, logits string, opset int64) ([]*pb.NodeProto, []*pb.TensorProto, error) {
+	inits := []*pb.TensorProto{onnx.Int64Vector(prefix+"start", -1), onnx.Int64Vector(prefix+"end", math.MinInt64),
+		onnx.Int64Vector(prefix+"axis", 3), onnx.Int64Vector(prefix+"step", -1), onnx.FloatTensor(prefix+"half", nil, []float32{0.5})}
+	mirror := func(in, out string) *pb.NodeProto {
+		return onnx.Node("Slice", out, []string{in, prefix + "start", prefix + "end", prefix + "axis", prefix + "step"}, []string{out})
+	}
+	rename := map[string]string{image: prefix + "image"}
+	for _, n := range g.GetNode() {
+		for _, o := range n.GetOutput() {
+			if o != "" {
+				rename[o] = prefix + o
+			}
+		}
+	}
+	nodes := []*pb.NodeProto{mirror(image, prefix+"image")}
+	for _, n := range g.GetNode() {
+		for _, a := range n.GetAttribute() {
+			if a.GetG() != nil || len(a.GetGraphs()) > 0 {
+				return nil, nil, fmt.Errorf("export: --flip: node %s (%s) has a subgraph, which the mirrored copy cannot share; export without --flip", n.GetName(), n.GetOpType())
+			}
+		}
+		c := proto.Clone(n).(*pb.NodeProto)
+		c.Name = prefix + n.GetName()
+		for i, in := range c.Input {
+			if r, ok := rename[in]; ok {
+				c.Input[i] = r
+			}
+		}
+		for i, o := range c.Output {
+			if o != "" {
+				c.Output[i] = rename[o]
+			}
+		}
+		nodes = append(nodes, c)
+	}
+	nodes = append(nodes, mirror(rename[logits], prefix+"back"))
+	nodes = append(nodes, softmaxNodes(prefix+"sm_a_", logits, prefix+"probs_a", opset)...)
+	nodes = append(nodes, softmaxNodes(prefix+"sm_b_", prefix+"back", prefix+"probs_b", opset)...)
+	nodes = append(nodes,
+		onnx.Node("Add", prefix+"sum", []string{prefix + "probs_a", prefix + "probs_b"}, []string{prefix + "sum"}),
+		onnx.Node("Mul", prefix+"mean", []string{prefix + "sum", prefix + "half"}, []string{prefix + "mean"}))
+	return nodes, inits, nil
 }
 
 // resizeNodes upsamples logits to the spatial size of image: sizes = Concat(Shape(logits)[0:2],
@@ -308,6 +381,28 @@ func parity(path string, cfg *train.Config, head *graph.Head, bbModel *onnx.Mode
 		graph.ResizeBilinear(up, want)
 		want = up
 	}
+	if o.Flip {
+		// The Go path of flip augmentation: infer's Aug with one scale, on the same input.
+		xf := append([]float32(nil), x...)
+		mirrorRows(xf, w)
+		ff, fshape, err := bb.Run(xf, 1, h, w)
+		if err != nil {
+			return nil, fmt.Errorf("export: parity check at %dx%d: backbone on the mirror image: %w", h, w, err)
+		}
+		ftf, err := graph.TensorFrom(ff, fshape)
+		if err != nil {
+			return nil, fmt.Errorf("export: parity check: feature %s: %w", cfg.Feature, err)
+		}
+		lf := head.Forward(ftf, false)
+		upf := graph.NewTensor(1, lf.C, h, w)
+		graph.ResizeBilinear(upf, lf)
+		infer.SoftmaxChannels(want)
+		infer.SoftmaxChannels(upf)
+		mirrorRows(upf.Data, w)
+		for i := range want.Data {
+			want.Data[i] = (want.Data[i] + upf.Data[i]) * 0.5
+		}
+	}
 	sess, err := onnx.OpenSession(path, onnx.Options{Device: o.Device, Threads: o.Threads})
 	if err != nil {
 		return nil, fmt.Errorf("export: parity check: onnxruntime cannot open the exported model: %w", err)
@@ -334,6 +429,16 @@ func parity(path string, cfg *train.Config, head *graph.Head, bbModel *onnx.Mode
 	res.MaxRel = res.MaxAbs / math.Max(1, scale)
 	res.Agree = argmaxAgreement(got, want.Data, want.C, want.H*want.W)
 	return res, nil
+}
+
+// mirrorRows reverses every row of length w in x.
+func mirrorRows(x []float32, w int) {
+	for r := 0; r+w <= len(x); r += w {
+		row := x[r : r+w]
+		for a, b := 0, w-1; a < b; a, b = a+1, b-1 {
+			row[a], row[b] = row[b], row[a]
+		}
+	}
 }
 
 // argmaxAgreement is the fraction of the hw pixels of two C x hw score maps with the same argmax.

@@ -122,7 +122,7 @@ func (p *Predictor) augmented(dst []int32, s *data.Sample) error {
 			}
 			up := graph.NewTensor(1, sc.C, s.H, s.W)
 			graph.ResizeBilinear(up, sc)
-			softmaxChannels(up)
+			SoftmaxChannels(up)
 			if flip {
 				flipTensorW(up)
 			}
@@ -139,8 +139,8 @@ func (p *Predictor) augmented(dst []int32, s *data.Sample) error {
 	return nil
 }
 
-// softmaxChannels turns the 1 x K x H x W scores of t into probabilities over K, in place.
-func softmaxChannels(t *graph.Tensor) {
+// SoftmaxChannels turns the 1 x K x H x W scores of t into probabilities over K, in place.
+func SoftmaxChannels(t *graph.Tensor) {
 	hw := t.H * t.W
 	for i := 0; i < hw; i++ {
 		m := t.Data[i]

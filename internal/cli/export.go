@@ -24,6 +24,7 @@ var exportCommand = &cli.Command{
 		&cli.StringFlag{Name: "output", Value: "logits", Usage: "what the model outputs: logits, probs or labels"},
 		&cli.StringFlag{Name: "labels-type", Value: "int64", Usage: "labels output: int64 or uint8"},
 		&cli.BoolFlag{Name: "head-only", Usage: "write only the head, over the feature tensor"},
+		&cli.BoolFlag{Name: "flip", Usage: "bake flip test-time augmentation in: average the probabilities of the image and its mirror image (output probs, or labels)"},
 		&cli.StringFlag{Name: "probe", Usage: "size HxW of the parity-check input (default: the model's static size, else the training crop, else 128x256)"},
 		&cli.Float64Flag{Name: "tolerance", Value: 1e-4, Usage: "parity check: largest allowed logit difference relative to max(1, max |logit|)"},
 	}, runtimeFlags...),
@@ -35,8 +36,11 @@ func runExport(c *cli.Context) error {
 	if run == "" || out == "" {
 		return errors.New("export needs --run RUN and --out MODEL.onnx")
 	}
-	o := export.Options{Output: c.String("output"), LabelsType: c.String("labels-type"), HeadOnly: c.Bool("head-only"),
+	o := export.Options{LabelsType: c.String("labels-type"), HeadOnly: c.Bool("head-only"), Flip: c.Bool("flip"),
 		Tol: c.Float64("tolerance"), Device: c.String("device"), Threads: c.Int("threads"), Version: Version}
+	if c.IsSet("output") || !o.Flip {
+		o.Output = c.String("output")
+	}
 	if c.IsSet("probe") {
 		var err error
 		if o.ProbeH, o.ProbeW, err = parseHW("probe", c.String("probe")); err != nil {

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,5 +101,30 @@ func TestEvalAugTest(t *testing.T) {
 	mustRun(t, "predict", "--run", run, "--out", filepath.Join(dir, "masks"), "--aug-test", "--flip", "--threads", "1", filepath.Join(val, "images"))
 	if r := runApp("eval", "--run", run, "--data", val, "--scales", "1"); r.err == nil || !strings.Contains(r.stderr, "--aug-test") {
 		t.Fatalf("--scales without --aug-test: %v %q", r.err, r.stderr)
+	}
+}
+
+// TestExportFlip: export --flip bakes flip averaging in; the file passes its parity check and
+// evaluates as the run does with --aug-test --scales 1 --flip.
+func TestExportFlip(t *testing.T) {
+	run, _ := trainedRun(t)
+	val := filepath.Join(synthData(t), "val")
+	dir := fastTempDir(t)
+	model := filepath.Join(dir, "flip.onnx")
+	r := mustRun(t, "export", "--run", run, "--out", model, "--flip", "--threads", "1", "--probe", "64x128")
+	if !strings.Contains(r.stdout, "parity check") {
+		t.Fatalf("export --flip output:\n%s", r.stdout)
+	}
+	mustRun(t, "eval", "--model", model, "--data", val, "--threads", "1", "--json", filepath.Join(dir, "model.json"))
+	mustRun(t, "eval", "--run", run, "--data", val, "--threads", "1", "--aug-test", "--scales", "1", "--flip", "--json", filepath.Join(dir, "run.json"))
+	m1, a1, _ := reportMetrics(t, filepath.Join(dir, "model.json"))
+	m2, a2, _ := reportMetrics(t, filepath.Join(dir, "run.json"))
+	if math.Abs(m1-m2) > 1e-4 || math.Abs(a1-a2) > 1e-4 {
+		t.Fatalf("flip export: mIoU %v aAcc %v; the run with flip augmentation: mIoU %v aAcc %v", m1, a1, m2, a2)
+	}
+	labels := filepath.Join(dir, "labels.onnx")
+	mustRun(t, "export", "--run", run, "--out", labels, "--flip", "--output", "labels", "--threads", "1", "--probe", "64x128")
+	if r := runApp("export", "--run", run, "--out", filepath.Join(dir, "x.onnx"), "--flip", "--output", "logits"); r.err == nil {
+		t.Fatal("export --flip --output logits accepted")
 	}
 }
