@@ -15,7 +15,9 @@ import (
 
 	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/graph"
+	"github.com/lmpseg/lmpseg/infer"
 	"github.com/lmpseg/lmpseg/lmp"
+	"github.com/lmpseg/lmpseg/metrics"
 	"github.com/lmpseg/lmpseg/onnx"
 )
 
@@ -405,8 +407,24 @@ func fit(ctx context.Context, run string, cfg *Config, start int, ds, val data.D
 		loop.SamplerState = stateful.MarshalBinary
 	}
 	if valSet != nil {
-		loop.Hooks.Eval = func(ctx context.Context, it int) (float64, error) {
+		validate := func(ctx context.Context) (metrics.Report, error) {
 			rep, _, err := Validate(ctx, head, valSet, cfg.Ignore)
+			return rep, err
+		}
+		if hw := staticInput(feats); hw[0] > 0 {
+			// A model of fixed input size validates as eval runs it: each image resized to that size.
+			pred := &infer.Predictor{Scorer: &infer.HeadScorer{Backbone: feats, Head: head}, Pre: cfg.Preprocess,
+				Classes: val.Classes(), Mode: infer.Mode{Name: "resize", CropH: hw[0], CropW: hw[1]}}
+			validate = func(ctx context.Context) (metrics.Report, error) {
+				conf, _, err := infer.Evaluate(ctx, pred, val, len(val.Classes()), infer.EvalOptions{Ignore: cfg.Ignore, Workers: 1, Strict: true})
+				if err != nil {
+					return metrics.Report{}, err
+				}
+				return conf.Report(val.Classes()), nil
+			}
+		}
+		loop.Hooks.Eval = func(ctx context.Context, it int) (float64, error) {
+			rep, err := validate(ctx)
 			if err != nil {
 				return -1, err
 			}
@@ -459,6 +477,20 @@ func sources(cfg *Config, ds, val data.Dataset, feats onnx.Features, smp Sampler
 		vs.Load = cs.Sample
 	}
 	return src, vs, nil
+}
+
+// staticInput returns the backbone's fixed input H and W, zero when its size is dynamic.
+func staticInput(f onnx.Features) [2]int {
+	j, ok := f.(*jobBackbone)
+	if !ok {
+		return [2]int{}
+	}
+	sess, err := j.session()
+	if err != nil {
+		return [2]int{}
+	}
+	in := sess.Session().InputLayout()
+	return [2]int{in.StaticH, in.StaticW}
 }
 
 // augmenter returns the training transform for cfg (nil when there is nothing to do).

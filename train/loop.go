@@ -159,13 +159,18 @@ func (l *Loop) Do(ctx context.Context) error {
 			}
 		}
 		if done%l.CkptEvery == 0 || done == l.Iters {
-			if done == l.Iters {
+			// The finished steps are saved before the final validation, so that an error there
+			// (data, disk) loses no training; the result is saved again with the best mIoU.
+			if err := save(done); err != nil {
+				return err
+			}
+			if done == l.Iters && l.Hooks.Eval != nil {
 				if err := eval(done); err != nil {
 					return err
 				}
-			}
-			if err := save(done); err != nil {
-				return err
+				if err := save(done); err != nil {
+					return err
+				}
 			}
 		}
 	}
