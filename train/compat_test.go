@@ -201,3 +201,20 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestOpenLogsKeepsLongLines: a log line too long to scan is an error, not a silent truncation of
+// the rest of the file.
+func TestOpenLogsKeepsLongLines(t *testing.T) {
+	run := t.TempDir()
+	long := `{"iter":1,"loss":1,"note":"` + string(bytes.Repeat([]byte("x"), 17<<20)) + `"}` + "\n" + `{"iter":2,"loss":0.5}` + "\n"
+	p := filepath.Join(run, train.MetricsFile)
+	if err := os.WriteFile(p, []byte(long), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := train.OpenLogs(run, 5); err == nil {
+		t.Fatal("OpenLogs accepted a log it cannot read whole")
+	}
+	if b, _ := os.ReadFile(p); len(b) != len(long) {
+		t.Fatalf("OpenLogs rewrote %s to %d bytes (was %d)", p, len(b), len(long))
+	}
+}

@@ -89,6 +89,10 @@ func OpenLogs(run string, keepUpTo int) (*Logs, error) {
 			keep.WriteString(line)
 			keep.WriteByte('\n')
 		}
+		if err := sc.Err(); err != nil {
+			// Rewriting the file now would drop the rest of it: leave it as it is.
+			return nil, fmt.Errorf("train: reading %s: %w (the file is damaged; repair or remove it before resuming)", p, err)
+		}
 		if f.name == CSVFile && keep.Len() == 0 {
 			keep.WriteString("iter,loss,lr,grad_norm,eff_frac,max_w,valid,seconds\n")
 		}
