@@ -1245,3 +1245,32 @@ func (net *Net) CheckTrainShape(n int) error {
 	}
 	return nil
 }
+
+// Describe returns a one-line summary of the net: its inputs, output,
+// number of lifted nodes by kind and of parameter values.
+func (net *Net) Describe() string {
+	layers, small := 0, 0
+	for _, nd := range net.nodes {
+		if nd.kind == kSmall {
+			small++
+		} else {
+			layers++
+		}
+	}
+	values := 0
+	for _, p := range net.params {
+		values += len(p.Data)
+	}
+	var reset []string
+	for _, nd := range net.nodes {
+		if nd.classifier {
+			reset = append(reset, nd.conv.Weight.Name)
+		}
+	}
+	s := fmt.Sprintf("lifted %d nodes (%d shape nodes) from %s to %s; %d parameter tensors, %d values",
+		layers, small, strings.Join(net.inputs, " + "), net.output, len(net.params), values)
+	if len(reset) > 0 {
+		s += "; new classifier " + strings.Join(reset, ", ")
+	}
+	return s
+}

@@ -206,6 +206,9 @@ func TestTrainExport(t *testing.T) {
 					changed = changed || v != before[i][j]
 				}
 			}
+			if d := net.Describe(); !strings.Contains(d, "new classifier") || !strings.Contains(d, from) {
+				t.Errorf("%s: Describe: %s", name, d)
+			}
 			if changed == freeze {
 				t.Errorf("%s: running statistics changed: %v", name, changed)
 			}
