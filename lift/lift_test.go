@@ -518,3 +518,88 @@ func TestCheckTrainShape(t *testing.T) {
 		}
 	}
 }
+
+// TestLiftMalformed mutates the miniature models at random (dropped or
+// renamed inputs, changed attributes, truncated or reshaped initializers)
+// and checks that Lift returns an error or a net, never panics, and that
+// a net it returns runs at the size it was lifted for or panics with a
+// package-prefixed message.
+func TestLiftMalformed(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 13))
+	for _, tc := range models {
+		for trial := 0; trial < 400; trial++ {
+			m, from, _ := tc.build()
+			g := m.Proto.Graph
+			what := ""
+			switch k := rng.IntN(5); k {
+			case 0:
+				n := g.Node[rng.IntN(len(g.Node))]
+				if len(n.Input) > 0 {
+					i := rng.IntN(len(n.Input))
+					what = fmt.Sprintf("drop input %d of %s", i, n.Name)
+					n.Input = append(n.Input[:i:i], n.Input[i+1:]...)
+				}
+			case 1:
+				n := g.Node[rng.IntN(len(g.Node))]
+				if len(n.Input) > 0 {
+					what = "rename an input of " + n.Name
+					n.Input[rng.IntN(len(n.Input))] = "missing"
+				}
+			case 2:
+				n := g.Node[rng.IntN(len(g.Node))]
+				if len(n.Attribute) > 0 {
+					a := n.Attribute[rng.IntN(len(n.Attribute))]
+					what = "change attribute " + a.Name + " of " + n.Name
+					a.I = int64(rng.IntN(7)) - 2
+					for i := range a.Ints {
+						a.Ints[i] = int64(rng.IntN(7)) - 2
+					}
+					a.F = float32(rng.NormFloat64())
+					a.S = []byte("bogus")
+				}
+			case 3:
+				in := g.Initializer[rng.IntN(len(g.Initializer))]
+				what = "truncate " + in.Name
+				if len(in.RawData) > 0 {
+					in.RawData = in.RawData[:rng.IntN(len(in.RawData))]
+				} else if len(in.Int64Data) > 0 {
+					in.Int64Data = in.Int64Data[:rng.IntN(len(in.Int64Data))]
+				}
+			case 4:
+				in := g.Initializer[rng.IntN(len(g.Initializer))]
+				what = "reshape " + in.Name
+				for i := range in.Dims {
+					in.Dims[i] = int64(rng.IntN(5)) - 1
+				}
+			}
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Errorf("%s (%s): Lift panicked: %v", tc.name, what, r)
+					}
+				}()
+				net, err := Lift(m, from, Options{H: 16, W: 16})
+				if err != nil {
+					return
+				}
+				// A net lifted from a changed model may still refuse its
+				// input at run time (a programmer error): the panic must be
+				// the package's.
+				defer func() {
+					if r := recover(); r != nil {
+						if s := fmt.Sprint(r); !strings.HasPrefix(s, "lift:") && !strings.HasPrefix(s, "graph:") {
+							panic(r)
+						}
+					}
+				}()
+				ins := []*graph.Tensor{graph.NewTensor(2, 12, 4, 4)}
+				if len(net.Inputs()) > 1 {
+					ins = append(ins, graph.NewTensor(2, 8, 8, 8))
+				}
+				if len(ins) == len(net.Inputs()) {
+					net.ForwardInputs(ins, false)
+				}
+			}()
+		}
+	}
+}
