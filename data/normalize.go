@@ -39,6 +39,10 @@ var ImageNet255 = Preprocess{
 	Mean: [3]float32{123.675, 116.28, 103.53}, Std: [3]float32{58.395, 57.12, 57.375}, Range: "0-255", Channels: "RGB",
 }
 
+// Raw passes the 0..255 pixel values through unchanged: the preprocessing of a model that
+// normalises inside its graph (a uint8 input, say).
+var Raw = Preprocess{Mean: [3]float32{0, 0, 0}, Std: [3]float32{1, 1, 1}, Range: "0-255", Channels: "RGB"}
+
 // bgr reports whether the model's channel order is blue first.
 func (n Preprocess) bgr() bool { return n.Channels == "BGR" }
 

@@ -183,10 +183,18 @@ func build(bb *onnx.Model, cfg *train.Config, head *graph.Head, o Options) (*bui
 		prefix = fmt.Sprintf("lmpseg%d_", i)
 	}
 	headLogits := prefix + "head_logits"
-	hn, hi, err := head.ToONNX(cfg.Feature, headLogits, prefix+"head_")
+	headIn := cfg.Feature
+	var cast []*pb.NodeProto
+	if t := onnx.TensorType(bb, cfg.Feature); t == "float16" {
+		// A float16 backbone: the head computes in float32, as in training.
+		headIn = prefix + "feature_float"
+		cast = append(cast, onnx.Node("Cast", prefix+"feature_cast", []string{cfg.Feature}, []string{headIn}, onnx.AttrInt("to", int64(pb.TensorProto_FLOAT))))
+	}
+	hn, hi, err := head.ToONNX(headIn, headLogits, prefix+"head_")
 	if err != nil {
 		return nil, err
 	}
+	hn = append(cast, hn...)
 	if o.HeadOnly {
 		m := &onnx.Model{Proto: &pb.ModelProto{
 			IrVersion: bb.Proto.GetIrVersion(), OpsetImport: bb.Proto.GetOpsetImport(),
@@ -206,7 +214,11 @@ func build(bb *onnx.Model, cfg *train.Config, head *graph.Head, o Options) (*bui
 	}
 	opset := onnx.Opset(bb.Proto)
 	logits := free("logits")
-	rn, ri := resizeNodes(prefix+"resize_", ins[0].GetName(), headLogits, logits, opset)
+	in, err := onnx.ImageInput(bb)
+	if err != nil {
+		return nil, fmt.Errorf("export: %s: %w", cfg.Backbone, err)
+	}
+	rn, ri := resizeNodes(prefix+"resize_", ins[0].GetName(), in.Layout == "nhwc", headLogits, logits, opset)
 	nodes := append(append([]*pb.NodeProto{}, hn...), rn...)
 	inits := append(append([]*pb.TensorProto{}, hi...), ri...)
 	logitsOut := []*pb.ValueInfoProto{onnx.ValueInfo(logits, pb.TensorProto_FLOAT, "batch", "classes", "height", "width")}
@@ -307,10 +319,15 @@ func flipNodes(g *pb.GraphProto, prefix, image, logits string, opset int64) ([]*
 }
 
 // resizeNodes upsamples logits to the spatial size of image: sizes = Concat(Shape(logits)[0:2],
-// Shape(image)[2:4]). Opsets 11 and 12 need roi and scales given (as empty tensors).
-func resizeNodes(p, image, logits, out string, opset int64) ([]*pb.NodeProto, []*pb.TensorProto) {
+// Shape(image)[2:4]), or Shape(image)[1:3] for an NHWC image. Opsets 11 and 12 need roi and
+// scales given (as empty tensors).
+func resizeNodes(p, image string, nhwc bool, logits, out string, opset int64) ([]*pb.NodeProto, []*pb.TensorProto) {
 	roi, scales := "", ""
-	inits := []*pb.TensorProto{onnx.Int64Vector(p+"zero", 0), onnx.Int64Vector(p+"two", 2), onnx.Int64Vector(p+"four", 4)}
+	h0 := int64(2)
+	if nhwc {
+		h0 = 1
+	}
+	inits := []*pb.TensorProto{onnx.Int64Vector(p+"zero", 0), onnx.Int64Vector(p+"two", 2), onnx.Int64Vector(p+"h0", h0), onnx.Int64Vector(p+"h1", h0+2)}
 	if opset < 13 {
 		roi, scales = p+"roi", p+"scales"
 		inits = append(inits, onnx.FloatTensor(roi, []int64{0}, nil), onnx.FloatTensor(scales, []int64{0}, nil))
@@ -318,7 +335,7 @@ func resizeNodes(p, image, logits, out string, opset int64) ([]*pb.NodeProto, []
 	nodes := []*pb.NodeProto{
 		onnx.Node("Shape", p+"shape_img", []string{image}, []string{p + "img_shape"}),
 		onnx.Node("Shape", p+"shape_logits", []string{logits}, []string{p + "logits_shape"}),
-		onnx.Node("Slice", p+"slice_hw", []string{p + "img_shape", p + "two", p + "four"}, []string{p + "hw"}),
+		onnx.Node("Slice", p+"slice_hw", []string{p + "img_shape", p + "h0", p + "h1"}, []string{p + "hw"}),
 		onnx.Node("Slice", p+"slice_nc", []string{p + "logits_shape", p + "zero", p + "two"}, []string{p + "nc"}),
 		onnx.Node("Concat", p+"sizes", []string{p + "nc", p + "hw"}, []string{p + "sizes"}, onnx.AttrInt("axis", 0)),
 		onnx.Node("Resize", p+"resize", []string{logits, roi, scales, p + "sizes"}, []string{out},

@@ -75,6 +75,9 @@ func OpenModel(path string, o ModelOptions) (*Model, error) {
 		return nil, err
 	}
 	pre := data.ImageNet
+	if in, err := onnx.ImageInput(m); err == nil && in.ElemType == "uint8" {
+		pre = data.Raw // a uint8 model takes 0..255 pixels and normalises inside its graph
+	}
 	if md.Pre != nil {
 		pre = *md.Pre
 	}

@@ -10,8 +10,10 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// MinOpset is the lowest default-domain opset that Merge accepts.
-const MinOpset = 13
+// MinOpset is the lowest default-domain opset that Merge accepts: Resize, which the
+// exported models use, has its present form from opset 11 (export gives it roi and scales
+// there, and moves the classes last around Softmax before opset 13).
+const MinOpset = 11
 
 // TensorNames returns the names of every value of the graph: inputs,
 // initializers and node outputs, without duplicates, in graph order.

@@ -103,6 +103,24 @@ func (j *jobBackbone) Run(x []float32, n, h, w int) ([]float32, []int64, error) 
 	return bb.Run(x, n, h, w)
 }
 
+// inputType is the element type of the backbone's image input: from the session when it is
+// open, else from the model file.
+func (j *jobBackbone) inputType() string {
+	if j.Opened() {
+		bb, _ := j.session()
+		return bb.Session().InputLayout().ElemType
+	}
+	m, err := onnx.Load(j.path)
+	if err != nil {
+		return ""
+	}
+	in, err := onnx.ImageInput(m)
+	if err != nil {
+		return ""
+	}
+	return in.ElemType
+}
+
 // Close closes the session when it was opened.
 func (j *jobBackbone) Close() error {
 	j.mu.Lock()

@@ -209,6 +209,10 @@ func resolve(rc *Config, sha string, bb *jobBackbone, ds data.Dataset) error {
 			rc.Crop = DefaultCrop(in.StaticH, in.StaticW, h, w)
 		}
 	}
+	if rc.Preprocess == data.ImageNet && bb.inputType() == "uint8" {
+		// A uint8 model takes 0..255 pixels and normalises inside its graph.
+		rc.Preprocess = data.Raw
+	}
 	if rc.Crop[0] > 0 {
 		h, w = rc.Crop[0], rc.Crop[1]
 	}
