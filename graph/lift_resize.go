@@ -13,12 +13,15 @@ import (
 // NearestMode is ONNX's nearest_mode: "round_prefer_floor" (the default
 // when empty), "round_prefer_ceil", "floor" or "ceil". Linear sampling
 // clamps the source coordinate to the input, as ONNX Runtime does.
+// Threads is the number of goroutines (0: the package default); planes
+// are independent, so the results do not depend on it.
 type Interp struct {
 	H, W           int
 	ScaleH, ScaleW float64
 	Linear         bool
 	Coord          string
 	NearestMode    string
+	Threads        int
 
 	in     *Tensor
 	ym, xm interpAxis
@@ -105,23 +108,30 @@ func (r *Interp) Forward(x *Tensor, train bool) *Tensor {
 	r.in = x
 	r.ym, r.xm = r.axis(x.H, r.H, r.ScaleH), r.axis(x.W, r.W, r.ScaleW)
 	y := NewTensor(x.N, x.C, r.H, r.W)
+	parallel(threadsOr(r.Threads), x.N*x.C, func(_, lo, hi int) {
+		for p := lo; p < hi; p++ {
+			r.forwardPlane(y.Data[p*r.H*r.W:][:r.H*r.W], x.Data[p*x.H*x.W:][:x.H*x.W], x.W)
+		}
+	})
+	return y
+}
+
+func (r *Interp) setThreads(n int) { r.Threads = n }
+
+// forwardPlane resamples one plane of width inW into out.
+func (r *Interp) forwardPlane(out, in []float32, inW int) {
 	ym, xm := r.ym, r.xm
-	for p := 0; p < x.N*x.C; p++ {
-		in := x.Data[p*x.H*x.W:][:x.H*x.W]
-		out := y.Data[p*r.H*r.W:][:r.H*r.W]
-		for oy := 0; oy < r.H; oy++ {
-			r0, r1 := in[ym.i0[oy]*x.W:][:x.W], in[ym.i1[oy]*x.W:][:x.W]
-			ly := ym.l[oy]
-			row := out[oy*r.W:][:r.W]
-			for ox := range row {
-				a, b, lx := xm.i0[ox], xm.i1[ox], xm.l[ox]
-				top := r0[a] + lx*(r0[b]-r0[a])
-				bot := r1[a] + lx*(r1[b]-r1[a])
-				row[ox] = top + ly*(bot-top)
-			}
+	for oy := 0; oy < r.H; oy++ {
+		r0, r1 := in[ym.i0[oy]*inW:][:inW], in[ym.i1[oy]*inW:][:inW]
+		ly := ym.l[oy]
+		row := out[oy*r.W:][:r.W]
+		for ox := range row {
+			a, b, lx := xm.i0[ox], xm.i1[ox], xm.l[ox]
+			top := r0[a] + lx*(r0[b]-r0[a])
+			bot := r1[a] + lx*(r1[b]-r1[a])
+			row[ox] = top + ly*(bot-top)
 		}
 	}
-	return y
 }
 
 // Backward returns the input gradient: the transpose of the resampling.
@@ -134,24 +144,30 @@ func (r *Interp) Backward(dy *Tensor) *Tensor {
 		panic("graph: resize backward: gradient shape mismatch")
 	}
 	dx := NewTensor(x.N, x.C, x.H, x.W)
+	parallel(threadsOr(r.Threads), x.N*x.C, func(_, lo, hi int) {
+		for p := lo; p < hi; p++ {
+			r.backwardPlane(dx.Data[p*x.H*x.W:][:x.H*x.W], dy.Data[p*r.H*r.W:][:r.H*r.W], x.W)
+		}
+	})
+	return dx
+}
+
+// backwardPlane adds the adjoint of one plane's resampling of output
+// gradient d into g (width inW).
+func (r *Interp) backwardPlane(g, d []float32, inW int) {
 	ym, xm := r.ym, r.xm
-	for p := 0; p < x.N*x.C; p++ {
-		g := dx.Data[p*x.H*x.W:][:x.H*x.W]
-		d := dy.Data[p*r.H*r.W:][:r.H*r.W]
-		for oy := 0; oy < r.H; oy++ {
-			g0, g1 := g[ym.i0[oy]*x.W:][:x.W], g[ym.i1[oy]*x.W:][:x.W]
-			ly := ym.l[oy]
-			for ox, v := range d[oy*r.W:][:r.W] {
-				a, b, lx := xm.i0[ox], xm.i1[ox], xm.l[ox]
-				top, bot := v*(1-ly), v*ly
-				g0[a] += top * (1 - lx)
-				g0[b] += top * lx
-				g1[a] += bot * (1 - lx)
-				g1[b] += bot * lx
-			}
+	for oy := 0; oy < r.H; oy++ {
+		g0, g1 := g[ym.i0[oy]*inW:][:inW], g[ym.i1[oy]*inW:][:inW]
+		ly := ym.l[oy]
+		for ox, v := range d[oy*r.W:][:r.W] {
+			a, b, lx := xm.i0[ox], xm.i1[ox], xm.l[ox]
+			top, bot := v*(1-ly), v*ly
+			g0[a] += top * (1 - lx)
+			g0[b] += top * lx
+			g1[a] += bot * (1 - lx)
+			g1[b] += bot * lx
 		}
 	}
-	return dx
 }
 
 // Params returns nil.

@@ -41,9 +41,14 @@ type Options struct {
 	// respect to the first input; otherwise Backward returns nil and the
 	// work is skipped.
 	InputGrad bool
-	// Threads is the number of goroutines of the convolutions and batch
-	// norms (0: graph's default).
+	// Threads is the number of goroutines of the convolutions, batch
+	// norms and resizes (0: graph's default).
 	Threads int
+	// DropFinalResize ends the tail before the Resize (and Identity)
+	// nodes that produce the output, so that the net returns the
+	// low-resolution class scores for graph.PixelCE, which upsamples them
+	// itself.
+	DropFinalResize bool
 }
 
 // ErrUnsupported is wrapped by the errors of Lift for a tail that holds an
@@ -265,6 +270,15 @@ func Lift(m *onnx.Model, from string, o Options) (*Net, error) {
 			return nil, errors.New("lift: the model has no outputs")
 		}
 		output = g.GetOutput()[0].GetName()
+	}
+	if o.DropFinalResize {
+		for {
+			i, ok := b.prod[output]
+			if !ok || (g.Node[i].GetOpType() != "Resize" && g.Node[i].GetOpType() != "Identity") || len(g.Node[i].GetInput()) == 0 {
+				break
+			}
+			output = g.Node[i].GetInput()[0]
+		}
 	}
 	var names []string
 	for _, n := range onnx.TensorNames(g) {
@@ -925,7 +939,7 @@ func (b *builder) build(i int, net *Net, floatVal map[string]bool, reset bool, r
 		if nd.scales == "" && nd.sizes == "" {
 			return nil, refuse("neither scales nor sizes")
 		}
-		nd.interp = &graph.Interp{Linear: mode == "linear", Coord: coord, NearestMode: nm}
+		nd.interp = &graph.Interp{Linear: mode == "linear", Coord: coord, NearestMode: nm, Threads: b.o.Threads}
 		nd.kind, nd.layer = kResize, nd.interp
 	default:
 		return nil, refuse("operator not in the supported set")
@@ -976,6 +990,9 @@ func (net *Net) SetThreads(n int) {
 		}
 		if nd.bn != nil {
 			nd.bn.Threads = n
+		}
+		if nd.interp != nil {
+			nd.interp.Threads = n
 		}
 	}
 }

@@ -603,3 +603,33 @@ func TestLiftMalformed(t *testing.T) {
 		}
 	}
 }
+
+// TestDropFinalResize ends the tail at the class scores before the final
+// resize and checks them against onnxruntime's.
+func TestDropFinalResize(t *testing.T) {
+	needRuntime(t)
+	for _, tc := range models {
+		m, from, _ := tc.build()
+		net, err := Lift(m, from, Options{DropFinalResize: true, Classes: 4, ResetClassifier: true, Threads: 2})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if net.Output() == m.Proto.Graph.Output[0].GetName() {
+			t.Fatalf("%s: the output is still the model's", tc.name)
+		}
+		same, err := Lift(m, from, Options{Output: net.Output(), Threads: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(3, 3))
+		const n, h, w = 2, 24, 32
+		res := runORT(t, m, append(same.Inputs(), same.Output()), randData(rng, n*3*h*w), n, h, w)
+		y := same.ForwardInputs(res[:len(res)-1], false)
+		if y.H >= h || relDiff(y, res[len(res)-1]) > 1e-4 {
+			t.Errorf("%s: scores %dx%d differ from onnxruntime by %.3g", tc.name, y.H, y.W, relDiff(y, res[len(res)-1]))
+		}
+		if z := net.ForwardInputs(res[:len(res)-1], false); z.C != 4 || z.H != y.H {
+			t.Errorf("%s: reset scores %dx%dx%d", tc.name, z.C, z.H, z.W)
+		}
+	}
+}
