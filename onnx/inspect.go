@@ -60,6 +60,8 @@ type Probe struct {
 	H2         int         `json:"h2"`
 	W2         int         `json:"w2"`
 	Candidates []Candidate `json:"candidates"`
+	// Note says why the probe ran at another size than asked (a model of fixed input size).
+	Note string `json:"note,omitempty"`
 }
 
 // Candidate is a tensor seen during a probe that can serve as a feature
@@ -112,10 +114,16 @@ func Inspect(path string, probeH, probeW int, o Options) (*Report, error) {
 		if probeH <= 0 || probeW <= 0 {
 			return nil, fmt.Errorf("onnx: bad probe size %dx%d", probeH, probeW)
 		}
+		note := ""
+		if in, err := ImageInput(m); err == nil && in.StaticH > 0 && in.StaticW > 0 && (in.StaticH != probeH || in.StaticW != probeW) {
+			note = fmt.Sprintf("the model's input size is fixed at %dx%d, so the probe ran at that size, not %dx%d", in.StaticH, in.StaticW, probeH, probeW)
+			probeH, probeW = in.StaticH, in.StaticW
+		}
 		p, err := probe(m, probeH, probeW, o)
 		if err != nil {
 			return nil, err
 		}
+		p.Note = note
 		r.Probe = p
 	}
 	return r, nil
@@ -372,6 +380,9 @@ func (r *Report) Print(w io.Writer) error {
 			sizes += fmt.Sprintf(" and %dx%d", r.Probe.H2, r.Probe.W2)
 		}
 		fmt.Fprintf(w, "\ncandidate feature tensors (probe %s; shapes at %dx%d; deepest last)\n", sizes, r.Probe.H, r.Probe.W)
+		if r.Probe.Note != "" {
+			fmt.Fprintf(w, "note: %s\n", r.Probe.Note)
+		}
 		p("tensor\top\tnode\tshape\tstride\tlayout\n")
 		for _, c := range r.Probe.Candidates {
 			st := c.StrideText
