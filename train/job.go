@@ -97,6 +97,9 @@ func (c *Config) Validate() error {
 	if err := c.Loss.check(); err != nil {
 		return err
 	}
+	if err := CheckSampler(c.Sampler, c.SamplerMix); err != nil {
+		return err
+	}
 	// resolve sets the input channels and classes from the backbone and the data; small stand-ins
 	// check the rest of the spec without allocating a head of a recipe's (up to 1<<16 square) size.
 	probe := c.Head

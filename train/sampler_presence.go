@@ -79,7 +79,7 @@ func ComputeClassPresence(ds data.Dataset, k int) (*ClassPresence, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				lab, err := labelOf(ds, i)
+				lab, err := data.LoadLabel(ds, i)
 				if err != nil {
 					errs[i] = err
 					continue
@@ -111,18 +111,6 @@ func ComputeClassPresence(ds data.Dataset, k int) (*ClassPresence, error) {
 		}
 	}
 	return p, nil
-}
-
-func labelOf(ds data.Dataset, i int) ([]int32, error) {
-	if ll, ok := ds.(data.LabelLoader); ok {
-		lab, _, _, err := ll.LoadLabel(i)
-		return lab, err
-	}
-	s, err := ds.Load(i)
-	if err != nil {
-		return nil, err
-	}
-	return s.Label, nil
 }
 
 const presenceMagic = "LMPPRES1"

@@ -126,19 +126,12 @@ func FeatureBatch(f onnx.Features, pre data.Preprocess, samples []*data.Sample) 
 	if err != nil {
 		return nil, fmt.Errorf("train: backbone on %s: %w", samples[0].Name, err)
 	}
-	t, err := toTensor(feat, shape)
+	t, err := graph.TensorFrom(feat, shape)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("train: feature tensor: %w (pick another with --feature; 'lmpseg inspect --probe HxW' lists them)", err)
 	}
 	b.Feat = t
 	return b, nil
-}
-
-func toTensor(feat []float32, shape []int64) (*graph.Tensor, error) {
-	if len(shape) != 4 {
-		return nil, fmt.Errorf("train: feature tensor has shape %v; a head needs a rank-4 NCHW tensor (pick another with --feature; 'lmpseg inspect --probe HxW' lists them)", shape)
-	}
-	return &graph.Tensor{N: int(shape[0]), C: int(shape[1]), H: int(shape[2]), W: int(shape[3]), Data: feat}, nil
 }
 
 // CachedSource reads features from a FeatureCache, computing and storing them on a miss. It does
