@@ -153,6 +153,8 @@ func init() {
 			n: 1, c: 4, h: 6, w: 7, train: true, eps: 1e-2, tol: 2e-3},
 		gradCase{name: "gconv depthwise", of: "GConv2d", make: gconv(ConvSpec{InC: 3, OutC: 3, Groups: 3, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1, DilH: 1, DilW: 1, Bias: true}),
 			n: 2, c: 3, h: 5, w: 6, train: true, eps: 1e-2, tol: 2e-3},
+		gradCase{name: "gconv depthwise x2 dil asym", of: "GConv2d", make: gconv(ConvSpec{InC: 2, OutC: 4, Groups: 2, KH: 3, KW: 2, StrideH: 1, StrideW: 2, PadT: 2, PadL: 1, PadB: 0, PadR: 1, DilH: 2, DilW: 1}),
+			n: 2, c: 2, h: 6, w: 7, train: true, eps: 1e-2, tol: 2e-3},
 		gradCase{name: "gconv fast path", of: "GConv2d", make: gconv(ConvSpec{InC: 2, OutC: 3, Groups: 1, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1, DilH: 1, DilW: 1, Bias: true}),
 			n: 2, c: 2, h: 4, w: 5, train: true, eps: 1e-2, tol: 2e-3},
 		gradCase{name: "clip relu6", of: "Clip", make: layer(NewClip(0, 6)), n: 2, c: 2, h: 3, w: 4, train: true, eps: 1e-3, tol: 2e-3, kinks: true},

@@ -25,7 +25,8 @@ type ConvSpec struct {
 // OutC x InC/Groups x KH x KW; Bias (nil when absent) has OutC values.
 // A convolution that Conv2d can compute (one group, square kernel,
 // stride 1, equal paddings and dilations) is computed by a Conv2d sharing
-// the parameters; the others go through im2col per image, group and band
+// the parameters; a depthwise one (one input channel per group) by direct
+// loops per plane; the others go through im2col per image, group and band
 // of output rows, with the column buffer kept below a few million values.
 //
 // SkipInputGrad and Threads are as for Conv2d.
@@ -184,6 +185,9 @@ func (c *GConv2d) Forward(x *Tensor, train bool) *Tensor {
 		return c.fast.Forward(x, train)
 	}
 	c.x = x
+	if c.depthwise() {
+		return c.dwForward(x, ho, wo)
+	}
 	s := c.Spec
 	cg, og := s.InC/s.Groups, s.OutC/s.Groups
 	kk := cg * s.KH * s.KW
@@ -237,6 +241,9 @@ func (c *GConv2d) Backward(dy *Tensor) *Tensor {
 	ho, wo := c.OutSize(x.H, x.W)
 	if dy.N != x.N || dy.C != s.OutC || dy.H != ho || dy.W != wo {
 		panic(fmt.Sprintf("graph: conv %s: gradient shape %dx%dx%dx%d, want %dx%dx%dx%d", c.Weight.Name, dy.N, dy.C, dy.H, dy.W, x.N, s.OutC, ho, wo))
+	}
+	if c.depthwise() {
+		return c.dwBackward(dy, ho, wo)
 	}
 	cg, og := s.InC/s.Groups, s.OutC/s.Groups
 	kk := cg * s.KH * s.KW

@@ -66,6 +66,8 @@ func TestGConvReference(t *testing.T) {
 		{ConvSpec{InC: 3, OutC: 4, Groups: 1, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1, DilH: 1, DilW: 1, Bias: true}, 2, 9, 8},
 		{ConvSpec{InC: 6, OutC: 6, Groups: 6, KH: 5, KW: 5, StrideH: 1, StrideW: 1, PadT: 2, PadL: 2, PadB: 2, PadR: 2, DilH: 1, DilW: 1}, 1, 7, 6},
 		{ConvSpec{InC: 4, OutC: 8, Groups: 2, KH: 2, KW: 3, StrideH: 1, StrideW: 3, PadT: 0, PadL: 2, PadB: 1, PadR: 0, DilH: 2, DilW: 1, Bias: true}, 2, 6, 10},
+		{ConvSpec{InC: 4, OutC: 8, Groups: 4, KH: 3, KW: 2, StrideH: 2, StrideW: 3, PadT: 2, PadL: 0, PadB: 1, PadR: 2, DilH: 2, DilW: 1, Bias: true}, 2, 9, 11},
+		{ConvSpec{InC: 3, OutC: 3, Groups: 3, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadT: 0, PadL: 0, PadB: 0, PadR: 0, DilH: 1, DilW: 1}, 1, 3, 3},
 		{ConvSpec{InC: 3, OutC: 70, Groups: 1, KH: 1, KW: 1, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1}, 1, 5, 5},
 		{ConvSpec{InC: 2, OutC: 3, Groups: 1, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadT: 2, PadL: 2, PadB: 2, PadR: 2, DilH: 2, DilW: 2, Bias: true}, 2, 5, 4},
 	}
@@ -74,6 +76,12 @@ func TestGConvReference(t *testing.T) {
 		c := randGConv(rng, tc.s)
 		x := randTensor(rng, tc.n, tc.s.InC, tc.h, tc.w, 1)
 		want := refGConv(c, x)
+		dwIm2col = true
+		viaCols := c.Forward(x, false)
+		dwIm2col = false
+		if d := maxAbsDiff(viaCols.Data, want.Data); d > 1e-4 {
+			t.Errorf("case %d: the im2col path differs from the direct loop by %g", k, d)
+		}
 		var first, prev []float32
 		for _, threads := range []int{1, 3, 3} {
 			c.Threads = threads
@@ -122,6 +130,15 @@ func BenchmarkGConv2d(b *testing.B) {
 					c.Forward(x, true)
 				}
 			})
+			if kind == "depthwise" {
+				b.Run(sz.name+"/"+kind+"/im2col", func(b *testing.B) {
+					dwIm2col = true
+					defer func() { dwIm2col = false }()
+					for b.Loop() {
+						c.Forward(x, true)
+					}
+				})
+			}
 			b.Run(sz.name+"/"+kind+"/reference", func(b *testing.B) {
 				for b.Loop() {
 					refGConv(c, x)
