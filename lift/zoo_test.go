@@ -120,6 +120,21 @@ func TestZoo(t *testing.T) {
 				if !(d < 1e-4) {
 					t.Errorf("%s from %s: lifted forward differs from onnxruntime by %.3g", base, deep, d)
 				}
+				if onnx.Opset(m.Proto) >= onnx.MinOpset {
+					nodes, inits, err := dn.ToONNX(deep, "deep_out", "deep/")
+					if err != nil {
+						t.Fatal(err)
+					}
+					merged, err := onnx.Merge(m, nodes, inits, []*pb.ValueInfoProto{onnx.FloatValueInfo("deep_out", nil)})
+					if err != nil {
+						t.Fatalf("%s: %v", base, err)
+					}
+					d := relDiff(runORT(t, merged, nil, x, n, h, w)[0], r[len(r)-1])
+					t.Logf("%s: deep export vs onnxruntime: %.2g", base, d)
+					if !(d < 1e-4) {
+						t.Errorf("%s from %s: exported deep tail differs by %.3g", base, deep, d)
+					}
+				}
 			}
 		}
 		if onnx.Opset(m.Proto) < onnx.MinOpset {
