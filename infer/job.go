@@ -16,7 +16,7 @@ import (
 // JobOptions describe an evaluation job beyond the model: the shard, the class mapping and the
 // HTML report.
 type JobOptions struct {
-	Shard  metrics.Shard
+	Shard  metrics.Shard // the zero value: the whole dataset
 	Strict bool
 	Ignore int32
 	// ClassMap maps the model's classes to the dataset's (a file, reduce-zero-label or by-name,
@@ -43,6 +43,9 @@ type Job struct {
 func EvaluateJob(ctx context.Context, m *Model, ds data.Dataset, mName, dsName string, o JobOptions) (*Job, error) {
 	classes := ds.Classes()
 	job := &Job{}
+	if o.Shard.N == 0 {
+		o.Shard = metrics.Shard{I: 0, N: 1} // the zero shard is the whole dataset
+	}
 	if o.ClassMap == "" {
 		if len(m.Classes) > 0 && len(m.Classes) != len(classes) {
 			return nil, fmt.Errorf("infer: the model has %d classes, the dataset %s has %d; evaluate on a dataset with the model's classes, or map them with --class-map", len(m.Classes), dsName, len(classes))

@@ -64,7 +64,7 @@ func TestDemoQuick(t *testing.T) {
 	if !rep.Export.Match || rep.Export.GoMIoU != rep.Export.OnnxMIoU && (rep.Export.GoMIoU-rep.Export.OnnxMIoU) > 1e-4 || rep.Export.MaxDiff > 1e-4 {
 		t.Errorf("export check: %+v", rep.Export)
 	}
-	for _, f := range []string{"report.md", "lmp.onnx", "plots/iou_per_loss.png", "plots/loss_curves.png"} {
+	for _, f := range []string{"report.md", "lmp.onnx", "plots/iou_per_loss.png", "plots/loss_curves.png", "html/index.html", "html/iou.png"} {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s missing or empty: %v", f, err)
 		}

@@ -317,7 +317,7 @@ func Run(ctx context.Context, o Options) error {
 	printDemoTable(w, rep)
 	fmt.Fprintf(w, "\nexported %s: parity max |Δlogit| %.2e; val mIoU Go path %.4f%%, onnxruntime %.4f%% (%s)\n",
 		modelPath, rep.Export.MaxDiff, 100*rep.Export.GoMIoU, 100*rep.Export.OnnxMIoU, map[bool]string{true: "match", false: "MISMATCH"}[rep.Export.Match])
-	fmt.Fprintf(w, "report: %s, %s, plots in %s (%.0f s in all)\n", filepath.Join(out, "report.md"), filepath.Join(out, "report.json"), filepath.Join(out, "plots"), rep.TotalSecs)
+	fmt.Fprintf(w, "report: %s, %s, plots in %s, the exported model's HTML report %s (%.0f s in all)\n", filepath.Join(out, "report.md"), filepath.Join(out, "report.json"), filepath.Join(out, "plots"), filepath.Join(out, "html", metrics.HTMLReportFile), rep.TotalSecs)
 	if !rep.Export.Match {
 		return fmt.Errorf("demo: the exported model's mIoU (%.4f) differs from the Go path's (%.4f)", rep.Export.OnnxMIoU, rep.Export.GoMIoU)
 	}
@@ -340,11 +340,16 @@ func compare(ctx context.Context, o Options, run, model string, val data.Dataset
 		if err != nil {
 			return nil, nil, err
 		}
-		confs[k], _, err = infer.Evaluate(ctx, m.Predictor, val, len(m.Classes), infer.EvalOptions{Ignore: 255, Workers: 1, Strict: true})
+		jo := infer.JobOptions{Ignore: 255, Strict: true, Meta: map[string]string{"model": model, "data": "demo val"}}
+		if k == 1 {
+			jo.ReportDir, jo.ReportWorst = filepath.Join(o.Out, "html"), 8 // the exported model's HTML report
+		}
+		job, err := infer.EvaluateJob(ctx, m, val, model, "demo val", jo)
 		m.Close()
 		if err != nil {
 			return nil, nil, err
 		}
+		confs[k] = job.Result.Conf
 	}
 	return confs[0], confs[1], nil
 }
