@@ -37,7 +37,10 @@
 // The convolutions producing the class scores (the last Conv before the
 // output through Resize, Identity and Dropout, on every branch of an Add)
 // are replaced by freshly initialised ones when Options.Classes differs
-// from the model's class count or Options.ResetClassifier is set.
+// from the model's class count or Options.ResetClassifier is set;
+// Options.Dropout puts a channel dropout in front of them for training,
+// and Options.DropFinalResize ends the tail at their low-resolution
+// scores (for graph.PixelCE).
 //
 // # Training, checkpoints and export
 //

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
@@ -44,6 +45,12 @@ type Options struct {
 	// Threads is the number of goroutines of the convolutions, batch
 	// norms and resizes (0: graph's default).
 	Threads int
+	// Dropout, when positive, adds a channel dropout (graph.Dropout2d)
+	// with that probability in front of each convolution producing the
+	// class scores, active in training only: torchvision's heads train
+	// with one, which their exported inference graphs no longer hold.
+	// SetDropoutSeed restarts its generator.
+	Dropout float64
 	// DropFinalResize ends the tail before the Resize (and Identity)
 	// nodes that produce the output, so that the net returns the
 	// low-resolution class scores for graph.PixelCE, which upsamples them
@@ -78,6 +85,8 @@ type node struct {
 	frozen bool
 	// classifier: a convolution replaced by a fresh one.
 	classifier bool
+	// dropout: a channel dropout added in front of a classifier.
+	dropout bool
 	// resize: the names of the scales and sizes inputs ("" when absent).
 	scales, sizes string
 	interp        *graph.Interp
@@ -411,6 +420,16 @@ func Lift(m *onnx.Model, from string, o Options) (*Net, error) {
 	if (reset || o.Classes > 0) && cerr != nil {
 		return nil, cerr
 	}
+	if o.Dropout != 0 && (!(o.Dropout > 0 && o.Dropout < 1) || cerr != nil) {
+		if cerr != nil {
+			return nil, cerr
+		}
+		return nil, fmt.Errorf("lift: dropout %v outside (0, 1)", o.Dropout)
+	}
+	isScores := map[int]bool{}
+	for _, ci := range classifiers {
+		isScores[ci] = true
+	}
 	isClassifier := map[int]bool{}
 	if reset {
 		for _, ci := range classifiers {
@@ -464,6 +483,17 @@ func Lift(m *onnx.Model, from string, o Options) (*Net, error) {
 		nd, err := b.build(i, net, floatVal, isClassifier[i], rng)
 		if err != nil {
 			return nil, err
+		}
+		if isScores[i] && o.Dropout > 0 {
+			// Channel dropout in front of the classifier, as torchvision's
+			// heads train (the exported graph lost it).
+			in := nd.in[0]
+			dout := in + "#dropout" + strconv.Itoa(i)
+			pn := onnx.Node("Identity", n.GetName()+"#dropout", []string{in}, []string{dout})
+			d := &node{pn: pn, kind: kLayer, layer: graph.NewDropout2d(o.Dropout, uint64(o.Seed)), in: []string{in}, out: dout, dropout: true}
+			net.nodes = append(net.nodes, d)
+			nd.in[0] = dout
+			floatVal[dout] = true
 		}
 		floatVal[out] = true
 		net.nodes = append(net.nodes, nd)
@@ -1261,6 +1291,16 @@ func (net *Net) CheckTrainShape(n int) error {
 		pooled[nd.out] = p
 	}
 	return nil
+}
+
+// SetDropoutSeed restarts the generators of the dropouts Options.Dropout
+// added, so that a resumed run draws the same masks.
+func (net *Net) SetDropoutSeed(seed uint64) {
+	for _, nd := range net.nodes {
+		if nd.dropout {
+			nd.layer = graph.NewDropout2d(nd.layer.(*graph.Dropout2d).P, seed)
+		}
+	}
 }
 
 // Describe returns a one-line summary of the net: its inputs, output,

@@ -174,7 +174,11 @@ func TestTrainExport(t *testing.T) {
 			name := fmt.Sprintf("%s freeze %v", tc.name, freeze)
 			m, from, _ := tc.build()
 			const n, h, w = 2, 32, 32
-			net, err := Lift(m, from, Options{H: h, W: w, Classes: 3, Seed: 1, FreezeBN: freeze, Threads: 1})
+			dropout := 0.0
+			if freeze {
+				dropout = 0.2
+			}
+			net, err := Lift(m, from, Options{H: h, W: w, Classes: 3, Seed: 1, FreezeBN: freeze, Dropout: dropout, Threads: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -630,6 +634,66 @@ func TestDropFinalResize(t *testing.T) {
 		}
 		if z := net.ForwardInputs(res[:len(res)-1], false); z.C != 4 || z.H != y.H {
 			t.Errorf("%s: reset scores %dx%dx%d", tc.name, z.C, z.H, z.W)
+		}
+	}
+}
+
+// TestDropout: Options.Dropout adds a channel dropout before each
+// classifier, active in training, reproducible with SetDropoutSeed, absent
+// from inference and from the export.
+func TestDropout(t *testing.T) {
+	for _, tc := range models {
+		m, from, extra := tc.build()
+		plain, err := Lift(m, from, Options{H: 16, W: 16, FreezeBN: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		net, err := Lift(m, from, Options{H: 16, W: 16, FreezeBN: true, Dropout: 0.5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(8, 8))
+		ins := []*graph.Tensor{graph.NewTensor(2, 12, 4, 4)}
+		if len(extra) > 0 {
+			ins = append(ins, graph.NewTensor(2, 8, 8, 8))
+		}
+		for _, x := range ins {
+			copy(x.Data, randData(rng, len(x.Data)))
+		}
+		if d := relDiff(net.ForwardInputs(ins, false), plain.ForwardInputs(ins, false)); d != 0 {
+			t.Errorf("%s: inference with dropout differs by %g", tc.name, d)
+		}
+		run := func(seed uint64) *graph.Tensor {
+			net.SetDropoutSeed(seed)
+			return net.ForwardInputs(ins, true).Clone()
+		}
+		a, b, c := run(1), run(1), run(2)
+		ref := plain.ForwardInputs(ins, true)
+		if relDiff(a, b) != 0 || relDiff(a, c) == 0 || relDiff(a, ref) == 0 {
+			t.Errorf("%s: training masks: same seed %g, other seed %g, none %g", tc.name, relDiff(a, b), relDiff(a, c), relDiff(a, ref))
+		}
+		nodes, _, err := net.ToONNX(from, "o", "p/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pn, _, err := plain.ToONNX(from, "o", "p/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		identities := func(ns []*pb.NodeProto) int {
+			k := 0
+			for _, n := range ns {
+				if n.GetOpType() == "Identity" {
+					k++
+				}
+			}
+			return k
+		}
+		if want := map[string]int{"lraspp": 2}[tc.name]; identities(nodes)-identities(pn) != max(want, 1) || len(nodes)-len(pn) != max(want, 1) {
+			t.Errorf("%s: the export holds %d nodes and %d identities more than without dropout", tc.name, len(nodes)-len(pn), identities(nodes)-identities(pn))
+		}
+		if _, err := Lift(m, from, Options{H: 16, W: 16, Dropout: 1.5}); err == nil {
+			t.Errorf("%s: dropout 1.5 accepted", tc.name)
 		}
 	}
 }
