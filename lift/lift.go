@@ -1331,3 +1331,43 @@ func (net *Net) Describe() string {
 	}
 	return s
 }
+
+// CheckInputs reports whether xs can be passed to ForwardInputs: one
+// tensor per input, of equal batch size, and with the channel count of
+// every convolution or batch norm that reads an input directly. It returns
+// an error naming the input otherwise. Sizes too small for a kernel are
+// not checked.
+func (net *Net) CheckInputs(xs []*graph.Tensor) error {
+	if len(xs) != len(net.inputs) {
+		return fmt.Errorf("lift: %d inputs given, the net reads %d (%s)", len(xs), len(net.inputs), strings.Join(net.inputs, ", "))
+	}
+	idx := map[string]int{}
+	for k, name := range net.inputs {
+		idx[name] = k
+		if xs[k] == nil || len(xs[k].Data) != xs[k].Len() || xs[k].Len() == 0 {
+			return fmt.Errorf("lift: input %q is empty or inconsistent", name)
+		}
+		if xs[k].N != xs[0].N {
+			return fmt.Errorf("lift: input %q holds %d images, %q %d", name, xs[k].N, net.inputs[0], xs[0].N)
+		}
+	}
+	for _, nd := range net.nodes {
+		for _, in := range nd.in {
+			k, ok := idx[in]
+			if !ok {
+				continue
+			}
+			want := 0
+			switch l := nd.layer.(type) {
+			case *graph.GConv2d:
+				want = l.Spec.InC
+			case *graph.BatchNorm2d:
+				want = l.C
+			}
+			if want > 0 && xs[k].C != want {
+				return fmt.Errorf("lift: input %q has %d channels, node %q reads %d", in, xs[k].C, nd.pn.GetName(), want)
+			}
+		}
+	}
+	return nil
+}

@@ -697,3 +697,26 @@ func TestDropout(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckInputs refuses the wrong count, batch or channels of inputs.
+func TestCheckInputs(t *testing.T) {
+	m, from, _ := lrasppModel()
+	net, err := Lift(m, from, Options{H: 16, W: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := []*graph.Tensor{graph.NewTensor(2, 12, 4, 4), graph.NewTensor(2, 8, 8, 8)}
+	if err := net.CheckInputs(ok); err != nil {
+		t.Fatal(err)
+	}
+	for name, xs := range map[string][]*graph.Tensor{
+		"one input":      ok[:1],
+		"batch":          {ok[0], graph.NewTensor(1, 8, 8, 8)},
+		"channels":       {graph.NewTensor(2, 11, 4, 4), ok[1]},
+		"extra channels": {ok[0], graph.NewTensor(2, 9, 8, 8)},
+	} {
+		if err := net.CheckInputs(xs); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
