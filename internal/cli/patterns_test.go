@@ -1,0 +1,85 @@
+package cli_test
+
+import (
+	"image"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lmpseg/lmpseg/internal/modelgen"
+)
+
+// TestPattern runs the whole pipeline on each of modelgen's pattern models (the ways models
+// from elsewhere are written: fixed shapes, NHWC, uint8 or float16 inputs, float16 or
+// quantized weights, unsorted nodes, opset 11, a channels-last stage): train with validation,
+// eval --run, export (the parity check must be printed), eval --model, which must give the
+// mIoU of eval --run, and predict with the exported model.
+func TestPattern(t *testing.T) {
+	ds := synthData(t)
+	val := filepath.Join(ds, "val")
+	for _, p := range modelgen.Patterns() {
+		t.Run(p.Name, func(t *testing.T) {
+			dir := fastTempDir(t)
+			bb := filepath.Join(dir, p.Name+".onnx")
+			if err := modelgen.WriteFile(bb, p.Model()); err != nil {
+				t.Fatal(err)
+			}
+			run := filepath.Join(dir, "run")
+			mustRun(t, "train", "--backbone", bb, "--feature", modelgen.PatternFeature,
+				"--data", filepath.Join(ds, "train"), "--val-data", val, "--out", run,
+				"--iters", "20", "--batch", "2", "--loss", "ce", "--lr", "0.05", "--scale", "1,1",
+				"--threads", "1", "--quiet")
+			runJSON, modelJSON := filepath.Join(dir, "run.json"), filepath.Join(dir, "model.json")
+			mustRun(t, "eval", "--run", run, "--data", val, "--threads", "1", "--json", runJSON)
+			model := filepath.Join(dir, "model.onnx")
+			r := mustRun(t, "export", "--run", run, "--out", model, "--threads", "1",
+				"--probe", "64x128")
+			if !strings.Contains(r.stdout, "parity check at 64x128") {
+				t.Errorf("export does not report its parity check:\n%s", r.stdout)
+			}
+			mustRun(t, "eval", "--model", model, "--data", val, "--threads", "1", "--json", modelJSON)
+			m1, a1, c1 := reportMetrics(t, runJSON)
+			m2, a2, c2 := reportMetrics(t, modelJSON)
+			t.Logf("eval --run: mIoU %.6f aAcc %.6f; eval --model: mIoU %.6f aAcc %.6f", m1, a1, m2, a2)
+			if math.Abs(m1-m2) > 1e-4 || math.Abs(a1-a2) > 1e-4 {
+				t.Errorf("eval --run (mIoU %v, aAcc %v) and eval --model (mIoU %v, aAcc %v) differ", m1, a1, m2, a2)
+			}
+			if len(c1) != 12 || len(c2) != 12 {
+				t.Errorf("confusion matrices of %d and %d classes, want 12", len(c1), len(c2))
+			}
+			pred := filepath.Join(dir, "pred")
+			mustRun(t, "predict", "--model", model, "--out", pred, "--threads", "1", filepath.Join(val, "images"))
+			classes := map[uint8]bool{}
+			for _, name := range []string{"0000", "0001", "0002"} {
+				path := filepath.Join(pred, name+"_labels.png")
+				f, err := os.Open(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				img, err := png.Decode(f)
+				f.Close()
+				if err != nil {
+					t.Fatalf("%s: %v", path, err)
+				}
+				g, ok := img.(*image.Gray)
+				if !ok {
+					t.Fatalf("%s is a %T, want a grey label map", path, img)
+				}
+				if b := g.Bounds(); b.Dx() != 128 || b.Dy() != 64 {
+					t.Errorf("%s is %dx%d, want 128x64", path, b.Dx(), b.Dy())
+				}
+				for _, v := range g.Pix {
+					classes[v] = true
+				}
+			}
+			// A head that gave one class everywhere would make the agreement above trivial.
+			t.Logf("predict: %d classes in the masks", len(classes))
+			if len(classes) < 2 {
+				t.Errorf("the masks hold %d class(es); the head learnt nothing to compare", len(classes))
+			}
+		})
+	}
+}
