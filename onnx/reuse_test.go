@@ -102,3 +102,28 @@ func TestRunIntoShortBuffer(t *testing.T) {
 		}
 	}
 }
+
+// TestSpinOption checks that sessions open and agree with and without
+// spinning intra-op threads.
+func TestSpinOption(t *testing.T) {
+	needRuntime(t)
+	p := writeModel(t, t.TempDir(), "m.onnx", buildNet(dynSpec))
+	x := ramp(2 * 3 * 24 * 32)
+	var want []float32
+	for _, spin := range []bool{false, true} {
+		b, err := OpenBackbone(p, Options{Feature: "stage2", Threads: 2, Spin: spin})
+		if err != nil {
+			t.Fatalf("spin %v: %v", spin, err)
+		}
+		got, _, err := b.Run(x, 2, 24, 32)
+		b.Close()
+		if err != nil {
+			t.Fatalf("spin %v: %v", spin, err)
+		}
+		if want == nil {
+			want = got
+		} else if d := maxAbsDiff(got, want); d != 0 {
+			t.Errorf("spin %v differs by %g", spin, d)
+		}
+	}
+}

@@ -29,6 +29,14 @@ type Options struct {
 	// LibPath is passed to InitRuntime (the --ort-lib flag); "" uses the
 	// default search.
 	LibPath string
+	// Spin lets onnxruntime's intra-op threads spin-wait for work after a
+	// parallel section instead of sleeping (onnxruntime's own default).
+	// lmpseg turns it off by default: the backbone runs beside Go work
+	// (training's head step, decoding), and on a few cores the spinning
+	// takes their CPU. On the 2-core development machine a demo backbone
+	// pass (2x3x512x1024) took 30-40% less CPU and less wall time without
+	// it (docs/performance.md).
+	Spin bool
 }
 
 // liveValues counts the onnxruntime values created by this package and not
@@ -288,6 +296,17 @@ func sessionOptions(o Options, p Provider, id int, lib string) (*ort.SessionOpti
 			opts.Destroy()
 			return nil, fmt.Errorf("onnx: setting %d threads: %s", o.Threads, trimLines(err.Error()))
 		}
+	}
+	// Without spinning, onnxruntime's idle intra-op threads sleep instead of
+	// spin-waiting for work, which leaves the cores to the Go work that runs
+	// beside the backbone.
+	spin := "0"
+	if o.Spin {
+		spin = "1"
+	}
+	if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", spin); err != nil {
+		opts.Destroy()
+		return nil, fmt.Errorf("onnx: session options: %s", trimLines(err.Error()))
 	}
 	if p.Append != nil {
 		dev := o.Device
