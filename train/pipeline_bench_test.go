@@ -27,6 +27,8 @@ import (
 // the same shape, measured in the same benchmark, as "x-backbone". Run them with
 //
 //	go test -run '^$' -bench Pipeline -benchtime 8x ./train/
+//
+// LMPSEG_BENCH_BACKBONE and LMPSEG_BENCH_FEATURE put another backbone in the demo's place.
 const (
 	pipeH, pipeW   = 512, 1024
 	pipeBatch      = 2
@@ -41,6 +43,16 @@ func benchORT(b *testing.B) {
 	} else if err != nil {
 		b.Fatal(err)
 	}
+}
+
+// pipeModel returns the backbone of the pipeline benchmarks and its feature: the demo backbone, or
+// the model and tensor named by LMPSEG_BENCH_BACKBONE and LMPSEG_BENCH_FEATURE (for a backbone of
+// realistic cost, e.g. a torchvision ResNet exported by scripts/zoo.py).
+func pipeModel() (path, feature string) {
+	if p := os.Getenv("LMPSEG_BENCH_BACKBONE"); p != "" {
+		return p, os.Getenv("LMPSEG_BENCH_FEATURE")
+	}
+	return demoBackbonePath(), "features"
 }
 
 func demoBackbonePath() string {
@@ -64,7 +76,8 @@ func pipeData(b *testing.B) (dir string, ds data.Dataset) {
 
 func pipeBackbone(b *testing.B) *onnx.Backbone {
 	b.Helper()
-	bb, err := onnx.OpenBackbone(demoBackbonePath(), onnx.Options{Feature: "features", Threads: pipeThreads})
+	p, feat := pipeModel()
+	bb, err := onnx.OpenBackbone(p, onnx.Options{Feature: feat, Threads: pipeThreads})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -345,8 +358,9 @@ func BenchmarkEvalPipelineRun(b *testing.B) {
 	benchORT(b)
 	dir, _ := pipeData(b)
 	run := filepath.Join(b.TempDir(), "run")
+	bbPath, bbFeature := pipeModel()
 	rc := &train.Config{
-		Backbone: demoBackbonePath(), Feature: "features", Preprocess: data.ImageNet,
+		Backbone: bbPath, Feature: bbFeature, Preprocess: data.ImageNet,
 		Data: filepath.Join(dir, "train"), Ignore: 255, Head: graph.HeadSpec{Kind: "linear"},
 		Loss:  train.LossConfig{Name: "lmp", Options: lmp.Options{P: 1.7, Ratio: 0.25}},
 		Optim: train.OptimConfig{Name: "sgd", Momentum: 0.9}, LR: 0.01, Iters: 1, Batch: 1,
