@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lmpseg/lmpseg/internal/modelgen"
+	"github.com/lmpseg/lmpseg/train"
 )
 
 // TestPattern runs the whole pipeline on each of modelgen's pattern models (the ways models
@@ -81,5 +82,51 @@ func TestPattern(t *testing.T) {
 				t.Errorf("the masks hold %d class(es); the head learnt nothing to compare", len(classes))
 			}
 		})
+	}
+}
+
+// TestPatternChannelsLastFeature trains on the channels-last tensor [N,H,W,C] of the
+// channels_last pattern (24 channels at stride 4). lmpseg must either refuse it, saying that it
+// is channels-last, or train a head on its 24 channels.
+//
+// Known failure (skipped unless LMPSEG_KNOWN_FAILURES=1): train.resolve (train/job.go) reads
+// any rank-4 feature as NCHW, so the [1,16,32,24] tensor of a 64x128 image becomes 16 channels
+// at 32x24; training, eval --run, export (parity holds: the exported head misreads it the same
+// way) and eval --model all succeed on the scrambled layout. onnx.CheckFeature, which tells
+// NHWC tensors apart by probing two sizes, is not called by train.
+func TestPatternChannelsLastFeature(t *testing.T) {
+	if os.Getenv("LMPSEG_KNOWN_FAILURES") == "" {
+		t.Skip("known failure: train takes the channels-last feature [1,16,32,24] as NCHW (16 channels at 32x24); set LMPSEG_KNOWN_FAILURES=1 to run")
+	}
+	ds := synthData(t)
+	dir := fastTempDir(t)
+	m, err := modelgen.PatternModel("channels_last")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bb := filepath.Join(dir, "channels_last.onnx")
+	if err := modelgen.WriteFile(bb, m); err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(dir, "run")
+	r := runApp("train", "--backbone", bb, "--feature", modelgen.PatternMixNHWC,
+		"--data", filepath.Join(ds, "train"), "--out", run, "--iters", "2", "--loss", "ce",
+		"--scale", "1,1", "--threads", "1", "--quiet")
+	if r.panic != nil {
+		t.Fatalf("train panicked: %v", r.panic)
+	}
+	if r.err != nil {
+		msg := strings.ToLower(r.err.Error())
+		if !strings.Contains(msg, "nhwc") && !strings.Contains(msg, "channels-last") && !strings.Contains(msg, "channels last") {
+			t.Errorf("train refused the channels-last feature without saying why: %v", r.err)
+		}
+		return
+	}
+	cfg, err := train.LoadConfig(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Head.InChannels != modelgen.PatternMixChannels {
+		t.Errorf("train took the channels-last feature (shape %v) as %d channels, want %d", cfg.FeatureShape, cfg.Head.InChannels, modelgen.PatternMixChannels)
 	}
 }

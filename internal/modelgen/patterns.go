@@ -19,6 +19,10 @@ const (
 	PatternStride  = 4
 	PatternH       = 64 // the input size of the fixed-shape pattern
 	PatternW       = 128
+	// PatternMixChannels is the channel count of the channels-last stage of
+	// the channels_last pattern; its NHWC tensor is PatternMixNHWC.
+	PatternMixChannels = 24
+	PatternMixNHWC     = "mix_biased_nhwc"
 )
 
 // A Pattern is one way in which the models users bring are written
@@ -64,8 +68,9 @@ type patternSpec struct {
 //   - unsorted: the nodes in a shuffled order that is not topological;
 //   - opset11: the default domain at opset 11 (IR version 6);
 //   - channels_last: a Transpose to NHWC after the second convolution, a
-//     MatMul over the channels there (as a Linear layer of ConvNeXt) and a
-//     Transpose back.
+//     MatMul there from 16 to PatternMixChannels channels (as a Linear
+//     layer of ConvNeXt) and an Add of a bias, giving PatternMixNHWC, and a
+//     Transpose back to NCHW.
 //
 // All compute the same network as nearly as their encoding allows: a
 // stride-2 3x3 convolution to 8 channels, a stride-2 3x3 convolution to 16,
@@ -143,16 +148,18 @@ func patternModel(name, doc string, s patternSpec) *pb.ModelProto {
 	s2 := stem(b, rng, x)
 	a := smoothAndContrast(b, rng, s2, "block2.conv", "block2")
 	const c = 16
+	inC := c // channels into the third convolution
 	if s.channelsLast || s.mixConv {
-		a = channelsLastStage(b, a, c, s.mixConv)
+		inC = PatternMixChannels
+		a = channelsLastStage(b, a, c, inC, s.mixConv)
 	}
-	wt := randomConv(rng, c, c, 3, 0.4)
+	wt := randomConv(rng, c, inC, 3, 0.4)
 	for i := range c {
-		kernel3(wt, c, i, i, Center3, 1)
+		kernel3(wt, inC, i, i, Center3, 1)
 	}
 	bias := make([]float32, c)
 	jitter(bias, rng, 0.05)
-	f := b.conv(convSpec{Name: "block3.conv", Input: a, Out: c, In: c, K: 3, Pad: 1, Weight: wt, Bias: bias})
+	f := b.conv(convSpec{Name: "block3.conv", Input: a, Out: c, In: inC, K: 3, Pad: 1, Weight: wt, Bias: bias})
 	feat := b.node("Relu", []string{f}, PatternFeature)
 	classifier(b, rng, feat, c, TinyClasses, PatternOutput)
 	b.g.Output = []*pb.ValueInfoProto{typedValue(PatternOutput, elem, n, fixed(TinyClasses), oh, ow)}
@@ -204,30 +211,31 @@ func typedValue(name string, elem pb.TensorProto_DataType, dims ...dim) *pb.Valu
 }
 
 // channelsLastStage adds a Transpose of the NCHW tensor x (c channels) to
-// NHWC, a MatMul by a c x c matrix near the identity and the Add of a bias
-// there, and a Transpose back to NCHW, and returns the last tensor. With
-// asConv it adds the same channel mixing as a 1x1 Conv on x instead.
-func channelsLastStage(b *builder, x string, c int, asConv bool) string {
+// NHWC, a MatMul by a c x out matrix (the identity on the first c channels
+// plus noise) and the Add of a bias there, and a Transpose back to NCHW,
+// and returns the last tensor. With asConv it adds the same channel mixing
+// as a 1x1 Conv on x instead.
+func channelsLastStage(b *builder, x string, c, out int, asConv bool) string {
 	rng := newRand(0xc1a5)
-	m := make([]float32, c*c)
+	m := make([]float32, c*out) // row i maps input channel i to the out channels
 	for i := range c {
-		m[i*c+i] = 1
+		m[i*out+i] = 1
 	}
-	jitter(m, rng, 0.1)
-	bias := make([]float32, c)
+	jitter(m, rng, 0.2)
+	bias := make([]float32, out)
 	jitter(bias, rng, 0.05)
 	if asConv {
-		k := make([]float32, c*c) // Out x In: the transpose of m, which maps in to out as x·m
+		k := make([]float32, out*c) // Out x In: the transpose of m
 		for i := range c {
-			for j := range c {
-				k[j*c+i] = m[i*c+j]
+			for j := range out {
+				k[j*c+i] = m[i*out+j]
 			}
 		}
-		return b.conv(convSpec{Name: "mix", Input: x, Out: c, In: c, K: 1, Weight: k, Bias: bias})
+		return b.conv(convSpec{Name: "mix", Input: x, Out: out, In: c, K: 1, Weight: k, Bias: bias})
 	}
 	t := b.node("Transpose", []string{x}, x+"_nhwc", attrInts("perm", 0, 2, 3, 1))
-	t = b.node("MatMul", []string{t, b.floats("mix.weight", []int64{int64(c), int64(c)}, m)}, "mix_nhwc")
-	t = b.node("Add", []string{t, b.floats("mix.bias", []int64{int64(c)}, bias)}, "mix_biased_nhwc")
+	t = b.node("MatMul", []string{t, b.floats("mix.weight", []int64{int64(c), int64(out)}, m)}, "mix_nhwc")
+	t = b.node("Add", []string{t, b.floats("mix.bias", []int64{int64(out)}, bias)}, PatternMixNHWC)
 	return b.node("Transpose", []string{t}, "mix", attrInts("perm", 0, 3, 1, 2))
 }
 

@@ -118,6 +118,14 @@ func TestPatternStructure(t *testing.T) {
 			t.Errorf("%s: %v", p.Name, err)
 		}
 	}
+	cl, _ := PatternModel("channels_last")
+	found := false
+	for _, n := range cl.Graph.Node {
+		found = found || n.OpType == "Add" && n.Output[0] == PatternMixNHWC
+	}
+	if !found {
+		t.Errorf("channels_last: no Add writes %s", PatternMixNHWC)
+	}
 	if _, err := PatternModel("nope"); err == nil {
 		t.Error("PatternModel of an unknown name: no error")
 	}
@@ -225,6 +233,29 @@ func TestPatternsCompute(t *testing.T) {
 				t.Errorf("%s: %s differs from the plain network's by %.3g, relative %.3g > %.0e", p.Name, o.Name, diff, diff/scale, limit)
 			}
 		}
+	}
+}
+
+// TestPatternChannelsLastShape checks that the channels-last tensor of channels_last is
+// [N,H,W,C].
+func TestPatternChannelsLastShape(t *testing.T) {
+	initORT(t)
+	m, err := PatternModel("channels_last")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := onnx.NewSession(&onnx.Model{Proto: m}, []string{PatternMixNHWC}, onnx.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const h, w = 32, 96
+	out, err := s.Run(make([]float32, 3*h*w), 1, 3, h, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{1, h / 4, w / 4, PatternMixChannels}; !equalInts(out[0].Shape, want) {
+		t.Errorf("%s has shape %v, want %v", PatternMixNHWC, out[0].Shape, want)
 	}
 }
 
