@@ -162,10 +162,11 @@ func patternModel(name, doc string, s patternSpec) *pb.ModelProto {
 	f := b.conv(convSpec{Name: "block3.conv", Input: a, Out: c, In: inC, K: 3, Pad: 1, Weight: wt, Bias: bias})
 	feat := b.node("Relu", []string{f}, PatternFeature)
 	classifier(b, rng, feat, c, TinyClasses, PatternOutput)
-	b.g.Output = []*pb.ValueInfoProto{typedValue(PatternOutput, elem, n, fixed(TinyClasses), oh, ow)}
+	outElem := elem
 	if s.uint8In {
-		b.g.Output[0] = typedValue(PatternOutput, pb.TensorProto_FLOAT, n, fixed(TinyClasses), oh, ow)
+		outElem = pb.TensorProto_FLOAT
 	}
+	b.g.Output = []*pb.ValueInfoProto{typedValue(PatternOutput, outElem, n, fixed(TinyClasses), oh, ow)}
 
 	if s.quantize {
 		quantizeConv(b.g, "block2.conv")
