@@ -36,16 +36,19 @@ type bareSession struct {
 }
 
 func openBare(b *testing.B, p string, threads int) *bareSession {
-	var opts *ort.SessionOptions
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer opts.Destroy()
 	if threads > 0 {
-		var err error
-		if opts, err = ort.NewSessionOptions(); err != nil {
-			b.Fatal(err)
-		}
-		defer opts.Destroy()
 		if err := opts.SetIntraOpNumThreads(threads); err != nil {
 			b.Fatal(err)
 		}
+	}
+	// As the runner's sessions (Options.Spin false).
+	if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
+		b.Fatal(err)
 	}
 	s, err := ort.NewDynamicAdvancedSession(p, []string{"image"}, []string{"stage3"}, opts)
 	if err != nil {
