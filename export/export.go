@@ -77,6 +77,9 @@ func Run(run, out string, o Options) (*Result, error) {
 	if err := sameFileGuard(out, cfg.Backbone, run); err != nil {
 		return nil, err
 	}
+	if o.HeadOnly && cfg.FeatureLayout != "" {
+		return nil, fmt.Errorf("export: --head-only: run %s reads a channels-last (%s) feature tensor; export the whole model instead", run, cfg.FeatureLayout)
+	}
 	bb, err := onnx.Load(cfg.Backbone)
 	if err != nil {
 		return nil, fmt.Errorf("export: run %s: %w", run, err)
@@ -187,8 +190,13 @@ func build(bb *onnx.Model, cfg *train.Config, head *graph.Head, o Options) (*bui
 	var cast []*pb.NodeProto
 	if t := onnx.TensorType(bb, cfg.Feature); t == "float16" {
 		// A float16 backbone: the head computes in float32, as in training.
+		cast = append(cast, onnx.Node("Cast", prefix+"feature_cast", []string{headIn}, []string{prefix + "feature_float"}, onnx.AttrInt("to", int64(pb.TensorProto_FLOAT))))
 		headIn = prefix + "feature_float"
-		cast = append(cast, onnx.Node("Cast", prefix+"feature_cast", []string{cfg.Feature}, []string{headIn}, onnx.AttrInt("to", int64(pb.TensorProto_FLOAT))))
+	}
+	if cfg.FeatureLayout == "nhwc" {
+		// A channels-last feature: the head reads it transposed, as in training.
+		cast = append(cast, onnx.Node("Transpose", prefix+"feature_nchw", []string{headIn}, []string{prefix + "feature_nchw"}, onnx.AttrInts("perm", 0, 3, 1, 2)))
+		headIn = prefix + "feature_nchw"
 	}
 	hn, hi, err := head.ToONNX(headIn, headLogits, prefix+"head_")
 	if err != nil {
@@ -378,7 +386,8 @@ func parity(path string, cfg *train.Config, head *graph.Head, bbModel *onnx.Mode
 		return nil, err
 	}
 	defer bb.Close()
-	feat, shape, err := bb.Run(x, 1, h, w)
+	feats := train.FeaturesFor(cfg, bb)
+	feat, shape, err := feats.Run(x, 1, h, w)
 	if err != nil {
 		return nil, fmt.Errorf("export: parity check at %dx%d: backbone: %w", h, w, err)
 	}
@@ -402,7 +411,7 @@ func parity(path string, cfg *train.Config, head *graph.Head, bbModel *onnx.Mode
 		// The Go path of flip augmentation: infer's Aug with one scale, on the same input.
 		xf := append([]float32(nil), x...)
 		mirrorRows(xf, w)
-		ff, fshape, err := bb.Run(xf, 1, h, w)
+		ff, fshape, err := feats.Run(xf, 1, h, w)
 		if err != nil {
 			return nil, fmt.Errorf("export: parity check at %dx%d: backbone on the mirror image: %w", h, w, err)
 		}

@@ -21,8 +21,8 @@ type ModelOptions struct {
 	Mode    Mode
 	ModeSet bool
 	// Aug, when set, is test-time augmentation (see Aug).
-	Aug *Aug
-	Output  OutputOptions
+	Aug    *Aug
+	Output OutputOptions
 	// Preprocess, when set, adjusts the preprocessing read from the model (or ImageNet's).
 	Preprocess func(base data.Preprocess) (data.Preprocess, error)
 }

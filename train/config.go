@@ -61,7 +61,8 @@ type Config struct {
 	Backbone       string          `json:"backbone"`
 	BackboneSHA256 string          `json:"backbone_sha256"`
 	Feature        string          `json:"feature"`
-	FeatureShape   []int64         `json:"feature_shape,omitempty"` // of the probe batch, for checks
+	FeatureShape   []int64         `json:"feature_shape,omitempty"`  // of the probe batch, for checks
+	FeatureLayout  string          `json:"feature_layout,omitempty"` // "nhwc": a channels-last tensor, transposed before the head
 	Preprocess     data.Preprocess `json:"preprocess"`
 	Data           string          `json:"data"`
 	ValData        string          `json:"val_data,omitempty"`

@@ -16,6 +16,7 @@ type jobBackbone struct {
 	opts    onnx.Options
 	feature string
 	shape   []int64 // the probe's feature shape from a complete cache; nil: probe the session
+	nhwc    bool    // the feature is channels-last: transposed to NCHW
 
 	mu sync.Mutex
 	bb *onnx.Backbone
@@ -24,7 +25,8 @@ type jobBackbone struct {
 // openJobBackbone returns the backbone of rc. With rc.CacheFeatures it first counts the cache's
 // entries of ds and val and notes the count on o.Progress in one line.
 func openJobBackbone(ctx context.Context, rc *Config, sha string, ds, val data.Dataset, o Options) (*jobBackbone, error) {
-	j := &jobBackbone{path: rc.Backbone, opts: onnx.Options{Feature: rc.Feature, Device: o.Device, Threads: o.Threads}}
+	j := &jobBackbone{path: rc.Backbone, opts: onnx.Options{Feature: rc.Feature, Device: o.Device, Threads: o.Threads},
+		nhwc: rc.FeatureLayout == layoutNHWC}
 	if rc.CacheFeatures {
 		feature, err := defaultFeature(rc.Backbone, rc.Feature)
 		if err != nil {
@@ -90,7 +92,10 @@ func (j *jobBackbone) probe(x []float32, h, w int) ([]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, shape, err := bb.Run(x, 1, h, w)
+	feat, shape, err := bb.Run(x, 1, h, w)
+	if err == nil && j.nhwc {
+		_, shape, err = nhwcToNCHW(feat, shape)
+	}
 	return shape, err
 }
 
@@ -99,6 +104,9 @@ func (j *jobBackbone) Run(x []float32, n, h, w int) ([]float32, []int64, error) 
 	bb, err := j.session()
 	if err != nil {
 		return nil, nil, err
+	}
+	if j.nhwc {
+		return nhwcFeatures{bb}.Run(x, n, h, w)
 	}
 	return bb.Run(x, n, h, w)
 }

@@ -143,6 +143,13 @@ func Run(ctx context.Context, dir string, rc *Config, o Options) (*Summary, erro
 	if err != nil {
 		return nil, fmt.Errorf("train: --backbone: %w", err)
 	}
+	if !rc.CacheFeatures {
+		// (With the cache, the features were checked when they were extracted or are refused
+		// when they do not fit the head.)
+		if err := checkFeature(rc, o); err != nil {
+			return nil, err
+		}
+	}
 	bb, err := openJobBackbone(ctx, rc, sha, ds, val, o) // extract_run.go: no session on a complete feature cache
 	if err != nil {
 		return nil, err

@@ -37,7 +37,7 @@ func OpenModel(run string, o infer.ModelOptions) (*infer.Model, error) {
 		return nil, fmt.Errorf("train: run %s: %w", run, err)
 	}
 	head.SetThreads(o.Threads)
-	lm := infer.NewModel(&infer.HeadScorer{Backbone: bb, Head: head}, pre, cfg.Classes, bb.Close)
+	lm := infer.NewModel(&infer.HeadScorer{Backbone: FeaturesFor(cfg, bb), Head: head}, pre, cfg.Classes, bb.Close)
 	lm.Aug = o.Aug
 	if lm.Mode, err = o.Mode.Resolve(infer.StaticInputHW(m), o.ModeSet); err != nil {
 		lm.Close()

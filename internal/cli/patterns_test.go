@@ -105,17 +105,11 @@ func TestPattern(t *testing.T) {
 
 // TestPatternChannelsLastFeature trains on the channels-last tensor [N,H,W,C] of the
 // channels_last pattern (24 channels at stride 4). lmpseg must either refuse it, saying that it
-// is channels-last, or train a head on its 24 channels.
-//
-// Known failure (skipped unless LMPSEG_KNOWN_FAILURES=1): train.resolve (train/job.go) reads
-// any rank-4 feature as NCHW, so the [1,16,32,24] tensor of a 64x128 image becomes 16 channels
-// at 32x24; training, eval --run, export (parity holds: the exported head misreads it the same
-// way) and eval --model all succeed on the scrambled layout. onnx.CheckFeature, which tells
-// NHWC tensors apart by probing two sizes, is not called by train.
+// is channels-last, or train a head on its 24 channels. It trains one (train checks the feature
+// with onnx.CheckFeature and records "feature_layout": "nhwc"), and the run and its export, which
+// transposes the tensor before the head, evaluate alike. Before, train read the [1,16,32,24]
+// tensor of a 64x128 image as 16 channels at 32x24, and every step succeeded on that.
 func TestPatternChannelsLastFeature(t *testing.T) {
-	if os.Getenv("LMPSEG_KNOWN_FAILURES") == "" {
-		t.Skip("known failure: train takes the channels-last feature [1,16,32,24] as NCHW (16 channels at 32x24); set LMPSEG_KNOWN_FAILURES=1 to run")
-	}
 	ds := synthData(t)
 	dir := fastTempDir(t)
 	m, err := modelgen.PatternModel("channels_last")
@@ -145,6 +139,18 @@ func TestPatternChannelsLastFeature(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Head.InChannels != modelgen.PatternMixChannels {
-		t.Errorf("train took the channels-last feature (shape %v) as %d channels, want %d", cfg.FeatureShape, cfg.Head.InChannels, modelgen.PatternMixChannels)
+		t.Fatalf("train took the channels-last feature (shape %v) as %d channels, want %d", cfg.FeatureShape, cfg.Head.InChannels, modelgen.PatternMixChannels)
+	}
+	model := filepath.Join(dir, "model.onnx")
+	if r := mustRun(t, "export", "--run", run, "--out", model, "--threads", "1", "--probe", "64x128"); !strings.Contains(r.stdout, "parity check") {
+		t.Fatalf("export: %s", r.stdout)
+	}
+	val := filepath.Join(ds, "val")
+	mustRun(t, "eval", "--run", run, "--data", val, "--threads", "1", "--json", filepath.Join(dir, "run.json"))
+	mustRun(t, "eval", "--model", model, "--data", val, "--threads", "1", "--json", filepath.Join(dir, "model.json"))
+	m1, _, _ := reportMetrics(t, filepath.Join(dir, "run.json"))
+	m2, _, _ := reportMetrics(t, filepath.Join(dir, "model.json"))
+	if math.Abs(m1-m2) > 1e-4 {
+		t.Fatalf("channels-last run mIoU %v, its export %v", m1, m2)
 	}
 }

@@ -1,0 +1,72 @@
+package train
+
+import (
+	"fmt"
+
+	"github.com/lmpseg/lmpseg/onnx"
+)
+
+// Channels-last features: a tensor [N,H,W,C] (ConvNeXt and Swin stages, TensorFlow exports) is
+// transposed to N x C x H x W before the head, in Go and in the exported graph.
+const layoutNHWC = "nhwc"
+
+// nhwcFeatures transposes the channels-last features of F to NCHW.
+type nhwcFeatures struct{ onnx.Features }
+
+// Run implements onnx.Features.
+func (f nhwcFeatures) Run(x []float32, n, h, w int) ([]float32, []int64, error) {
+	feat, shape, err := f.Features.Run(x, n, h, w)
+	if err != nil {
+		return nil, nil, err
+	}
+	return nhwcToNCHW(feat, shape)
+}
+
+// nhwcToNCHW transposes a rank-4 channels-last tensor.
+func nhwcToNCHW(feat []float32, shape []int64) ([]float32, []int64, error) {
+	if len(shape) != 4 {
+		return nil, nil, fmt.Errorf("train: channels-last feature tensor has shape %v, want rank 4", shape)
+	}
+	n, h, w, c := int(shape[0]), int(shape[1]), int(shape[2]), int(shape[3])
+	if n*h*w*c != len(feat) {
+		return nil, nil, fmt.Errorf("train: feature tensor of shape %v holds %d values", shape, len(feat))
+	}
+	out := make([]float32, len(feat))
+	for b := 0; b < n; b++ {
+		src, dst := feat[b*h*w*c:(b+1)*h*w*c], out[b*h*w*c:(b+1)*h*w*c]
+		for p := 0; p < h*w; p++ {
+			for k := 0; k < c; k++ {
+				dst[k*h*w+p] = src[p*c+k]
+			}
+		}
+	}
+	return out, []int64{int64(n), int64(c), int64(h), int64(w)}, nil
+}
+
+// FeaturesFor returns f as the head of a run with cfg sees it: transposed to NCHW when the run's
+// feature tensor is channels-last.
+func FeaturesFor(cfg *Config, f onnx.Features) onnx.Features {
+	if cfg.FeatureLayout == layoutNHWC {
+		return nhwcFeatures{f}
+	}
+	return f
+}
+
+// checkFeature refuses, before anything is trained, a feature tensor that cannot carry a head
+// (not a feature map: a classifier's output, attention windows, a tensor whose channels change
+// with the input size), and records a channels-last one as such.
+func checkFeature(rc *Config, o Options) error {
+	name, err := defaultFeature(rc.Backbone, rc.Feature)
+	if err != nil {
+		return err
+	}
+	fi, err := onnx.CheckFeature(rc.Backbone, name, onnx.Options{Device: o.Device, Threads: o.Threads})
+	if err != nil {
+		return fmt.Errorf("train: --backbone %s --feature %s: %w", rc.Backbone, name, err)
+	}
+	rc.FeatureLayout = ""
+	if fi.NHWC {
+		rc.FeatureLayout = layoutNHWC
+	}
+	return nil
+}
