@@ -62,6 +62,20 @@ func EvaluateJob(ctx context.Context, m *Model, ds data.Dataset, mName, dsName s
 		if k == 0 {
 			k = m.OutClasses
 		}
+		if k == 0 && ds.Len() > 0 {
+			// The model declares no class count (a dynamic class axis): read it off the first image.
+			s, err := ds.Load(0)
+			if err != nil {
+				return nil, err
+			}
+			sc, _, _, _, err := m.Predictor.scores(s)
+			if err != nil {
+				return nil, err
+			}
+			if sc != nil {
+				k = sc.C
+			}
+		}
 		var err error
 		if job.ClassMap, err = ParseClassMap(o.ClassMap, m.Classes, k, classes); err != nil {
 			return nil, err

@@ -177,7 +177,7 @@ func (p *Predictor) input(s *data.Sample) []float32 {
 
 func (p *Predictor) checkClasses(sc *graph.Tensor) error {
 	if sc != nil && len(p.Classes) > 0 && sc.C != len(p.Classes) {
-		return fmt.Errorf("model outputs %d classes, the dataset has %d", sc.C, len(p.Classes))
+		return fmt.Errorf("model outputs %d classes, the dataset has %d (map them with eval --class-map, or check --output and --output-layout with 'lmpseg inspect')", sc.C, len(p.Classes))
 	}
 	return nil
 }
