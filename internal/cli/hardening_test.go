@@ -128,3 +128,21 @@ func TestExportFlip(t *testing.T) {
 		t.Fatal("export --flip --output logits accepted")
 	}
 }
+
+// TestExportOnModelOutput trains a head on the backbone's own output (the default --feature),
+// which is named "logits", and exports it: the export's output must not clash with that name
+// (it failed with 'output "logits" of node "lmpseg_resize_resize" (Resize) clashes with an
+// existing tensor name').
+func TestExportOnModelOutput(t *testing.T) {
+	ds := synthData(t)
+	dir := fastTempDir(t)
+	run := filepath.Join(dir, "run")
+	mustRun(t, "train", "--backbone", modelPath("tiny_dyn_s4.onnx"), "--data", filepath.Join(ds, "train"), "--out", run,
+		"--iters", "3", "--scale", "1,1", "--threads", "1", "--quiet")
+	model := filepath.Join(dir, "model.onnx")
+	r := mustRun(t, "export", "--run", run, "--out", model, "--threads", "1", "--probe", "64x128")
+	if !strings.Contains(r.stdout, `output "logits_2"`) {
+		t.Fatalf("export on the model's output named its output otherwise:\n%s", r.stdout)
+	}
+	mustRun(t, "eval", "--model", model, "--data", filepath.Join(ds, "val"), "--threads", "1")
+}
