@@ -443,18 +443,25 @@ func parity(path string, cfg *train.Config, head *graph.Head, bbModel *onnx.Mode
 		return nil, fmt.Errorf("export: parity check: the exported model gives %d values, the Go path %d", len(got), len(want.Data))
 	}
 	res := &Result{Values: len(got), ProbeH: h, ProbeW: w}
+	res.MaxAbs, res.MaxRel, res.Agree = compareScores(got, want.Data, want.C, want.H*want.W)
+	return res, nil
+}
+
+// compareScores compares two C x hw score maps: the largest absolute difference, the same
+// relative to the scale of want (max |Δ| ÷ max(1, max |want|), so that a head with large logits is
+// judged by its precision, not its magnitude), and the fraction of pixels with the same argmax. A
+// NaN counts as an infinite difference.
+func compareScores(got, want []float32, c, hw int) (maxAbs, maxRel, agree float64) {
 	var scale float64
 	for i, v := range got {
-		d := math.Abs(float64(v - want.Data[i]))
+		d := math.Abs(float64(v - want[i]))
 		if math.IsNaN(d) {
 			d = math.Inf(1)
 		}
-		res.MaxAbs = math.Max(res.MaxAbs, d)
-		scale = math.Max(scale, math.Abs(float64(want.Data[i])))
+		maxAbs = math.Max(maxAbs, d)
+		scale = math.Max(scale, math.Abs(float64(want[i])))
 	}
-	res.MaxRel = res.MaxAbs / math.Max(1, scale)
-	res.Agree = argmaxAgreement(got, want.Data, want.C, want.H*want.W)
-	return res, nil
+	return maxAbs, maxAbs / math.Max(1, scale), argmaxAgreement(got, want, c, hw)
 }
 
 // mirrorRows reverses every row of length w in x.
