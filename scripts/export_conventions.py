@@ -38,10 +38,10 @@ import torch
 import torch.nn.functional as F
 import torchvision.models.segmentation as seg
 
+from _torchexport import MEAN, STD, AuxOut, Out
+
 H, W = 128, 256
 OPSET = 17
-MEAN = [0.485, 0.456, 0.406]
-STD = [0.229, 0.224, 0.225]
 K = 12  # the synthetic dataset's classes
 FG = 2  # "building": the binary dataset's foreground
 
@@ -84,29 +84,6 @@ class FullRes(torch.nn.Module):
 
     def forward(self, x):
         return F.interpolate(self.m(x), size=x.shape[-2:], mode="bilinear", align_corners=False)
-
-
-class Out(torch.nn.Module):
-    """out["out"] of a torchvision segmentation model."""
-
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, x):
-        return self.m(x)["out"]
-
-
-class AuxOut(torch.nn.Module):
-    """(out["aux"], out["out"]) of a torchvision segmentation model built with aux_loss=True."""
-
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, x):
-        o = self.m(x)
-        return o["aux"], o["out"]
 
 
 class ToNHWC(torch.nn.Module):

@@ -32,33 +32,10 @@ import torchvision
 import torchvision.models as tvm
 import torchvision.models.segmentation as seg
 
+from _torchexport import MEAN, STD, AuxOut, Out
+
 TRACE = (256, 256)  # small tracing size keeps the export fast
 FIXED = (512, 512)
-MEAN = [0.485, 0.456, 0.406]
-STD = [0.229, 0.224, 0.225]
-
-
-class Out(torch.nn.Module):
-    """Returns out["out"] of a torchvision segmentation model."""
-
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, x):
-        return self.m(x)["out"]
-
-
-class AuxOut(torch.nn.Module):
-    """Returns (out["aux"], out["out"])."""
-
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, x):
-        o = self.m(x)
-        return o["aux"], o["out"]
 
 
 class NHWC(torch.nn.Module):
