@@ -146,3 +146,20 @@ func TestExportOnModelOutput(t *testing.T) {
 	}
 	mustRun(t, "eval", "--model", model, "--data", filepath.Join(ds, "val"), "--threads", "1")
 }
+
+// TestTrainConfigRerun: lmpseg train --config RUN/config.json --out NEW reproduces RUN bit for bit
+// with --threads 1 (augmentation, validation and an fcn head with dropout included).
+func TestTrainConfigRerun(t *testing.T) {
+	ds := synthData(t)
+	dir := fastTempDir(t)
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	mustRun(t, "train", "--backbone", modelPath("tiny_dyn_s4.onnx"), "--feature", "feat_s4", "--data", filepath.Join(ds, "train"),
+		"--val-data", filepath.Join(ds, "val"), "--out", a, "--iters", "6", "--crop", "48x96", "--head", "fcn", "--hidden", "8",
+		"--val-every", "3", "--threads", "1", "--quiet")
+	mustRun(t, "train", "--config", filepath.Join(a, "config.json"), "--out", b, "--threads", "1", "--quiet")
+	for _, f := range []string{"last.ckpt", "best.ckpt"} {
+		if !bytes.Equal(readFile(t, filepath.Join(a, f)), readFile(t, filepath.Join(b, f))) {
+			t.Errorf("%s of the --config rerun differs from the original run's", f)
+		}
+	}
+}
