@@ -197,3 +197,33 @@ func relDiff(a, b *graph.Tensor) float64 {
 	}
 	return d / math.Max(s, 1e-6)
 }
+
+// mergeExport merges the ToONNX export of net (lifted from input from, its
+// output named out, its names prefixed with prefix) into m and returns the
+// merged model; what names the case in a failure message.
+func mergeExport(t *testing.T, m *onnx.Model, net *Net, from, out, prefix, what string) *onnx.Model {
+	t.Helper()
+	nodes, inits, err := net.ToONNX(from, out, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, err := onnx.Merge(m, nodes, inits, []*pb.ValueInfoProto{onnx.FloatValueInfo(out, nil)})
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return merged
+}
+
+// randInputs returns the inputs of a two-image batch of the test models:
+// 12 x h x w and, with a second input, 8 x 2h x 2w, filled in that order
+// with randData.
+func randInputs(rng *rand.Rand, extra []string, h, w int) []*graph.Tensor {
+	ins := []*graph.Tensor{graph.NewTensor(2, 12, h, w)}
+	if len(extra) > 0 {
+		ins = append(ins, graph.NewTensor(2, 8, 2*h, 2*w))
+	}
+	for _, x := range ins {
+		copy(x.Data, randData(rng, len(x.Data)))
+	}
+	return ins
+}

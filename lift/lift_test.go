@@ -217,14 +217,7 @@ func TestTrainExport(t *testing.T) {
 				t.Errorf("%s: running statistics changed: %v", name, changed)
 			}
 			want := net.ForwardInputs(ins, false)
-			nodes, inits, err := net.ToONNX(from, "lifted_out", "lifted/")
-			if err != nil {
-				t.Fatal(err)
-			}
-			merged, err := onnx.Merge(m, nodes, inits, []*pb.ValueInfoProto{onnx.FloatValueInfo("lifted_out", nil)})
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
+			merged := mergeExport(t, m, net, from, "lifted_out", "lifted/", name)
 			got := runORT(t, merged, nil, x, n, h, w)[0]
 			if d := relDiff(want, got); !(d < 1e-4) {
 				t.Errorf("%s: exported model differs from the lifted forward by %.3g", name, d)
@@ -243,13 +236,7 @@ func TestGradients(t *testing.T) {
 			t.Fatal(err)
 		}
 		rng := rand.New(rand.NewPCG(7, 7))
-		ins := []*graph.Tensor{graph.NewTensor(2, 12, 4, 5)}
-		if len(extra) > 0 {
-			ins = append(ins, graph.NewTensor(2, 8, 8, 10))
-		}
-		for _, x := range ins {
-			copy(x.Data, randData(rng, len(x.Data)))
-		}
+		ins := randInputs(rng, extra, 4, 5)
 		// Inference mode keeps the objective smooth in the inputs (batch
 		// statistics are checked in graph's harness).
 		train := false
@@ -653,13 +640,7 @@ func TestDropout(t *testing.T) {
 			t.Fatal(err)
 		}
 		rng := rand.New(rand.NewPCG(8, 8))
-		ins := []*graph.Tensor{graph.NewTensor(2, 12, 4, 4)}
-		if len(extra) > 0 {
-			ins = append(ins, graph.NewTensor(2, 8, 8, 8))
-		}
-		for _, x := range ins {
-			copy(x.Data, randData(rng, len(x.Data)))
-		}
+		ins := randInputs(rng, extra, 4, 4)
 		if d := relDiff(net.ForwardInputs(ins, false), plain.ForwardInputs(ins, false)); d != 0 {
 			t.Errorf("%s: inference with dropout differs by %g", tc.name, d)
 		}

@@ -121,14 +121,7 @@ func TestZoo(t *testing.T) {
 					t.Errorf("%s from %s: lifted forward differs from onnxruntime by %.3g", base, deep, d)
 				}
 				if onnx.Opset(m.Proto) >= onnx.MinOpset {
-					nodes, inits, err := dn.ToONNX(deep, "deep_out", "deep/")
-					if err != nil {
-						t.Fatal(err)
-					}
-					merged, err := onnx.Merge(m, nodes, inits, []*pb.ValueInfoProto{onnx.FloatValueInfo("deep_out", nil)})
-					if err != nil {
-						t.Fatalf("%s: %v", base, err)
-					}
+					merged := mergeExport(t, m, dn, deep, "deep_out", "deep/", base)
 					d := relDiff(runORT(t, merged, nil, x, n, h, w)[0], r[len(r)-1])
 					t.Logf("%s: deep export vs onnxruntime: %.2g", base, d)
 					if !(d < 1e-4) {
@@ -170,14 +163,7 @@ func TestZoo(t *testing.T) {
 			}
 		}
 		want := net5.ForwardInputs(res[:len(res)-1], false)
-		nodes, inits, err := net5.ToONNX(from, "lifted_out", "lifted/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		merged, err := onnx.Merge(m, nodes, inits, []*pb.ValueInfoProto{onnx.FloatValueInfo("lifted_out", nil)})
-		if err != nil {
-			t.Fatalf("%s: %v", base, err)
-		}
+		merged := mergeExport(t, m, net5, from, "lifted_out", "lifted/", base)
 		got := runORT(t, merged, nil, x, n, h, w)[0]
 		d = relDiff(want, got)
 		t.Logf("%s: 5-class trained export vs lifted forward: %.2g (%v vs %v)", base, d, []int{want.N, want.C, want.H, want.W}, []int{got.N, got.C, got.H, got.W})
