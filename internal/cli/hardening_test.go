@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lmpseg/lmpseg/internal/synth"
 )
 
 // TestExportKeepsOldModel: an export whose parity check fails leaves the file that was at --out.
@@ -161,5 +163,27 @@ func TestTrainConfigRerun(t *testing.T) {
 		if !bytes.Equal(readFile(t, filepath.Join(a, f)), readFile(t, filepath.Join(b, f))) {
 			t.Errorf("%s of the --config rerun differs from the original run's", f)
 		}
+	}
+}
+
+// TestStaticModelSlide: a model of fixed input size (64x128) evaluates with --mode slide on images
+// larger and smaller than its size (windows are padded to the full size, not clipped to the image),
+// and with the default mode (resize) on both.
+func TestStaticModelSlide(t *testing.T) {
+	dir := fastTempDir(t)
+	ds := filepath.Join(dir, "ds")
+	if err := synth.Generate(ds, synth.Options{Seed: 4, Train: 2, Val: 2, H: 96, W: 160}); err != nil {
+		t.Fatal(err)
+	}
+	small := filepath.Join(dir, "small")
+	if err := synth.Generate(small, synth.Options{Seed: 5, Train: 1, Val: 2, H: 48, W: 80}); err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(dir, "run")
+	mustRun(t, "train", "--backbone", modelPath("tiny_static_s8.onnx"), "--feature", "feat_s8", "--data", filepath.Join(ds, "train"),
+		"--out", run, "--iters", "2", "--batch", "1", "--scale", "1,1", "--threads", "1", "--quiet")
+	for _, val := range []string{filepath.Join(ds, "val"), filepath.Join(small, "val")} {
+		mustRun(t, "eval", "--run", run, "--data", val, "--mode", "slide", "--stride", "32x64", "--threads", "1")
+		mustRun(t, "eval", "--run", run, "--data", val, "--threads", "1")
 	}
 }
