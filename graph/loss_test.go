@@ -22,14 +22,7 @@ func refPixelCE(logits *Tensor, labels []int32, H, W int, ignore int32) (ce, pro
 				prob[i] = 1
 				continue
 			}
-			m := math.Inf(-1)
-			for c := 0; c < logits.C; c++ {
-				m = math.Max(m, float64(up.Data[(n*logits.C+c)*hw+p]))
-			}
-			var s float64
-			for c := 0; c < logits.C; c++ {
-				s += math.Exp(float64(up.Data[(n*logits.C+c)*hw+p]) - m)
-			}
+			m, s := refSoftmaxSum(up, n, p)
 			zl := float64(up.Data[(n*logits.C+int(labels[i]))*hw+p]) - m
 			ce[i] = float32(math.Log(s) - zl)
 			prob[i] = float32(math.Exp(zl) / s)
@@ -51,14 +44,7 @@ func refPixelCEBackward(logits *Tensor, labels []int32, coef []float32, H, W int
 			if labels[i] == ignore {
 				continue
 			}
-			m := math.Inf(-1)
-			for c := 0; c < logits.C; c++ {
-				m = math.Max(m, float64(up.Data[(n*logits.C+c)*hw+p]))
-			}
-			var s float64
-			for c := 0; c < logits.C; c++ {
-				s += math.Exp(float64(up.Data[(n*logits.C+c)*hw+p]) - m)
-			}
+			m, s := refSoftmaxSum(up, n, p)
 			for c := 0; c < logits.C; c++ {
 				v := math.Exp(float64(up.Data[(n*logits.C+c)*hw+p])-m) / s
 				if c == int(labels[i]) {
@@ -71,6 +57,20 @@ func refPixelCEBackward(logits *Tensor, labels []int32, coef []float32, H, W int
 	d := NewTensor(logits.N, logits.C, logits.H, logits.W)
 	ResizeBilinearBackward(d, g)
 	return d
+}
+
+// refSoftmaxSum returns the largest logit m of pixel p of image n of up and
+// the sum over classes of exp(logit - m), in float64.
+func refSoftmaxSum(up *Tensor, n, p int) (m, s float64) {
+	hw := up.H * up.W
+	m = math.Inf(-1)
+	for c := 0; c < up.C; c++ {
+		m = math.Max(m, float64(up.Data[(n*up.C+c)*hw+p]))
+	}
+	for c := 0; c < up.C; c++ {
+		s += math.Exp(float64(up.Data[(n*up.C+c)*hw+p]) - m)
+	}
+	return m, s
 }
 
 var lossCases = []struct {

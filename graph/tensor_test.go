@@ -59,25 +59,21 @@ func TestExecThreads(t *testing.T) {
 	var up1 *Tensor
 	for _, threads := range []int{1, 2, 5} {
 		name := fmt.Sprintf("threads %d", threads)
-		ex := Exec{Threads: threads}
-		ce, pr := make([]float32, len(labels)), make([]float32, len(labels))
-		g := NewTensor(2, 7, 5, 7)
-		arg := make([]int32, 2*H*W)
-		up := NewTensor(2, 7, H, W)
-		ex.PixelCE(ce, pr, logits, labels, H, W, 255)
-		ex.PixelCEBackward(g, logits, labels, coef, H, W, 255)
-		ex.ArgmaxUpsampled(arg, logits, H, W)
-		ex.ResizeBilinear(up, logits)
-
-		ex2 := Exec{Threads: threads}
-		ce2, pr2 := make([]float32, len(labels)), make([]float32, len(labels))
-		g2 := NewTensor(2, 7, 5, 7)
-		arg2 := make([]int32, 2*H*W)
-		up2 := NewTensor(2, 7, H, W)
-		ex2.PixelCE(ce2, pr2, logits, labels, H, W, 255)
-		ex2.PixelCEBackward(g2, logits, labels, coef, H, W, 255)
-		ex2.ArgmaxUpsampled(arg2, logits, H, W)
-		ex2.ResizeBilinear(up2, logits)
+		// kernels runs every kernel once with a fresh Exec and fresh outputs.
+		kernels := func() (ce, pr []float32, g *Tensor, arg []int32, up *Tensor) {
+			ex := Exec{Threads: threads}
+			ce, pr = make([]float32, len(labels)), make([]float32, len(labels))
+			g = NewTensor(2, 7, 5, 7)
+			arg = make([]int32, 2*H*W)
+			up = NewTensor(2, 7, H, W)
+			ex.PixelCE(ce, pr, logits, labels, H, W, 255)
+			ex.PixelCEBackward(g, logits, labels, coef, H, W, 255)
+			ex.ArgmaxUpsampled(arg, logits, H, W)
+			ex.ResizeBilinear(up, logits)
+			return ce, pr, g, arg, up
+		}
+		ce, pr, g, arg, up := kernels()
+		ce2, pr2, g2, arg2, up2 := kernels()
 
 		if maxAbsDiff(ce, ce2) != 0 || maxAbsDiff(pr, pr2) != 0 || maxAbsDiff(g.Data, g2.Data) != 0 || maxAbsDiff(up.Data, up2.Data) != 0 {
 			t.Errorf("%s: two runs of one thread count differ", name)
