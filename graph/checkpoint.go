@@ -40,8 +40,17 @@ func (h *Head) MarshalBinary() ([]byte, error) {
 	b = binary.LittleEndian.AppendUint32(b, ckptVersion)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(spec)))
 	b = append(b, spec...)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(ts)))
-	for _, p := range ts {
+	b = AppendParams(b, ts)
+	b = binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+	return b, nil
+}
+
+// AppendParams appends to b the checkpoint encoding of ps, little-endian:
+// a uint32 count, then for each a uint32 name length, the name, a uint64
+// value count and the float32 values. It returns the extended slice.
+func AppendParams(b []byte, ps []*Param) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(ps)))
+	for _, p := range ps {
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(p.Name)))
 		b = append(b, p.Name...)
 		b = binary.LittleEndian.AppendUint64(b, uint64(len(p.Data)))
@@ -49,8 +58,7 @@ func (h *Head) MarshalBinary() ([]byte, error) {
 			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
 		}
 	}
-	b = binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
-	return b, nil
+	return b
 }
 
 type ckptReader struct {

@@ -283,15 +283,7 @@ func (net *Net) MarshalBinary() ([]byte, error) {
 	ts := append(append([]*graph.Param(nil), net.params...), net.bufs...)
 	b := append([]byte(nil), ckptMagic...)
 	b = binary.LittleEndian.AppendUint32(b, ckptVersion)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(ts)))
-	for _, p := range ts {
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(p.Name)))
-		b = append(b, p.Name...)
-		b = binary.LittleEndian.AppendUint64(b, uint64(len(p.Data)))
-		for _, v := range p.Data {
-			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
-		}
-	}
+	b = graph.AppendParams(b, ts)
 	return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b)), nil
 }
 
