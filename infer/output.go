@@ -398,36 +398,19 @@ func StaticInputHW(m *onnx.Model) [2]int {
 
 var classDimRe = regexp.MustCompile(`(?i)^(num_?|n_?)?(class(es)?|cls|labels|categories|k)$`)
 
-func isIntType(t int32) bool {
-	switch pb.TensorProto_DataType(t) {
-	case pb.TensorProto_INT8, pb.TensorProto_INT16, pb.TensorProto_INT32, pb.TensorProto_INT64,
-		pb.TensorProto_UINT8, pb.TensorProto_UINT16, pb.TensorProto_UINT32, pb.TensorProto_UINT64, pb.TensorProto_BOOL:
-		return true
-	}
-	return false
-}
-
+// elemName names an element type as onnx.ElemTypeName does, but an
+// undefined type as "".
 func elemName(t int32) string {
-	switch pb.TensorProto_DataType(t) {
-	case pb.TensorProto_UNDEFINED:
+	if pb.TensorProto_DataType(t) == pb.TensorProto_UNDEFINED {
 		return ""
-	case pb.TensorProto_FLOAT:
-		return "float32"
-	case pb.TensorProto_DOUBLE:
-		return "float64"
-	case pb.TensorProto_FLOAT16:
-		return "float16"
 	}
-	if s, ok := pb.TensorProto_DataType_name[t]; ok {
-		return strings.ToLower(s)
-	}
-	return "type" + strconv.Itoa(int(t))
+	return onnx.ElemTypeName(t)
 }
 
 // planOutput decides about one graph output.
 func planOutput(v *pb.ValueInfoProto, pr *producers, in inputDims, md *Metadata, o OutputOptions) (p OutputPlan) {
 	tt := v.GetType().GetTensorType()
-	p = OutputPlan{Name: v.GetName(), Elem: elemName(tt.GetElemType()), inputHW: in.hw, knownInt: isIntType(tt.GetElemType())}
+	p = OutputPlan{Name: v.GetName(), Elem: elemName(tt.GetElemType()), inputHW: in.hw, knownInt: onnx.IntElemType(tt.GetElemType())}
 	if md != nil {
 		p.metaK = len(md.Classes)
 	}

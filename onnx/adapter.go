@@ -46,9 +46,9 @@ func imageInput(in *pb.ValueInfoProto) (InputInfo, []int64, error) {
 	info := InputInfo{Layout: "nchw", Channels: 3}
 	switch et := tt.GetElemType(); pb.TensorProto_DataType(et) {
 	case pb.TensorProto_FLOAT, pb.TensorProto_FLOAT16, pb.TensorProto_UINT8:
-		info.ElemType = elemTypeName(et)
+		info.ElemType = ElemTypeName(et)
 	default:
-		return InputInfo{}, nil, fmt.Errorf("onnx: input %q has element type %s; a float32, float16 or uint8 image input is needed", in.GetName(), elemTypeName(et))
+		return InputInfo{}, nil, fmt.Errorf("onnx: input %q has element type %s; a float32, float16 or uint8 image input is needed", in.GetName(), ElemTypeName(et))
 	}
 	sh := tt.GetShape()
 	if sh == nil {

@@ -18,7 +18,7 @@ func ImageInput(m *Model) (InputInfo, error) {
 // when neither knows.
 func TensorType(m *Model, name string) string {
 	if et, ok := tensorTypes(m, []string{name})[name]; ok {
-		return elemTypeName(et)
+		return ElemTypeName(et)
 	}
 	return ""
 }

@@ -229,7 +229,7 @@ func tensorInfo(v *pb.ValueInfoProto) TensorInfo {
 		}
 		return ti
 	}
-	ti.Type = elemTypeName(tt.GetElemType())
+	ti.Type = ElemTypeName(tt.GetElemType())
 	if sh := tt.GetShape(); sh != nil {
 		ti.Shape = []string{}
 		for _, d := range sh.GetDim() {

@@ -348,7 +348,7 @@ func (pr *probeResult) classify(i int) (Candidate, string) {
 		return Candidate{}, fmt.Sprintf("has shape %s (rank %d); a feature map has rank 4", at(0), len(s0))
 	}
 	if et, ok := pr.types[name]; ok && !featureType(et) {
-		return Candidate{}, fmt.Sprintf("has element type %s; a feature map is float32 or float16", elemTypeName(et))
+		return Candidate{}, fmt.Sprintf("has element type %s; a feature map is float32 or float16", ElemTypeName(et))
 	}
 	for k, s := range shapes {
 		if len(s) != 4 {
@@ -546,7 +546,7 @@ func checkFeature(m *Model, tensor string, o Options) (FeatureInfo, error) {
 	}
 	fi := FeatureInfo{Name: tensor, Shape: c.Shape, H: h, W: w, Stride: c.Stride, StrideW: c.StrideW, StrideText: c.StrideText, NHWC: c.NHWC, Type: "float32"}
 	if et, ok := pr.types[tensor]; ok {
-		fi.Type = elemTypeName(et)
+		fi.Type = ElemTypeName(et)
 	}
 	fi.Channels = int(c.Shape[1])
 	if c.NHWC {
