@@ -626,24 +626,6 @@ func convertOutput(v ort.Value) (Output, error) {
 		// Outputs allocated by onnxruntime_go are copied into Go memory,
 		// which stays valid after Destroy.
 		return Output{Type: "float32", Data: t.GetData(), Shape: shape}, nil
-	case *ort.Tensor[float64]:
-		return Output{Type: "float64", Data: toFloat32(t.GetData()), Shape: shape}, nil
-	case *ort.Tensor[int64]:
-		return Output{Type: "int64", Data: toFloat32(t.GetData()), Shape: shape}, nil
-	case *ort.Tensor[int32]:
-		return Output{Type: "int32", Data: toFloat32(t.GetData()), Shape: shape}, nil
-	case *ort.Tensor[uint8]:
-		return Output{Type: "uint8", Data: toFloat32(t.GetData()), Shape: shape}, nil
-	case *ort.Tensor[int8]:
-		return Output{Type: "int8", Data: toFloat32(t.GetData()), Shape: shape}, nil
-	case *ort.Tensor[uint16]:
-		return Output{Type: "uint16", Data: toFloat32(t.GetData()), Shape: shape}, nil
-	case *ort.Tensor[int16]:
-		return Output{Type: "int16", Data: toFloat32(t.GetData()), Shape: shape}, nil
-	case *ort.Tensor[uint32]:
-		return Output{Type: "uint32", Data: toFloat32(t.GetData()), Shape: shape}, nil
-	case *ort.Tensor[uint64]:
-		return Output{Type: "uint64", Data: toFloat32(t.GetData()), Shape: shape}, nil
 	case *ort.Tensor[bool]:
 		d := t.GetData()
 		f := make([]float32, len(d))
@@ -654,7 +636,31 @@ func convertOutput(v ort.Value) (Output, error) {
 		}
 		return Output{Type: "bool", Data: f, Shape: shape}, nil
 	}
+	for _, conv := range numericOutputs {
+		if o, ok := conv(v); ok {
+			o.Shape = shape
+			return o, nil
+		}
+	}
 	return Output{}, fmt.Errorf("unsupported output type %s", v.GetONNXType())
+}
+
+// numericOutputs convert a tensor of each Go number type but float32.
+var numericOutputs = [...]func(ort.Value) (Output, bool){
+	numericOutput[float64], numericOutput[int64], numericOutput[int32],
+	numericOutput[uint8], numericOutput[int8], numericOutput[uint16],
+	numericOutput[int16], numericOutput[uint32], numericOutput[uint64],
+}
+
+// numericOutput copies v to float32 if it is a tensor of T, naming its type
+// as Go names T; ok is false for a tensor of another type.
+func numericOutput[T number](v ort.Value) (o Output, ok bool) {
+	t, ok := v.(*ort.Tensor[T])
+	if !ok {
+		return Output{}, false
+	}
+	var zero T
+	return Output{Type: fmt.Sprintf("%T", zero), Data: toFloat32(t.GetData())}, true
 }
 
 type number interface {
@@ -683,24 +689,4 @@ func (s *Session) Close() error {
 		return fmt.Errorf("onnx: destroying session: %w", err)
 	}
 	return nil
-}
-
-// elemTypeName names an ONNX TensorProto data type.
-func elemTypeName(t int32) string {
-	switch pb.TensorProto_DataType(t) {
-	case pb.TensorProto_FLOAT:
-		return "float32"
-	case pb.TensorProto_DOUBLE:
-		return "float64"
-	case pb.TensorProto_FLOAT16:
-		return "float16"
-	case pb.TensorProto_BFLOAT16:
-		return "bfloat16"
-	case pb.TensorProto_UNDEFINED:
-		return "undefined"
-	}
-	if s, ok := pb.TensorProto_DataType_name[t]; ok {
-		return strings.ToLower(s)
-	}
-	return "type" + strconv.Itoa(int(t))
 }
