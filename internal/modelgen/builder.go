@@ -147,6 +147,21 @@ func floatValue(name string, dims ...dim) *pb.ValueInfoProto {
 	return onnx.ValueInfo(name, pb.TensorProto_FLOAT, ds...)
 }
 
+// bareModel wraps a finished graph into a ModelProto with the fixed identity
+// (IR version, opset, producer, domain) and no metadata.
+func bareModel(g *pb.GraphProto, doc string) *pb.ModelProto {
+	return &pb.ModelProto{
+		IrVersion:       IRVersion,
+		OpsetImport:     []*pb.OperatorSetIdProto{{Domain: "", Version: Opset}},
+		ProducerName:    Producer,
+		ProducerVersion: Version,
+		Domain:          "io.github.lmpseg",
+		ModelVersion:    1,
+		DocString:       doc,
+		Graph:           g,
+	}
+}
+
 // model wraps a finished graph into a ModelProto with the fixed identity and
 // the normalisation metadata. extra holds further key/value pairs, in order.
 func model(g *pb.GraphProto, doc string, extra ...string) *pb.ModelProto {
@@ -159,16 +174,7 @@ func model(g *pb.GraphProto, doc string, extra ...string) *pb.ModelProto {
 	}
 	meta := []string{MetaPreprocess, string(pre)}
 	meta = append(meta, extra...)
-	m := &pb.ModelProto{
-		IrVersion:       IRVersion,
-		OpsetImport:     []*pb.OperatorSetIdProto{{Domain: "", Version: Opset}},
-		ProducerName:    Producer,
-		ProducerVersion: Version,
-		Domain:          "io.github.lmpseg",
-		ModelVersion:    1,
-		DocString:       doc,
-		Graph:           g,
-	}
+	m := bareModel(g, doc)
 	for i := 0; i < len(meta); i += 2 {
 		m.MetadataProps = append(m.MetadataProps, &pb.StringStringEntryProto{Key: meta[i], Value: meta[i+1]})
 	}

@@ -32,6 +32,18 @@ func stem(b *builder, rng *rand.Rand, x string) string {
 	return b.node("Relu", []string{c}, "feat_s2")
 }
 
+// block3 adds the tiny stride-4 network's third convolution, block3.conv: 3x3, c outputs from
+// the inC channels of x, output i centre-weighted on input i plus noise, and returns its output.
+func block3(b *builder, rng *rand.Rand, x string, c, inC int) string {
+	w := randomConv(rng, c, inC, 3, 0.4)
+	for i := range c {
+		kernel3(w, inC, i, i, Center3, 1)
+	}
+	bias := make([]float32, c)
+	jitter(bias, rng, 0.05)
+	return b.conv(convSpec{Name: "block3.conv", Input: x, Out: c, In: inC, K: 3, Pad: 1, Weight: w, Bias: bias})
+}
+
 // smoothAndContrast adds a stride-2 3x3 convolution from 8 to 16 channels and
 // a Relu: for each input channel a local mean and a centre-surround contrast,
 // mixed with a weaker random component.
@@ -71,13 +83,7 @@ func TinyDynS4() *pb.ModelProto {
 	a := smoothAndContrast(b, rng, s2, "block2.conv", "block2")
 
 	const c = 16
-	w := randomConv(rng, c, c, 3, 0.4)
-	for i := range c {
-		kernel3(w, c, i, i, Center3, 1)
-	}
-	bias := make([]float32, c)
-	jitter(bias, rng, 0.05)
-	f := b.conv(convSpec{Name: "block3.conv", Input: a, Out: c, In: c, K: 3, Pad: 1, Weight: w, Bias: bias})
+	f := block3(b, rng, a, c, c)
 	feat := b.node("Relu", []string{f}, "feat_s4")
 
 	logits := classifier(b, rng, feat, c, TinyClasses, "logits")

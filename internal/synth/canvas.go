@@ -42,26 +42,21 @@ func (c *canvas) set(x, y int, cls uint8, s shader) {
 
 // rows clips the half-open pixel row range covering [y0, y1) in continuous
 // coordinates (a pixel is covered when its centre is inside).
-func (c *canvas) rows(y0, y1 float64) (int, int) {
-	a := int(math.Ceil(y0 - 0.5))
-	b := int(math.Ceil(y1 - 0.5))
-	if a < 0 {
-		a = 0
-	}
-	if b > c.h {
-		b = c.h
-	}
-	return a, b
-}
+func (c *canvas) rows(y0, y1 float64) (int, int) { return covered(y0, y1, c.h) }
 
-func (c *canvas) cols(x0, x1 float64) (int, int) {
-	a := int(math.Ceil(x0 - 0.5))
-	b := int(math.Ceil(x1 - 0.5))
+// cols is rows for the columns.
+func (c *canvas) cols(x0, x1 float64) (int, int) { return covered(x0, x1, c.w) }
+
+// covered returns the half-open range of pixels in [0, n) whose centres lie in
+// [v0, v1).
+func covered(v0, v1 float64, n int) (int, int) {
+	a := int(math.Ceil(v0 - 0.5))
+	b := int(math.Ceil(v1 - 0.5))
 	if a < 0 {
 		a = 0
 	}
-	if b > c.w {
-		b = c.w
+	if b > n {
+		b = n
 	}
 	return a, b
 }
