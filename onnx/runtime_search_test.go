@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -213,29 +212,16 @@ func TestRuntimeCandidateOrder(t *testing.T) {
 
 // runtimeHelper runs InitRuntime through TestInitRuntimeHelper in the test
 // binary exe, from the folder wd, with env added to a copy of the
-// environment without ONNXRUNTIME_LIB and LD_LIBRARY_PATH.
+// environment without ONNXRUNTIME_LIB, LD_LIBRARY_PATH and XDG_CACHE_HOME.
 func runtimeHelper(t *testing.T, exe, wd string, env ...string) string {
 	t.Helper()
-	cmd := exec.Command(exe, "-test.run=^TestInitRuntimeHelper$")
-	cmd.Dir = wd
+	var base []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "ONNXRUNTIME_LIB=") && !strings.HasPrefix(kv, "LD_LIBRARY_PATH=") && !strings.HasPrefix(kv, "XDG_CACHE_HOME=") {
-			cmd.Env = append(cmd.Env, kv)
+			base = append(base, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, "LMPSEG_ORT_HELPER=1", "LMPSEG_ORT_ARG=")
-	cmd.Env = append(cmd.Env, env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("helper: %v\n%s", err, out)
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(line, "OK ") || strings.HasPrefix(line, "ERR ") {
-			return line
-		}
-	}
-	t.Fatalf("helper printed no result:\n%s", out)
-	return ""
+	return runInitHelper(t, exe, wd, base, "", env)
 }
 
 // TestRuntimeFromAnywhere runs a copy of the test binary placed as make

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -57,10 +58,18 @@ func helperInit(t *testing.T, wd, arg string, env ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runInitHelper(t, exe, wd, os.Environ(), arg, env)
+}
+
+// runInitHelper runs TestInitRuntimeHelper of the test binary exe from the
+// folder wd with InitRuntime's argument arg, in the environment base, then
+// the helper's variables, then env, and returns the line it printed
+// starting "OK " or "ERR ".
+func runInitHelper(t *testing.T, exe, wd string, base []string, arg string, env []string) string {
+	t.Helper()
 	cmd := exec.Command(exe, "-test.run=^TestInitRuntimeHelper$")
 	cmd.Dir = wd
-	cmd.Env = append(os.Environ(), "LMPSEG_ORT_HELPER=1", "LMPSEG_ORT_ARG="+arg)
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = slices.Concat(base, []string{"LMPSEG_ORT_HELPER=1", "LMPSEG_ORT_ARG=" + arg}, env)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("helper: %v\n%s", err, out)
