@@ -17,15 +17,10 @@ func ResizeBilinear(dst, src *Tensor) { Exec{}.ResizeBilinear(dst, src) }
 // The kernel is resample's Weighted form; the result does not depend on the
 // thread count.
 func (e Exec) ResizeBilinear(dst, src *Tensor) {
-	src.check("resize source")
-	dst.check("resize destination")
-	if dst.N != src.N || dst.C != src.C {
-		panic(fmt.Sprintf("graph: resize %dx%d channels into %dx%d", src.N, src.C, dst.N, dst.C))
-	}
-	if dst.Len() == 0 {
+	ym, xm, ok := resizeMaps(src, dst, "resize source", "resize destination", "graph: resize %[1]dx%[2]d channels into %[3]dx%[4]d")
+	if !ok {
 		return
 	}
-	ym, xm := resample.BilinearAxis(src.H, dst.H), resample.BilinearAxis(src.W, dst.W)
 	planes := src.N * src.C
 	parallel(e.threads(), planes*dst.H, func(_, lo, hi int) {
 		for it := lo; it < hi; it++ {
@@ -48,15 +43,10 @@ func ResizeBilinearBackward(dsrc, dy *Tensor) { Exec{}.ResizeBilinearBackward(ds
 // e's thread count. Planes are independent, so the result does not depend
 // on the thread count.
 func (e Exec) ResizeBilinearBackward(dsrc, dy *Tensor) {
-	dsrc.check("resize backward")
-	dy.check("resize backward")
-	if dy.N != dsrc.N || dy.C != dsrc.C {
-		panic(fmt.Sprintf("graph: resize backward %dx%d channels into %dx%d", dy.N, dy.C, dsrc.N, dsrc.C))
-	}
-	if dy.Len() == 0 {
+	ym, xm, ok := resizeMaps(dsrc, dy, "resize backward", "resize backward", "graph: resize backward %[3]dx%[4]d channels into %[1]dx%[2]d")
+	if !ok {
 		return
 	}
-	ym, xm := resample.BilinearAxis(dsrc.H, dy.H), resample.BilinearAxis(dsrc.W, dy.W)
 	planes := dy.N * dy.C
 	// Splitting over planes keeps writes disjoint and the summation order
 	// fixed.
@@ -70,6 +60,23 @@ func (e Exec) ResizeBilinearBackward(dsrc, dy *Tensor) {
 			}
 		}
 	})
+}
+
+// resizeMaps checks the tensors of a resize between src's size and out's
+// (src first, each named by its what in the panic) and returns the row and
+// column maps of out's samples onto src's; ok is false when out is empty.
+// It panics, with mismatch formatted with src's N and C then out's, when N
+// or C differ.
+func resizeMaps(src, out *Tensor, srcWhat, outWhat, mismatch string) (ym, xm resample.Axis, ok bool) {
+	src.check(srcWhat)
+	out.check(outWhat)
+	if out.N != src.N || out.C != src.C {
+		panic(fmt.Sprintf(mismatch, src.N, src.C, out.N, out.C))
+	}
+	if out.Len() == 0 {
+		return ym, xm, false
+	}
+	return resample.BilinearAxis(src.H, out.H), resample.BilinearAxis(src.W, out.W), true
 }
 
 // Resize is ResizeBilinear as a Layer with a fixed output size H x W.
