@@ -38,9 +38,7 @@ func SoftmaxCE(dstCE, dstProb, logits []float32, labels []int32, n, c, hw int, i
 	mx := make([]float32, hw)
 	sum := make([]float64, hw)
 	for k := 0; k < n; k++ {
-		z := logits[k*c*hw : (k+1)*c*hw]
-		softmaxStats(mx, sum, z, c, hw)
-		lab := labels[k*hw : (k+1)*hw]
+		z, lab := imageStats(mx, sum, logits, labels, k, c, hw)
 		ce := dstCE[k*hw : (k+1)*hw]
 		for j, y := range lab {
 			if y == ignore || y < 0 || int(y) >= c {
@@ -61,6 +59,14 @@ func SoftmaxCE(dstCE, dstProb, logits []float32, labels []int32, n, c, hw int, i
 			}
 		}
 	}
+}
+
+// imageStats returns image k's logits z (c x hw) and labels (hw) from the batch, with
+// softmaxStats of z in mx and sum.
+func imageStats(mx []float32, sum []float64, logits []float32, labels []int32, k, c, hw int) (z []float32, lab []int32) {
+	z = logits[k*c*hw : (k+1)*c*hw]
+	softmaxStats(mx, sum, z, c, hw)
+	return z, labels[k*hw : (k+1)*hw]
 }
 
 // softmaxStats writes the per-pixel maximum over the c channels of z (c x hw) into mx and
@@ -94,10 +100,8 @@ func SoftmaxCEGrad(dst, logits []float32, labels []int32, coef []float32, n, c, 
 	sum := make([]float64, hw)
 	scale := make([]float64, hw)
 	for k := 0; k < n; k++ {
-		z := logits[k*c*hw : (k+1)*c*hw]
+		z, lab := imageStats(mx, sum, logits, labels, k, c, hw)
 		d := dst[k*c*hw : (k+1)*c*hw]
-		softmaxStats(mx, sum, z, c, hw)
-		lab := labels[k*hw : (k+1)*hw]
 		cf := coef[k*hw : (k+1)*hw]
 		for j, y := range lab {
 			if y == ignore || y < 0 || int(y) >= c {
