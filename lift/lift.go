@@ -205,19 +205,30 @@ func (b *builder) isSmall(name string) bool {
 	return r
 }
 
+// cachedInit returns the value of name from cache or, failing that, the
+// initializer of that name in inits decoded (external data under dir) and
+// stored in cache. ok is false when name is in neither; a decoding error
+// is returned with ok true and nothing cached.
+func cachedInit(cache map[string]*value, inits map[string]*pb.TensorProto, dir, name string) (v *value, ok bool, err error) {
+	if v, ok := cache[name]; ok {
+		return v, true, nil
+	}
+	t, ok := inits[name]
+	if !ok {
+		return nil, false, nil
+	}
+	if v, err = decodeTensor(t, dir); err != nil {
+		return nil, true, err
+	}
+	cache[name] = v
+	return v, true, nil
+}
+
 // staticValue evaluates a constant small value (one that reads no tensor
 // shape).
 func (b *builder) staticValue(name string) (*value, error) {
-	if v, ok := b.static[name]; ok {
-		return v, nil
-	}
-	if t, ok := b.inits[name]; ok {
-		v, err := decodeTensor(t, b.dir)
-		if err != nil {
-			return nil, err
-		}
-		b.static[name] = v
-		return v, nil
+	if v, ok, err := cachedInit(b.static, b.inits, b.dir, name); ok {
+		return v, err
 	}
 	i, ok := b.prod[name]
 	if !ok || !b.isSmall(name) {
@@ -1081,16 +1092,8 @@ func (net *Net) smallValue(name string) (*value, error) {
 	if v, ok := net.small[name]; ok {
 		return v, nil
 	}
-	if v, ok := net.consts[name]; ok {
-		return v, nil
-	}
-	if t, ok := net.inits[name]; ok {
-		v, err := decodeTensor(t, net.dir)
-		if err != nil {
-			return nil, err
-		}
-		net.consts[name] = v
-		return v, nil
+	if v, ok, err := cachedInit(net.consts, net.inits, net.dir, name); ok {
+		return v, err
 	}
 	return nil, fmt.Errorf("lift: small value %q missing", name)
 }
