@@ -317,24 +317,7 @@ func Lift(m *onnx.Model, from string, o Options) (*Net, error) {
 		return nil, fmt.Errorf("lift: from and output are both %q: nothing to lift", from)
 	}
 	// needed: the nodes the output needs.
-	need := make([]bool, len(g.Node))
-	work := []string{output}
-	seen := map[string]bool{output: true}
-	for len(work) > 0 {
-		name := work[len(work)-1]
-		work = work[:len(work)-1]
-		i, ok := b.prod[name]
-		if !ok || need[i] {
-			continue
-		}
-		need[i] = true
-		for _, in := range g.Node[i].GetInput() {
-			if in != "" && !seen[in] {
-				seen[in] = true
-				work = append(work, in)
-			}
-		}
-	}
+	need, seen := b.reach(output)
 	if !seen[from] {
 		return nil, fmt.Errorf("lift: the output %q does not depend on %q", output, from)
 	}
@@ -529,9 +512,17 @@ func Lift(m *onnx.Model, from string, o Options) (*Net, error) {
 
 // ancestors marks the nodes that computing name needs.
 func (b *builder) ancestors(name string) []bool {
-	anc := make([]bool, len(b.g.Node))
+	anc, _ := b.reach(name)
+	return anc
+}
+
+// reach marks the nodes that computing name needs and returns them with
+// the set of tensor names met on the way (name and every input of those
+// nodes).
+func (b *builder) reach(name string) (anc []bool, seen map[string]bool) {
+	anc = make([]bool, len(b.g.Node))
 	work := []string{name}
-	seen := map[string]bool{name: true}
+	seen = map[string]bool{name: true}
 	for len(work) > 0 {
 		v := work[len(work)-1]
 		work = work[:len(work)-1]
@@ -547,7 +538,7 @@ func (b *builder) ancestors(name string) []bool {
 			}
 		}
 	}
-	return anc
+	return anc, seen
 }
 
 func nodeDepends(n *pb.NodeProto, dep map[string]bool) bool {
