@@ -62,11 +62,7 @@ func TestInputAdapter(t *testing.T) {
 		{"static batch 1", buildNet(netSpec{static: []int64{1, 3, h, w}, channels: []int{4, 6}}),
 			"stage2", InputInfo{Layout: "nchw", ElemType: "float32", Channels: 3, StaticBatch: 1, StaticH: h, StaticW: w}, nil, 1e-5},
 	}
-	rb, err := OpenBackbone(ref, Options{Feature: "stage2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rb.Close()
+	rb := openBackbone(t, ref, Options{Feature: "stage2"})
 	x := ramp(n * 3 * h * w)
 	for i := range x {
 		x[i] = x[i]*300 - 20 // beyond 0..255, to check clamping

@@ -67,11 +67,7 @@ func TestBackboneStaticShape(t *testing.T) {
 	spec := netSpec{static: []int64{1, 3, 32, 64}, channels: []int{4, 8}}
 	mp := buildNet(spec)
 	p := writeModel(t, dir, "static.onnx", mp)
-	b, err := OpenBackbone(p, Options{Feature: "stage2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := openBackbone(t, p, Options{Feature: "stage2"})
 	x := ramp(3 * 32 * 64)
 	got, shape, err := b.Run(x, 1, 32, 64)
 	if err != nil {
@@ -153,13 +149,9 @@ func TestBackboneErrors(t *testing.T) {
 		}
 	}
 	// A batch a dynamic model cannot run gives an onnxruntime error on one line.
-	b, err := OpenBackbone(p, Options{Feature: "stage1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := openBackbone(t, p, Options{Feature: "stage1"})
 	b.s.nchwDims = nil // let a wrong channel count through to onnxruntime
-	_, err = b.s.Run(ramp(2*5*8*8), 2, 5, 8, 8)
+	_, err := b.s.Run(ramp(2*5*8*8), 2, 5, 8, 8)
 	if err == nil || strings.Contains(err.Error(), "\n") || !strings.HasPrefix(err.Error(), "onnx: running the model") {
 		t.Errorf("wrong channel count: %v", err)
 	}
@@ -252,35 +244,32 @@ func TestBackboneExternalData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// runCut runs b, opened with error err, then closes it.
+	runCut := func(what string, b *Backbone, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := b.Run(x, 2, 24, 40)
+		b.Close()
+		if err != nil || maxAbsDiff(got, want) > 1e-4 {
+			t.Errorf("%s: err %v diff %g", what, err, maxAbsDiff(got, want))
+		}
+	}
 	b, err := NewBackbone(cut, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _, err = b.Run(x, 2, 24, 40)
-	b.Close()
-	if err != nil || maxAbsDiff(got, want) > 1e-4 {
-		t.Errorf("cut in memory: err %v diff %g", err, maxAbsDiff(got, want))
-	}
+	runCut("cut in memory", b, err)
 	out := filepath.Join(t.TempDir(), "cut.onnx")
 	if err := cut.Save(out); err != nil {
 		t.Fatal(err)
 	}
 	b, err = OpenBackbone(out, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _, err = b.Run(x, 2, 24, 40)
-	b.Close()
-	if err != nil || maxAbsDiff(got, want) > 1e-4 {
-		t.Errorf("cut saved elsewhere: err %v diff %g", err, maxAbsDiff(got, want))
-	}
+	runCut("cut saved elsewhere", b, err)
 }
 
 // TestSessionOutputTypes runs a model whose outputs are float logits, an
 // int64 label map and a uint8 label map.
 func TestSessionOutputTypes(t *testing.T) {
 	needRuntime(t)
-	dir := t.TempDir()
 	spec := netSpec{channels: []int{4, 6}}
 	mp := buildNet(spec)
 	m := &Model{Proto: mp}
@@ -303,15 +292,7 @@ func TestSessionOutputTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(dir, "seg.onnx")
-	if err := merged.Save(p); err != nil {
-		t.Fatal(err)
-	}
-	s, err := OpenSession(p, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := saveSession(t, merged, "seg.onnx", Options{})
 	x := ramp(2 * 3 * 20 * 28)
 	res, err := s.Run(x, 2, 3, 20, 28)
 	if err != nil {

@@ -105,6 +105,41 @@ func buildNet(s netSpec) *pb.ModelProto {
 
 func name(p string, i int) string { return p + string(rune('0'+i)) }
 
+// openBackbone opens the backbone at path with o, failing the test on an
+// error, and closes it when the test ends.
+func openBackbone(t testing.TB, path string, o Options) *Backbone {
+	t.Helper()
+	b, err := OpenBackbone(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// openSession opens a session on the model at path with o, failing the
+// test on an error, and closes it when the test ends.
+func openSession(t testing.TB, path string, o Options) *Session {
+	t.Helper()
+	s, err := OpenSession(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// saveSession saves m as file in a temporary folder and opens a session on
+// it as openSession does.
+func saveSession(t testing.TB, m *Model, file string, o Options) *Session {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), file)
+	if err := m.Save(p); err != nil {
+		t.Fatal(err)
+	}
+	return openSession(t, p, o)
+}
+
 // writeModel saves mp under dir and returns its path.
 func writeModel(t testing.TB, dir, file string, mp *pb.ModelProto) string {
 	t.Helper()

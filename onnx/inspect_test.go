@@ -156,11 +156,7 @@ func TestInspectProbeShapeArithmetic(t *testing.T) {
 		t.Errorf("candidates %s", s)
 	}
 	// Asking a session for the scalar gives an error, not a crash.
-	s, err := OpenSession(p, Options{Feature: "s2_h"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSession(t, p, Options{Feature: "s2_h"})
 	if _, err := s.Run(ramp(3*32*64), 1, 3, 32, 64); err == nil {
 		t.Log("onnxruntime_go returned the scalar output")
 	} else if strings.Contains(err.Error(), "\n") {

@@ -132,16 +132,8 @@ func TestUnsortedModel(t *testing.T) {
 	if err := cut.Save(cp); err != nil {
 		t.Fatal(err)
 	}
-	b1, err := OpenBackbone(cp, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b1.Close()
-	b2, err := OpenBackbone(writeModel(t, dir, "sorted.onnx", buildNet(spec)), Options{Feature: "stage2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b2.Close()
+	b1 := openBackbone(t, cp, Options{})
+	b2 := openBackbone(t, writeModel(t, dir, "sorted.onnx", buildNet(spec)), Options{Feature: "stage2"})
 	x := ramp(3 * 32 * 32)
 	f1, _, err := b1.Run(x, 1, 32, 32)
 	if err != nil {

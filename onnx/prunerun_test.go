@@ -19,11 +19,7 @@ func TestBackboneRunsOnlyFeature(t *testing.T) {
 	g.Output = append(g.Output, FloatValueInfo("bad", nil))
 	p := writeModel(t, t.TempDir(), "bad.onnx", mp)
 	x := ramp(3 * 32 * 32)
-	whole, err := OpenSession(p, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer whole.Close()
+	whole := openSession(t, p, Options{})
 	if _, err := whole.Run(x, 1, 3, 32, 32); err == nil {
 		t.Fatal("the whole model ran: the test cannot tell")
 	}

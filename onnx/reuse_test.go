@@ -75,11 +75,7 @@ func TestRunIntoReuses(t *testing.T) {
 func TestRunIntoShortBuffer(t *testing.T) {
 	needRuntime(t)
 	p := writeModel(t, t.TempDir(), "m.onnx", buildNet(dynSpec))
-	b, err := OpenBackbone(p, Options{Feature: "stage2", Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := openBackbone(t, p, Options{Feature: "stage2", Threads: 1})
 	x := ramp(3 * 32 * 32)
 	want, _, err := b.Run(x, 1, 32, 32)
 	if err != nil {

@@ -1,7 +1,6 @@
 package onnx
 
 import (
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -189,15 +188,7 @@ func TestMerge(t *testing.T) {
 	}
 	// The merged model runs and equals a Go 1x1 convolution of the features.
 	if _, err := InitRuntime(""); err == nil {
-		p := filepath.Join(t.TempDir(), "merged.onnx")
-		if err := merged.Save(p); err != nil {
-			t.Fatal(err)
-		}
-		s, err := OpenSession(p, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		s := saveSession(t, merged, "merged.onnx", Options{})
 		x := ramp(2 * 3 * 24 * 16)
 		res, err := s.Run(x, 2, 3, 24, 16)
 		if err != nil {
