@@ -10,7 +10,8 @@
 # channels-last candidate where inspect lists one ("NAME @ TENSOR (NHWC)").
 # A fixed-size model gets one more row probed at its own size and trained without --crop.
 # The uint8 model gets one more row with the preprocessing it wants (--range 0-255 --mean 0,0,0
-# --std 1,1,1, "raw").
+# --std 1,1,1, "raw"). The models in $ALSO_NOVAL (fixed-size) also get a row trained without
+# --val-data, to reach the steps after train.
 #
 # With NAME... only those models run again; the results of the others (kept in $WORK/results) stay in
 # the table. Environment: WORK (default /tmp/zoo), LMPSEG (default: built from the tree into
@@ -26,16 +27,23 @@ PY=${PY:-/usr/bin/python3}
 DOC=${DOC:-$here/docs/models.md}
 LMPSEG=${LMPSEG:-$WORK/lmpseg}
 ALSO_INTERMEDIATE=${ALSO_INTERMEDIATE:-lraspp_mobilenet_v3_large_opset17_dyn fcn_resnet50_opset17_dyn}
+ALSO_NOVAL=${ALSO_NOVAL:-lraspp_mobilenet_v3_large_opset17_fixed deeplabv3_mobilenet_v3_large_opset17_fixed}
 STEP_TIMEOUT=${STEP_TIMEOUT:-600}
 mkdir -p "$WORK/results" "$WORK/runs" "$WORK/logs"
+# lmpseg finds third_party/ relative to the working directory; name it so the script runs from anywhere
+ort=$here/third_party/onnxruntime/lib/libonnxruntime.so.1.24.1
+[ -z "${ONNXRUNTIME_LIB:-}" ] && [ -f "$ort" ] && export ONNXRUNTIME_LIB=$ort
 
 if [ "${NOBUILD:-}" != 1 ]; then
+	commit=$(cd "$here" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+	dirty=$(cd "$here" && git status --porcelain -- '*.go' 2>/dev/null | grep -q . && echo "+uncommitted" || true)
 	(cd "$here" && go build -o "$WORK/lmpseg" .) || { echo "zoo.sh: go build failed" >&2; exit 1; }
 	LMPSEG=$WORK/lmpseg
+	echo "$commit$dirty" >"$WORK/lmpseg.commit"
 fi
-commit=$(cd "$here" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(cd "$here" && git status --porcelain -- '*.go' 2>/dev/null | grep -q . && echo "+uncommitted" || true)
-echo "$commit$dirty" >"$WORK/results/.commit"
+# the commit the binary was built from (NOBUILD=1: what the last build recorded)
+commit=$(cat "$LMPSEG.commit" 2>/dev/null || echo unknown) dirty=""
+echo "$commit" >"$WORK/results/.commit"
 
 ds=$WORK/ds
 if [ ! -f "$ds/val/classes.txt" ]; then
@@ -65,15 +73,17 @@ row() {
 	local run=$WORK/runs/$safe res=$WORK/results/$safe.tsv logd=$WORK/logs/$safe
 	rm -rf "$run" "$logd"
 	mkdir -p "$logd"
-	: >"$res"
+	printf '%s\t%s\tcommit\t%s\t\t\t\n' "$id" "$model" "$commit$dirty" >"$res"
 	local ff=()
 	[ -n "$feature" ] && ff=(--feature "$feature")
 	local steps=(inspect train eval-run export eval-model predict)
 	local -A cmd
 	local probe=${PROBE:-256x256} crop=${CROP-256x256}
 	[ -n "$crop" ] && crop="--crop $crop"
+	local val="--val-data $ds/val"
+	[ "${NOVAL:-}" = 1 ] && val=""
 	cmd[inspect]="$LMPSEG inspect --probe $probe --threads 2 --json $models/$model.onnx"
-	cmd[train]="$LMPSEG train --backbone $models/$model.onnx ${ff[*]} --data $ds/train --val-data $ds/val --out $run --iters 10 $crop --batch 2 --threads 2 --quiet ${extra[*]}"
+	cmd[train]="$LMPSEG train --backbone $models/$model.onnx ${ff[*]} --data $ds/train $val --out $run --iters 10 $crop --batch 2 --threads 2 --quiet ${extra[*]}"
 	cmd[eval-run]="$LMPSEG eval --run $run --data $ds/val --threads 2 --json $run/eval-run.json"
 	cmd[export]="$LMPSEG export --run $run --out $run/model.onnx --threads 2"
 	cmd[eval-model]="$LMPSEG eval --model $run/model.onnx --data $ds/val --threads 2 --json $run/eval-model.json"
@@ -153,6 +163,10 @@ for name in "${names[@]}"; do
 	# trained without --crop (lmpseg picks the crop for the model's size).
 	fixed=$("$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print("" if j.get("dynamic", True) else "x".join(map(str, j["trace_shape"][2:4] if j.get("layout")!="nhwc" else j["trace_shape"][1:3])))' "$models/$name.json" 2>/dev/null)
 	[ -n "$fixed" ] && PROBE=$fixed CROP= row "$name (probe $fixed, no --crop)" "$name" ""
+	# and, for a few, without validation during training, to see the steps after train
+	if [ -n "$fixed" ] && [[ " $ALSO_NOVAL " == *" $name "* ]]; then
+		PROBE=$fixed CROP= NOVAL=1 row "$name (probe $fixed, no --crop, no --val-data)" "$name" ""
+	fi
 	if [ "$kind" = backbone ] || [ "$kind" = classifier ] || [[ " $ALSO_INTERMEDIATE " == *" $name "* ]]; then
 		safe=${name//[^A-Za-z0-9_.-]/_}
 		js=$WORK/logs/$safe/inspect.out
@@ -203,11 +217,13 @@ out.append("`scripts/zoo.py` exports torchvision models with random weights (Deb
            "backbones an intermediate tensor from inspect's candidates, `NAME @ TENSOR`), eval --run, export, "
            "eval --model, predict. Each cell is pass/fail and seconds (2-core machine shared with other jobs, "
            "so times are rough); after a failure the rest of the row is skipped. "
-           f"lmpseg built from commit {commit}.\n")
+           "The last column is the commit lmpseg was built from for that row (+uncommitted: the tree "
+           "had uncommitted Go changes of other contributors). Random weights and 10 iterations give "
+           "near-constant predictions, so the mIoU column only checks that eval --run and eval --model agree.\n")
 out.append("Regenerate: `/usr/bin/python3 scripts/zoo.py /tmp/zoo/models && bash scripts/zoo.sh /tmp/zoo/models` "
            "(one model again: `bash scripts/zoo.sh /tmp/zoo/models NAME`).\n")
-out.append("| model | input | " + " | ".join(steps) + " | mIoU % run / model |")
-out.append("|---|---|" + "---|" * (len(steps) + 1))
+out.append("| model | input | " + " | ".join(steps) + " | mIoU % run / model | lmpseg |")
+out.append("|---|---|" + "---|" * (len(steps) + 2))
 errs = []
 for rid in ids:
     r = rows[rid]
@@ -217,7 +233,7 @@ for rid in ids:
     cells = []
     if "export-torch" in r["steps"]:
         st = r["steps"]["export-torch"]
-        out.append(f"| {rid} | not exported | " + " | ".join(["-"] * len(steps)) + " | |")
+        out.append(f"| {rid} | not exported | " + " | ".join(["-"] * len(steps)) + " | | |")
         errs.append(f"- **{rid}**, torch export (scripts/zoo.py): `{st[2]}`")
         continue
     for s in steps:
@@ -236,7 +252,7 @@ for rid in ids:
     mi = f"{mr} / {mm}" if mr or mm else ""
     if mr and mm and mr != mm:
         mi += " (differ)"
-    out.append(f"| {rid} | {inp} | " + " | ".join(cells) + f" | {mi} |")
+    out.append(f"| {rid} | {inp} | " + " | ".join(cells) + f" | {mi} | {r['steps'].get('commit', ('?',))[0]} |")
 out.append("")
 if errs:
     out.append("## Errors\n")
