@@ -673,6 +673,18 @@ func pair(v []int64, def int) (int, int, error) {
 	return 0, 0, fmt.Errorf("%d values where 2 are needed (only 2-D is lifted)", len(v))
 }
 
+// strideDilation reads the strides and the dilations of a convolution or
+// pooling node, 1 by default; an error names the attribute.
+func strideDilation(n *pb.NodeProto) (sh, sw, dh, dw int, err error) {
+	if sh, sw, err = pair(attrInts(n, "strides"), 1); err != nil {
+		return 0, 0, 0, 0, fmt.Errorf("strides: %w", err)
+	}
+	if dh, dw, err = pair(attrInts(n, "dilations"), 1); err != nil {
+		return 0, 0, 0, 0, fmt.Errorf("dilations: %w", err)
+	}
+	return sh, sw, dh, dw, nil
+}
+
 // tensor4 returns v as an NCHW tensor under right-aligned broadcasting.
 func tensor4(v *value) (*graph.Tensor, error) {
 	if len(v.dims) > 4 {
@@ -767,13 +779,9 @@ func (b *builder) build(i int, net *Net, floatVal map[string]bool, reset bool, r
 		if err != nil || kh < 1 {
 			return nil, refuse("kernel_shape %v", attrInts(n, "kernel_shape"))
 		}
-		sh, sw, err := pair(attrInts(n, "strides"), 1)
+		sh, sw, dh, dw, err := strideDilation(n)
 		if err != nil {
-			return nil, refuse("strides: %v", err)
-		}
-		dh, dw, err := pair(attrInts(n, "dilations"), 1)
-		if err != nil {
-			return nil, refuse("dilations: %v", err)
+			return nil, refuse("%v", err)
 		}
 		p, err := pads4(n, op)
 		if err != nil {
@@ -883,13 +891,9 @@ func (b *builder) build(i int, net *Net, floatVal map[string]bool, reset bool, r
 		if ks := attrInts(n, "kernel_shape"); ks != nil && (len(ks) != 2 || int(ks[0]) != kh || int(ks[1]) != kw) {
 			return nil, refuse("kernel_shape %v for a weight of shape %v", ks, w.dims)
 		}
-		sh, sw, err := pair(attrInts(n, "strides"), 1)
+		sh, sw, dh, dw, err := strideDilation(n)
 		if err != nil {
-			return nil, refuse("strides: %v", err)
-		}
-		dh, dw, err := pair(attrInts(n, "dilations"), 1)
-		if err != nil {
-			return nil, refuse("dilations: %v", err)
+			return nil, refuse("%v", err)
 		}
 		p, err := pads4(n, "convolution")
 		if err != nil {
