@@ -132,8 +132,9 @@ type tensor struct {
 	data  []float32
 }
 
-// runModel runs m on x with the given shape and returns the named outputs.
-func runModel(tb testing.TB, m *pb.ModelProto, threads int, shape []int64, x []float32, outs []string) []tensor {
+// session opens an onnxruntime session on m with the input "image", the outputs outs and
+// threads intra-op threads. The caller destroys it.
+func session(tb testing.TB, m *pb.ModelProto, threads int, outs []string) *ort.DynamicAdvancedSession {
 	tb.Helper()
 	data, err := Marshal(m)
 	if err != nil {
@@ -151,6 +152,13 @@ func runModel(tb testing.TB, m *pb.ModelProto, threads int, shape []int64, x []f
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return s
+}
+
+// runModel runs m on x with the given shape and returns the named outputs.
+func runModel(tb testing.TB, m *pb.ModelProto, threads int, shape []int64, x []float32, outs []string) []tensor {
+	tb.Helper()
+	s := session(tb, m, threads, outs)
 	defer s.Destroy()
 	in, err := ort.NewTensor(ort.NewShape(shape...), x)
 	if err != nil {
@@ -328,23 +336,7 @@ func TestDemoColourChannels(t *testing.T) {
 
 func benchmarkForward(b *testing.B, m *pb.ModelProto, h, w int64) {
 	initORT(b)
-	data, err := Marshal(m)
-	if err != nil {
-		b.Fatal(err)
-	}
-	opts, err := ort.NewSessionOptions()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer opts.Destroy()
-	if err := opts.SetIntraOpNumThreads(1); err != nil {
-		b.Fatal(err)
-	}
-	out := m.Graph.Output[0].Name
-	s, err := ort.NewDynamicAdvancedSessionWithONNXData(data, []string{"image"}, []string{out}, opts)
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := session(b, m, 1, []string{m.Graph.Output[0].Name})
 	defer s.Destroy()
 	shape := []int64{1, 3, h, w}
 	in, err := ort.NewTensor(ort.NewShape(shape...), randomImage(shape))
