@@ -95,45 +95,28 @@ func TestProbeRSSChild(t *testing.T) {
 	}
 	const h, w = probeRSSSize, probeRSSSize
 	x := make([]float32, 3*h*w)
+	mm, names, run := m, []string(nil), true
 	switch mode {
 	case "idle": // the runtime and the model, no run
-		s, err := NewSession(m, nil, Options{Threads: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Close()
+		run = false
 	case "forward":
-		s, err := NewSession(m, nil, Options{Threads: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Run(x, 1, 3, h, w); err != nil {
-			t.Fatal(err)
-		}
-		s.Close()
 	case "exposed": // every candidate exposed at once, as before
-		names := imageTensors(m.Proto.Graph, RealInputs(m.Proto.Graph)[0].GetName())
-		s, err := NewSession(m, names, Options{Threads: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Run(x, 1, 3, h, w); err != nil {
-			t.Fatal(err)
-		}
-		s.Close()
+		names = imageTensors(m.Proto.Graph, RealInputs(m.Proto.Graph)[0].GetName())
 	case "probe": // one probe size, as the other modes
-		mm, markers := shapeMarkers(m, imageTensors(m.Proto.Graph, RealInputs(m.Proto.Graph)[0].GetName()))
-		s, err := NewSession(mm, markers, Options{Threads: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Run(x, 1, 3, h, w); err != nil {
-			t.Fatal(err)
-		}
-		s.Close()
+		mm, names = shapeMarkers(m, imageTensors(m.Proto.Graph, RealInputs(m.Proto.Graph)[0].GetName()))
 	default:
 		t.Fatalf("unknown mode %q", mode)
 	}
+	s, err := NewSession(mm, names, Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run {
+		if _, err := s.Run(x, 1, 3, h, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
 }
 
 // childPeakRSS runs TestProbeRSSChild in mode and returns its peak resident
