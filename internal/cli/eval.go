@@ -31,7 +31,7 @@ var evalCommand = &cli.Command{
 		"as a dropped class counts as no class, wrong for any labelled pixel. reduce-zero-label is\n" +
 		"ADE20K's convention for a dataset of raw labels (model class j is raw label j+1, raw label 0 is\n" +
 		"ignored); by-name matches the model's class names with the dataset's.",
-	Flags: append(append(append(append([]cli.Flag{
+	Flags: flagGroups([]cli.Flag{
 		&cli.StringFlag{Name: "json", Usage: "write the full report with the confusion matrix to this file"},
 		&cli.StringFlag{Name: "plot", Usage: "write confusion-matrix and per-class IoU plots (PNG) to this folder"},
 		&cli.StringFlag{Name: "shard", Usage: "i/N: evaluate images i, i+N, i+2N, ..."},
@@ -41,7 +41,7 @@ var evalCommand = &cli.Command{
 		&cli.StringFlag{Name: "class-map", Usage: "map the model's classes to the dataset's: a FILE (JSON, or \"model_id dataset_id\" lines; -1 or ignore drops), reduce-zero-label or by-name"},
 		&cli.StringFlag{Name: "report", Usage: "write an HTML report (metrics, plots, the worst images) into this folder"},
 		&cli.IntFlag{Name: "report-worst", Value: 8, Usage: "the number of lowest-mIoU images the HTML report shows"},
-	}, modelFlags...), dataFlags...), preprocessFlags...), runtimeFlags...),
+	}, modelFlags, dataFlags, preprocessFlags, runtimeFlags),
 	Subcommands: []*cli.Command{evalMergeCommand},
 	Action:      runEval,
 }

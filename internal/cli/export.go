@@ -18,7 +18,7 @@ var exportCommand = &cli.Command{
 		"and preprocessing, so 'lmpseg eval' and 'predict' need no extra flags. It then runs the file in\n" +
 		"onnxruntime and checks it against the Go forward pass (logit difference <= 1e-4 of the logits' scale)\n" +
 		"before it replaces --out; the run's backbone is never overwritten.",
-	Flags: append([]cli.Flag{
+	Flags: flagGroups([]cli.Flag{
 		&cli.StringFlag{Name: "run", Usage: "run folder"},
 		&cli.StringFlag{Name: "out", Usage: "output ONNX file"},
 		&cli.StringFlag{Name: "output", Value: "logits", Usage: "what the model outputs: logits, probs or labels"},
@@ -27,7 +27,7 @@ var exportCommand = &cli.Command{
 		&cli.BoolFlag{Name: "flip", Usage: "bake flip test-time augmentation in: average the probabilities of the image and its mirror image (output probs, or labels)"},
 		&cli.StringFlag{Name: "probe", Usage: "size HxW of the parity-check input (default: the model's static size, else the training crop, else 128x256)"},
 		&cli.Float64Flag{Name: "tolerance", Value: 1e-4, Usage: "parity check: largest allowed logit difference relative to max(1, max |logit|)"},
-	}, runtimeFlags...),
+	}, runtimeFlags),
 	Action: runExport,
 }
 

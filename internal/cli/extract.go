@@ -22,18 +22,15 @@ var extractCommand = &cli.Command{
 		"of shards may write into one cache folder at once. Entries already present are kept, so a\n" +
 		"killed shard continues where it stopped. --status counts the present, missing and stale\n" +
 		"entries without running the backbone.",
-	Flags: append(append(append([]cli.Flag{
-		&cli.StringFlag{Name: "backbone", Usage: "pretrained model (ONNX)"},
-		&cli.StringFlag{Name: "feature", Usage: "tensor to cache (default: the model's first output)"},
-		&cli.StringFlag{Name: "val-data", Usage: "validation dataset folder (cached as train --val-data reads it)"},
-		&cli.IntFlag{Name: "classes", Usage: "number of classes (default: from classes.txt or the format)"},
-		&cli.StringFlag{Name: "class-names", Usage: "comma-separated class names"},
+	Flags: flagGroups(backboneFlags(
+		"tensor to cache (default: the model's first output)",
+		"validation dataset folder (cached as train --val-data reads it)"), []cli.Flag{
 		&cli.StringFlag{Name: "cache-dir", Usage: "feature cache folder (default: $XDG_CACHE_HOME/lmpseg/features)"},
 		&cli.StringFlag{Name: "shard", Usage: "i/N: extract images i, i+N, i+2N, ..."},
 		&cli.IntFlag{Name: "shards", Usage: "N for the shard index read from JOB_COMPLETION_INDEX (Kubernetes Indexed Job)"},
 		&cli.BoolFlag{Name: "status", Usage: "count present, missing and stale entries of the datasets; extract nothing"},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
-	}, dataFlags...), preprocessFlags...), runtimeFlags...),
+	}, dataFlags, preprocessFlags, runtimeFlags),
 	Action: runExtract,
 }
 

@@ -20,10 +20,10 @@ var inspectCommand = &cli.Command{
 		"just before the classifier last: those are the usual --feature choices for 'lmpseg train'. Last it\n" +
 		"says how 'lmpseg eval' and 'predict' would read each output (scores NCHW or NHWC, binary, label\n" +
 		"map) and why, and which output they would use.",
-	Flags: append([]cli.Flag{
+	Flags: flagGroups([]cli.Flag{
 		&cli.StringFlag{Name: "probe", Usage: "run one forward pass at HxW and list the feature tensors"},
 		&cli.BoolFlag{Name: "json", Usage: "print JSON"},
-	}, append(outputFlags, runtimeFlags...)...),
+	}, outputFlags, runtimeFlags),
 	Action: func(c *cli.Context) error {
 		if c.NArg() != 1 {
 			return errors.New("inspect takes one argument: the model file (lmpseg inspect [--probe HxW] MODEL.onnx)")

@@ -14,7 +14,7 @@ import (
 )
 
 // modelFlags select what eval and predict run: an exported model or a run folder.
-var modelFlags = append([]cli.Flag{
+var modelFlags = flagGroups([]cli.Flag{
 	&cli.StringFlag{Name: "model", Usage: "an ONNX segmentation model: an lmpseg export, or any model with NCHW or NHWC class scores, a one-channel binary map or a label map (see lmpseg inspect)"},
 	&cli.StringFlag{Name: "run", Usage: "a run folder from lmpseg train (backbone + Go head)"},
 	&cli.StringFlag{Name: "mode", Value: "whole", Usage: "inference: whole, slide or resize (static-shape models default to resize)"},
@@ -23,7 +23,7 @@ var modelFlags = append([]cli.Flag{
 	&cli.BoolFlag{Name: "aug-test", Usage: "test-time augmentation: average the softmax scores over --scales (and --flip)"},
 	&cli.StringFlag{Name: "scales", Value: "0.5,0.75,1,1.25,1.5,1.75", Usage: "aug-test: image scale factors"},
 	&cli.BoolFlag{Name: "flip", Usage: "aug-test: also average the horizontally flipped image of every scale"},
-}, outputFlags...)
+}, outputFlags)
 
 // augOptions reads the test-time augmentation flags (nil without --aug-test).
 func augOptions(c *cli.Context) (*infer.Aug, error) {

@@ -21,12 +21,12 @@ var predictCommand = &cli.Command{
 		"NAME_overlay.png (the mask blended over the image). A --model's output is read as 'lmpseg inspect'\n" +
 		"shows (NCHW or NHWC scores, a one-channel binary map giving masks of 0 and 1, a label map);\n" +
 		"--output, --output-layout and --binary-threshold override it.",
-	Flags: append(append(append([]cli.Flag{
+	Flags: flagGroups([]cli.Flag{
 		&cli.StringFlag{Name: "out", Usage: "output folder"},
 		&cli.BoolFlag{Name: "overlay", Usage: "also write the mask blended over the image"},
 		&cli.Float64Flag{Name: "alpha", Value: 0.5, Usage: "overlay opacity of the mask"},
 		&cli.BoolFlag{Name: "strict", Usage: "stop at an image that fails to decode (default: name it and go on)"},
-	}, modelFlags...), preprocessFlags...), runtimeFlags...),
+	}, modelFlags, preprocessFlags, runtimeFlags),
 	Action: runPredict,
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +18,22 @@ import (
 	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/train"
 )
+
+// flagGroups joins groups of flags in order into one command's flags.
+func flagGroups(groups ...[]cli.Flag) []cli.Flag { return slices.Concat(groups...) }
+
+// backboneFlags are the flags train and extract list first: the backbone, the tensor taken from
+// it, the validation data and the classes. feature and valData are the usage lines of --feature
+// and --val-data, which say what each command does with them.
+func backboneFlags(feature, valData string) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "backbone", Usage: "pretrained model (ONNX)"},
+		&cli.StringFlag{Name: "feature", Usage: feature},
+		&cli.StringFlag{Name: "val-data", Usage: valData},
+		&cli.IntFlag{Name: "classes", Usage: "number of classes (default: from classes.txt or the format)"},
+		&cli.StringFlag{Name: "class-names", Usage: "comma-separated class names"},
+	}
+}
 
 // Flag groups shared by train, eval and predict.
 var (
@@ -42,12 +59,9 @@ var trainCommand = &cli.Command{
 		"feature tensor with the chosen pixel loss (Loss Max-Pooling by default), validates on --val-data,\n" +
 		"and keeps everything needed to rebuild, resume and export the model in the run folder --out.\n" +
 		"SIGINT/SIGTERM finish the current step, write a checkpoint and exit 130/143; --resume continues.",
-	Flags: append(append(append([]cli.Flag{
-		&cli.StringFlag{Name: "backbone", Usage: "pretrained model (ONNX)"},
-		&cli.StringFlag{Name: "feature", Usage: "tensor to train the head on (default: the model's first output)"},
-		&cli.StringFlag{Name: "val-data", Usage: "validation dataset folder (same format)"},
-		&cli.IntFlag{Name: "classes", Usage: "number of classes (default: from classes.txt or the format)"},
-		&cli.StringFlag{Name: "class-names", Usage: "comma-separated class names"},
+	Flags: flagGroups(backboneFlags(
+		"tensor to train the head on (default: the model's first output)",
+		"validation dataset folder (same format)"), []cli.Flag{
 		&cli.StringFlag{Name: "out", Usage: "run folder"},
 		&cli.StringFlag{Name: "head", Value: "linear", Usage: "head: linear or fcn"},
 		&cli.IntFlag{Name: "hidden", Value: 256, Usage: "fcn head: hidden channels"},
@@ -84,7 +98,7 @@ var trainCommand = &cli.Command{
 		&cli.StringFlag{Name: "config", Usage: "a run's config.json to train again (flags given override it)"},
 		&cli.BoolFlag{Name: "force", Usage: "overwrite a different run in --out"},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
-	}, dataFlags...), preprocessFlags...), runtimeFlags...),
+	}, dataFlags, preprocessFlags, runtimeFlags),
 	Action: runTrain,
 }
 
