@@ -131,6 +131,12 @@ func badInputCases() []badCase {
 			"--scale", "1,1", "--iters", "2", "--threads", "1", "--quiet"}
 		return append(a, extra...)
 	}
+	// trainWith is the case of training on the synthetic set with extra flags appended.
+	trainWith := func(name string, want []string, extra ...string) badCase {
+		return badCase{name: name, want: want, setup: func(t *testing.T, dir string) []string {
+			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), extra...)
+		}}
+	}
 	corrupt := func(t *testing.T, dir string) string {
 		p := filepath.Join(dir, "corrupt.onnx")
 		b := bytes.Repeat([]byte{0xff, 0x13, 0x07, 0xa5, 0x00, 0x42}, 200)
@@ -232,9 +238,7 @@ func badInputCases() []badCase {
 		badCase{name: "train/feature of rank 2", want: []string{"flat.onnx", "rank 4"}, setup: func(t *testing.T, dir string) []string {
 			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--backbone", rank2(t, dir), "--feature", "")
 		}},
-		badCase{name: "train/unknown feature tensor", want: []string{"feat_s99"}, setup: func(t *testing.T, dir string) []string {
-			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--feature", "feat_s99")
-		}},
+		trainWith("train/unknown feature tensor", []string{"feat_s99"}, "--feature", "feat_s99"),
 		badCase{name: "eval/model output rank 2", want: []string{"flat.onnx", "rank 2"}, setup: func(t *testing.T, dir string) []string {
 			return []string{"eval", "--model", rank2(t, dir), "--data", filepath.Join(synthData(t), "val"), "--threads", "1"}
 		}},
@@ -342,45 +346,19 @@ func badInputCases() []badCase {
 		}},
 
 		// Flags.
-		badCase{name: "train/bad crop", want: []string{"--crop", "0x5"}, setup: func(t *testing.T, dir string) []string {
-			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--crop", "0x5")
-		}},
-		badCase{name: "train/unknown loss", want: []string{"hinge"}, setup: func(t *testing.T, dir string) []string {
-			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--loss", "hinge")
-		}},
-		badCase{name: "train/lmp p below 1", want: []string{"0.5"}, setup: func(t *testing.T, dir string) []string {
-			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--loss", "lmp", "--lmp-p", "0.5")
-		}},
-		badCase{name: "train/bad scale", want: []string{"--scale"}, setup: func(t *testing.T, dir string) []string {
-			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--scale", "2,1")
-		}},
-		badCase{name: "train/negative lr", want: []string{"--lr", "-1"}, setup: func(t *testing.T, dir string) []string {
-			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--lr", "-1")
-		}},
-		badCase{name: "train/lr NaN", want: []string{"--lr", "NaN"}, setup: func(t *testing.T, dir string) []string {
-			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--lr", "nan")
-		}},
-		badCase{name: "train/momentum 5", want: []string{"--momentum", "5"}, setup: func(t *testing.T, dir string) []string {
-			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--momentum", "5")
-		}},
-		badCase{name: "train/negative weight decay", want: []string{"--weight-decay"}, setup: func(t *testing.T, dir string) []string {
-			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--weight-decay", "-0.1")
-		}},
-		badCase{name: "train/negative clip", want: []string{"--clip"}, setup: func(t *testing.T, dir string) []string {
-			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--clip", "-2")
-		}},
-		badCase{name: "train/unknown optimizer", want: []string{"adagrad"}, setup: func(t *testing.T, dir string) []string {
-			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--optimizer", "adagrad")
-		}},
-		badCase{name: "train/unknown device", want: []string{"tpu"}, setup: func(t *testing.T, dir string) []string {
-			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--device", "tpu")
-		}},
-		badCase{name: "train/no iters", want: []string{"--iters"}, setup: func(t *testing.T, dir string) []string {
-			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--iters", "0")
-		}},
-		badCase{name: "train/unknown flag", want: []string{"bogus"}, setup: func(t *testing.T, dir string) []string {
-			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--bogus")
-		}},
+		trainWith("train/bad crop", []string{"--crop", "0x5"}, "--crop", "0x5"),
+		trainWith("train/unknown loss", []string{"hinge"}, "--loss", "hinge"),
+		trainWith("train/lmp p below 1", []string{"0.5"}, "--loss", "lmp", "--lmp-p", "0.5"),
+		trainWith("train/bad scale", []string{"--scale"}, "--scale", "2,1"),
+		trainWith("train/negative lr", []string{"--lr", "-1"}, "--lr", "-1"),
+		trainWith("train/lr NaN", []string{"--lr", "NaN"}, "--lr", "nan"),
+		trainWith("train/momentum 5", []string{"--momentum", "5"}, "--momentum", "5"),
+		trainWith("train/negative weight decay", []string{"--weight-decay"}, "--weight-decay", "-0.1"),
+		trainWith("train/negative clip", []string{"--clip"}, "--clip", "-2"),
+		trainWith("train/unknown optimizer", []string{"adagrad"}, "--optimizer", "adagrad"),
+		trainWith("train/unknown device", []string{"tpu"}, "--device", "tpu"),
+		trainWith("train/no iters", []string{"--iters"}, "--iters", "0"),
+		trainWith("train/unknown flag", []string{"bogus"}, "--bogus"),
 		badCase{name: "train/missing backbone flag", want: []string{"--backbone"}, setup: func(t *testing.T, dir string) []string {
 			return []string{"train", "--data", filepath.Join(synthData(t), "train"), "--out", filepath.Join(dir, "run"), "--iters", "2"}
 		}},
@@ -708,9 +686,7 @@ func badInputCases() []badCase {
 			writeFile(t, p, bytes.Replace(readFile(t, p), []byte(`"feature": "feat_s4"`), []byte(`"feature": "image"`), 1))
 			return []string{"eval", "--run", run, "--data", filepath.Join(synthData(t), "val"), "--threads", "1"}
 		}},
-		badCase{name: "train/fcn batch norm on one value per channel", want: []string{"--batch"}, setup: func(t *testing.T, dir string) []string {
-			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--head", "fcn", "--hidden", "8", "--batch", "1", "--crop", "4x4")
-		}},
+		trainWith("train/fcn batch norm on one value per channel", []string{"--batch"}, "--head", "fcn", "--hidden", "8", "--batch", "1", "--crop", "4x4"),
 		badCase{name: "train/resume with another optimizer", want: []string{"optimizer", "--resume"}, setup: func(t *testing.T, dir string) []string {
 			r, _ := trainedRun(t)
 			copyDir(t, r, filepath.Join(dir, "run"))
@@ -757,15 +733,9 @@ func badInputCases() []badCase {
 		badCase{name: "train/threads 1000", want: []string{"--threads", "1000"}, setup: func(t *testing.T, dir string) []string {
 			return append(trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run")), "--threads", "1000")
 		}},
-		badCase{name: "train/negative warmup", want: []string{"--warmup", "-5"}, setup: func(t *testing.T, dir string) []string {
-			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--warmup", "-5")
-		}},
-		badCase{name: "train/negative ckpt-every", want: []string{"--ckpt-every", "-1"}, setup: func(t *testing.T, dir string) []string {
-			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--ckpt-every", "-1")
-		}},
-		badCase{name: "train/topk 0", want: []string{"--topk", "0"}, setup: func(t *testing.T, dir string) []string {
-			return trainOn(t, filepath.Join(synthData(t), "train"), filepath.Join(dir, "run"), "--loss", "topk", "--topk", "0")
-		}},
+		trainWith("train/negative warmup", []string{"--warmup", "-5"}, "--warmup", "-5"),
+		trainWith("train/negative ckpt-every", []string{"--ckpt-every", "-1"}, "--ckpt-every", "-1"),
+		trainWith("train/topk 0", []string{"--topk", "0"}, "--loss", "topk", "--topk", "0"),
 		badCase{name: "export/negative tolerance", want: []string{"--tolerance", "-1"}, setup: func(t *testing.T, dir string) []string {
 			r, _ := trainedRun(t)
 			return []string{"export", "--run", r, "--out", filepath.Join(dir, "m.onnx"), "--tolerance", "-1", "--threads", "1"}

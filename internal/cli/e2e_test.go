@@ -14,6 +14,18 @@ import (
 	"github.com/lmpseg/lmpseg/train"
 )
 
+// exportAndEval exports run to dir/model.onnx (parity-checked at 64x128) and evaluates the
+// export and the run on val into dir/model.json and dir/run.json. It returns the export's
+// path and what export printed.
+func exportAndEval(t *testing.T, dir, run, val string) (model, exportOut string) {
+	t.Helper()
+	model = filepath.Join(dir, "model.onnx")
+	r := mustRun(t, "export", "--run", run, "--out", model, "--threads", "1", "--probe", "64x128")
+	mustRun(t, "eval", "--model", model, "--data", val, "--threads", "1", "--json", filepath.Join(dir, "model.json"))
+	mustRun(t, "eval", "--run", run, "--data", val, "--threads", "1", "--json", filepath.Join(dir, "run.json"))
+	return model, r.stdout
+}
+
 // reportMetrics reads the summary of an eval --json report.
 func reportMetrics(t testing.TB, path string) (miou, aacc float64, conf [][]int64) {
 	t.Helper()
@@ -95,14 +107,11 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("training loss did not fall: %.4f over the first 10 iterations, %.4f over the last 10", first, last)
 	}
 
-	model := filepath.Join(dir, "model.onnx")
-	r := mustRun(t, "export", "--run", run, "--out", model, "--threads", "1", "--probe", "64x128")
-	if !strings.Contains(r.stdout, "parity check") {
-		t.Errorf("export output does not report the parity check:\n%s", r.stdout)
-	}
 	val := filepath.Join(ds, "val")
-	mustRun(t, "eval", "--model", model, "--data", val, "--threads", "1", "--json", filepath.Join(dir, "model.json"))
-	mustRun(t, "eval", "--run", run, "--data", val, "--threads", "1", "--json", filepath.Join(dir, "run.json"))
+	model, exportOut := exportAndEval(t, dir, run, val)
+	if !strings.Contains(exportOut, "parity check") {
+		t.Errorf("export output does not report the parity check:\n%s", exportOut)
+	}
 	m1, a1, c1 := reportMetrics(t, filepath.Join(dir, "model.json"))
 	m2, a2, c2 := reportMetrics(t, filepath.Join(dir, "run.json"))
 	t.Logf("eval --model: mIoU %.6f aAcc %.6f; eval --run: mIoU %.6f aAcc %.6f", m1, a1, m2, a2)

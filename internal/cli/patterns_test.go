@@ -141,13 +141,9 @@ func TestPatternChannelsLastFeature(t *testing.T) {
 	if cfg.Head.InChannels != modelgen.PatternMixChannels {
 		t.Fatalf("train took the channels-last feature (shape %v) as %d channels, want %d", cfg.FeatureShape, cfg.Head.InChannels, modelgen.PatternMixChannels)
 	}
-	model := filepath.Join(dir, "model.onnx")
-	if r := mustRun(t, "export", "--run", run, "--out", model, "--threads", "1", "--probe", "64x128"); !strings.Contains(r.stdout, "parity check") {
-		t.Fatalf("export: %s", r.stdout)
+	if _, out := exportAndEval(t, dir, run, filepath.Join(ds, "val")); !strings.Contains(out, "parity check") {
+		t.Fatalf("export: %s", out)
 	}
-	val := filepath.Join(ds, "val")
-	mustRun(t, "eval", "--run", run, "--data", val, "--threads", "1", "--json", filepath.Join(dir, "run.json"))
-	mustRun(t, "eval", "--model", model, "--data", val, "--threads", "1", "--json", filepath.Join(dir, "model.json"))
 	m1, _, _ := reportMetrics(t, filepath.Join(dir, "run.json"))
 	m2, _, _ := reportMetrics(t, filepath.Join(dir, "model.json"))
 	if math.Abs(m1-m2) > 1e-4 {
