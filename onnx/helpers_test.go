@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"encoding/binary"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -110,11 +111,7 @@ func name(p string, i int) string { return p + string(rune('0'+i)) }
 func openBackbone(t testing.TB, path string, o Options) *Backbone {
 	t.Helper()
 	b, err := OpenBackbone(path, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
+	return closeAtEnd(t, b, err)
 }
 
 // openSession opens a session on the model at path with o, failing the
@@ -122,11 +119,18 @@ func openBackbone(t testing.TB, path string, o Options) *Backbone {
 func openSession(t testing.TB, path string, o Options) *Session {
 	t.Helper()
 	s, err := OpenSession(path, o)
+	return closeAtEnd(t, s, err)
+}
+
+// closeAtEnd fails the test if err, the error of opening c, is not nil;
+// else it closes c when the test ends and returns it.
+func closeAtEnd[C io.Closer](t testing.TB, c C, err error) C {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // saveSession saves m as file in a temporary folder and opens a session on
