@@ -2,7 +2,8 @@ package onnx
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -86,12 +87,7 @@ func devicesHelp() string {
 
 // devicesLocked is Devices for callers holding providersMu.
 func devicesLocked() []string {
-	names := make([]string, 0, len(providers))
-	for n := range providers {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(providers))
 }
 
 // lookupDevice parses d ("" is "cpu") into its provider and device index
