@@ -165,13 +165,7 @@ func TestRecipeReproduces(t *testing.T) {
 	if _, err := train.Run(context.Background(), b, again, train.Options{Threads: 1}); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{train.LastCkpt, train.BestCkpt, train.CSVFile} {
-		x, _ := os.ReadFile(filepath.Join(a, f))
-		y, _ := os.ReadFile(filepath.Join(b, f))
-		if len(x) == 0 || !bytes.Equal(stripSeconds(t, f, x), stripSeconds(t, f, y)) {
-			t.Errorf("%s differs between the run and its recipe's rerun (%d and %d bytes)", f, len(x), len(y))
-		}
-	}
+	sameRunFiles(t, a, b, "the run and its recipe's rerun")
 	ca, _ := os.ReadFile(filepath.Join(a, train.ConfigFile))
 	cb, _ := os.ReadFile(filepath.Join(b, train.ConfigFile))
 	var ja, jb map[string]any
@@ -183,6 +177,19 @@ func TestRecipeReproduces(t *testing.T) {
 }
 
 // stripSeconds drops the wall-clock column of train.csv.
+// sameRunFiles reports each checkpoint and the CSV log (less its seconds column) that differ
+// between the run folders a and b, or that a lacks; what names the two runs.
+func sameRunFiles(t *testing.T, a, b, what string) {
+	t.Helper()
+	for _, f := range []string{train.LastCkpt, train.BestCkpt, train.CSVFile} {
+		x, _ := os.ReadFile(filepath.Join(a, f))
+		y, _ := os.ReadFile(filepath.Join(b, f))
+		if len(x) == 0 || !bytes.Equal(stripSeconds(t, f, x), stripSeconds(t, f, y)) {
+			t.Errorf("%s differs between %s (%d and %d bytes)", f, what, len(x), len(y))
+		}
+	}
+}
+
 func stripSeconds(t *testing.T, name string, b []byte) []byte {
 	if name != train.CSVFile {
 		return b

@@ -99,13 +99,7 @@ func TestSamplerResume(t *testing.T) {
 			if _, err := train.Run(context.Background(), b, recipe(c.sampler, c.cached), train.Options{Threads: 1, Resume: true}); err != nil {
 				t.Fatalf("resume: %v", err)
 			}
-			for _, f := range []string{train.LastCkpt, train.BestCkpt, train.CSVFile} {
-				x, _ := os.ReadFile(filepath.Join(a, f))
-				y, _ := os.ReadFile(filepath.Join(b, f))
-				if len(x) == 0 || !bytes.Equal(stripSeconds(t, f, x), stripSeconds(t, f, y)) {
-					t.Errorf("%s differs between the uninterrupted and the resumed run (%d and %d bytes)", f, len(x), len(y))
-				}
-			}
+			sameRunFiles(t, a, b, "the uninterrupted and the resumed run")
 			x, _ := os.ReadFile(filepath.Join(a, train.CSVFile))
 			csvs[name] = stripSeconds(t, train.CSVFile, x)
 		})
