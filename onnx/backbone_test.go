@@ -292,13 +292,7 @@ func TestSessionOutputTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := saveSession(t, merged, "seg.onnx", Options{})
-	x := ramp(2 * 3 * 20 * 28)
-	res, err := s.Run(x, 2, 3, 20, 28)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, sh := refStage(mp, spec, 2, x, 2, 20, 28)
+	res, want, sh := runMerged(t, merged, mp, spec, 2, 20, 28)
 	c, hw := int(sh[1]), int(sh[2]*sh[3])
 	wantLab := make([]float32, 2*hw)
 	for i := 0; i < 2; i++ {

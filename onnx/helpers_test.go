@@ -122,6 +122,21 @@ func openSession(t testing.TB, path string, o Options) *Session {
 	return closeAtEnd(t, s, err)
 }
 
+// runMerged saves m, runs it on n ramp images of h×w and returns its
+// outputs with the stage-2 features refStage computes from mp and spec for
+// the same input.
+func runMerged(t testing.TB, m *Model, mp *pb.ModelProto, spec netSpec, n, h, w int) ([]Output, []float32, []int64) {
+	t.Helper()
+	s := saveSession(t, m, "merged.onnx", Options{})
+	x := ramp(n * 3 * h * w)
+	res, err := s.Run(x, n, 3, h, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, sh := refStage(mp, spec, 2, x, n, h, w)
+	return res, f, sh
+}
+
 // closeAtEnd fails the test if err, the error of opening c, is not nil;
 // else it closes c when the test ends and returns it.
 func closeAtEnd[C io.Closer](t testing.TB, c C, err error) C {

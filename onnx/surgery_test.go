@@ -188,13 +188,7 @@ func TestMerge(t *testing.T) {
 	}
 	// The merged model runs and equals a Go 1x1 convolution of the features.
 	if _, err := InitRuntime(""); err == nil {
-		s := saveSession(t, merged, "merged.onnx", Options{})
-		x := ramp(2 * 3 * 24 * 16)
-		res, err := s.Run(x, 2, 3, 24, 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, sh := refStage(mp, spec, 2, x, 2, 24, 16)
+		res, f, sh := runMerged(t, merged, mp, spec, 2, 24, 16)
 		hw := int(sh[2] * sh[3])
 		wt, bs := rawFloats(inits[0]), rawFloats(inits[1])
 		want := make([]float32, 2*3*hw)
