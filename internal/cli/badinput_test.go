@@ -123,6 +123,19 @@ type badCase struct {
 	env   []string      // KEY=VALUE set for the run
 }
 
+// prepare skips t where c says so, else sets the case up in a fresh folder dir and returns
+// dir and the arguments to run.
+func (c badCase) prepare(t *testing.T) (dir string, args []string) {
+	t.Helper()
+	if c.skip != nil {
+		if why := c.skip(); why != "" {
+			t.Skip(why)
+		}
+	}
+	dir = fastTempDir(t)
+	return dir, c.setup(t, dir)
+}
+
 func badInputCases() []badCase {
 	dyn := modelPath("tiny_dyn_s4.onnx")
 	static := modelPath("tiny_static_s8.onnx")
@@ -904,13 +917,7 @@ func TestBadInput(t *testing.T) {
 	tried := 0
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if c.skip != nil {
-				if why := c.skip(); why != "" {
-					t.Skip(why)
-				}
-			}
-			dir := fastTempDir(t)
-			args := c.setup(t, dir)
+			_, args := c.prepare(t)
 			for _, kv := range c.env {
 				k, v, _ := strings.Cut(kv, "=")
 				t.Setenv(k, v)
@@ -935,13 +942,7 @@ func TestBadInputProcess(t *testing.T) {
 	t.Cleanup(func() { t.Logf("bad inputs tried as a process: %d of %d cases", tried, len(cases)) })
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if c.skip != nil {
-				if why := c.skip(); why != "" {
-					t.Skip(why)
-				}
-			}
-			dir := fastTempDir(t)
-			args := c.setup(t, dir)
+			dir, args := c.prepare(t)
 			tried++
 			// Set-up runs one case at a time; the processes run two at a time.
 			t.Parallel()

@@ -34,9 +34,9 @@ var evalCommand = &cli.Command{
 	Flags: flagGroups([]cli.Flag{
 		&cli.StringFlag{Name: "json", Usage: "write the full report with the confusion matrix to this file"},
 		&cli.StringFlag{Name: "plot", Usage: "write confusion-matrix and per-class IoU plots (PNG) to this folder"},
-		&cli.StringFlag{Name: "shard", Usage: "i/N: evaluate images i, i+N, i+2N, ..."},
-		&cli.IntFlag{Name: "shards", Usage: "N for the shard index read from JOB_COMPLETION_INDEX (Kubernetes Indexed Job)"},
-		&cli.BoolFlag{Name: "strict", Usage: "stop at an image that fails to decode (default: name it and go on)"},
+		shardFlag("evaluate"),
+		shardsFlag,
+		strictFlag,
 		&cli.IntFlag{Name: "classes", Usage: "number of classes (default: the model's metadata or the dataset)"},
 		&cli.StringFlag{Name: "class-map", Usage: "map the model's classes to the dataset's: a FILE (JSON, or \"model_id dataset_id\" lines; -1 or ignore drops), reduce-zero-label or by-name"},
 		&cli.StringFlag{Name: "report", Usage: "write an HTML report (metrics, plots, the worst images) into this folder"},

@@ -25,11 +25,11 @@ var extractCommand = &cli.Command{
 	Flags: flagGroups(backboneFlags(
 		"tensor to cache (default: the model's first output)",
 		"validation dataset folder (cached as train --val-data reads it)"), []cli.Flag{
-		&cli.StringFlag{Name: "cache-dir", Usage: "feature cache folder (default: $XDG_CACHE_HOME/lmpseg/features)"},
-		&cli.StringFlag{Name: "shard", Usage: "i/N: extract images i, i+N, i+2N, ..."},
-		&cli.IntFlag{Name: "shards", Usage: "N for the shard index read from JOB_COMPLETION_INDEX (Kubernetes Indexed Job)"},
+		cacheDirFlag,
+		shardFlag("extract"),
+		shardsFlag,
 		&cli.BoolFlag{Name: "status", Usage: "count present, missing and stale entries of the datasets; extract nothing"},
-		&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
+		quietFlag,
 	}, dataFlags, preprocessFlags, runtimeFlags),
 	Action: runExtract,
 }

@@ -25,7 +25,7 @@ var predictCommand = &cli.Command{
 		&cli.StringFlag{Name: "out", Usage: "output folder"},
 		&cli.BoolFlag{Name: "overlay", Usage: "also write the mask blended over the image"},
 		&cli.Float64Flag{Name: "alpha", Value: 0.5, Usage: "overlay opacity of the mask"},
-		&cli.BoolFlag{Name: "strict", Usage: "stop at an image that fails to decode (default: name it and go on)"},
+		strictFlag,
 	}, modelFlags, preprocessFlags, runtimeFlags),
 	Action: runPredict,
 }

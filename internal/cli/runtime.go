@@ -41,7 +41,7 @@ var runtimeInstallCommand = &cli.Command{
 		&cli.StringFlag{Name: "dir", Usage: "folder to install into (default: the user cache, " + cacheDirUsage() + ")"},
 		&cli.StringFlag{Name: "from", Usage: "copy this library file instead of downloading (it must have the pinned sha256)"},
 		&cli.BoolFlag{Name: "force", Usage: "download again even when the library is already installed"},
-		&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
+		quietFlag,
 	},
 	Action: runRuntimeInstall,
 }

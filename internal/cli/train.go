@@ -35,6 +35,19 @@ func backboneFlags(feature, valData string) []cli.Flag {
 	}
 }
 
+// Flags that several commands list, each where its command's help shows it.
+var (
+	quietFlag    = &cli.BoolFlag{Name: "quiet", Usage: "no progress output"}
+	cacheDirFlag = &cli.StringFlag{Name: "cache-dir", Usage: "feature cache folder (default: $XDG_CACHE_HOME/lmpseg/features)"}
+	strictFlag   = &cli.BoolFlag{Name: "strict", Usage: "stop at an image that fails to decode (default: name it and go on)"}
+	shardsFlag   = &cli.IntFlag{Name: "shards", Usage: "N for the shard index read from JOB_COMPLETION_INDEX (Kubernetes Indexed Job)"}
+)
+
+// shardFlag is --shard i/N for a command that does verb to images i, i+N, i+2N, ...
+func shardFlag(verb string) cli.Flag {
+	return &cli.StringFlag{Name: "shard", Usage: "i/N: " + verb + " images i, i+N, i+2N, ..."}
+}
+
 // Flag groups shared by train, eval and predict.
 var (
 	dataFlags = []cli.Flag{
@@ -93,11 +106,11 @@ var trainCommand = &cli.Command{
 		&cli.IntFlag{Name: "val-every", Value: 0, Usage: "validate every K iterations (0: only at the end)"},
 		&cli.IntFlag{Name: "ckpt-every", Value: 50, Usage: "write a checkpoint every K iterations"},
 		&cli.BoolFlag{Name: "cache-features", Usage: "extract features once to disk (float16) and reuse them; disables augmentation"},
-		&cli.StringFlag{Name: "cache-dir", Usage: "feature cache folder (default: $XDG_CACHE_HOME/lmpseg/features)"},
+		cacheDirFlag,
 		&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its last checkpoint (its config.json is the recipe; flags given override it)"},
 		&cli.StringFlag{Name: "config", Usage: "a run's config.json to train again (flags given override it)"},
 		&cli.BoolFlag{Name: "force", Usage: "overwrite a different run in --out"},
-		&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
+		quietFlag,
 	}, dataFlags, preprocessFlags, runtimeFlags),
 	Action: runTrain,
 }
