@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
@@ -98,7 +99,7 @@ func TestInputAdapter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !sameShape(shape, wshape) {
+		if !slices.Equal(shape, wshape) {
 			t.Errorf("%s: shape %v, want %v", c.name, shape, wshape)
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -50,7 +51,7 @@ func TestBackboneMatchesReference(t *testing.T) {
 		} else {
 			want, wantShape = refLogits(mp, dynSpec, x, c.n, c.h, c.w), []int64{int64(c.n), 5}
 		}
-		if !sameShape(shape, wantShape) {
+		if !slices.Equal(shape, wantShape) {
 			t.Errorf("%+v: shape %v, want %v", c, shape, wantShape)
 		} else if d := maxAbsDiff(got, want); d > 1e-4 {
 			t.Errorf("%+v: max abs difference to the reference %g", c, d)
@@ -74,7 +75,7 @@ func TestBackboneStaticShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, wantShape := refStage(mp, spec, 2, x, 1, 32, 64)
-	if !sameShape(shape, wantShape) || maxAbsDiff(got, want) > 1e-4 {
+	if !slices.Equal(shape, wantShape) || maxAbsDiff(got, want) > 1e-4 {
 		t.Errorf("static model: shape %v (want %v), diff %g", shape, wantShape, maxAbsDiff(got, want))
 	}
 	bad := []struct{ n, h, w int }{{1, 64, 32}, {1, 32, 65}}
@@ -219,7 +220,7 @@ func TestBackboneExternalData(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", feature, err)
 		}
-		if feature == "stage2" && (!sameShape(shape, wantShape) || maxAbsDiff(got, want) > 1e-4) {
+		if feature == "stage2" && (!slices.Equal(shape, wantShape) || maxAbsDiff(got, want) > 1e-4) {
 			t.Errorf("external data: shape %v (want %v), diff %g", shape, wantShape, maxAbsDiff(got, want))
 		}
 	}

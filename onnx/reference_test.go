@@ -105,15 +105,3 @@ func maxAbsDiff(a, b []float32) float64 {
 	}
 	return m
 }
-
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}

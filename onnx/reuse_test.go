@@ -1,6 +1,7 @@
 package onnx
 
 import (
+	"slices"
 	"testing"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
@@ -46,7 +47,7 @@ func TestRunIntoReuses(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s run %d: %v", c.name, r, err)
 			}
-			if !sameShape(shape, wshape) {
+			if !slices.Equal(shape, wshape) {
 				t.Errorf("%s run %d: shape %v, want %v", c.name, r, shape, wshape)
 			}
 			if d := maxAbsDiff(got, want); d != 0 || len(got) != len(want) {

@@ -1,6 +1,7 @@
 package onnx
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -203,7 +204,7 @@ func TestMerge(t *testing.T) {
 				}
 			}
 		}
-		if !sameShape(res[0].Shape, []int64{2, 3, sh[2], sh[3]}) || maxAbsDiff(res[0].Data, want) > 1e-4 {
+		if !slices.Equal(res[0].Shape, []int64{2, 3, sh[2], sh[3]}) || maxAbsDiff(res[0].Data, want) > 1e-4 {
 			t.Errorf("merged model: shape %v, diff %g", res[0].Shape, maxAbsDiff(res[0].Data, want))
 		}
 	}
