@@ -736,16 +736,24 @@ func windowBlock(wb, blk []float32, mp []float64, scale *[256]float64, glo, ghi 
 			continue
 		}
 		wv := v * scale[(b>>3)&255] // (l/c)^r
-		wb[j] = float32(wv)
-		if b >= glo {
-			win[nw&255] = uint8(j)
-			wvs[nw&255] = wv
-			nw++
-			continue
-		}
-		u0 += wv * float64(x)
+		nw, u0 = place(wb, j, x, wv, b >= glo, win, wvs, nw, u0)
 	}
 	return nAbove, lsat, u0, nw
+}
+
+// place is the common end of windowBlock's and windowFused's loops for a loss x at block
+// position j below the saturated buckets, with wv = (l/c)^r: it writes wv into wb[j] and then,
+// if the loss is in the window (inWin), notes j and wv at position nw of win and wvs and counts
+// it, else adds wv*x to the power sum u0 below the window. It returns the new nw and u0. It is
+// small enough to be inlined into both loops.
+func place(wb []float32, j int, x float32, wv float64, inWin bool, win *[256]uint8, wvs *[256]float64, nw int, u0 float64) (int, float64) {
+	wb[j] = float32(wv)
+	if inWin {
+		win[nw&255] = uint8(j)
+		wvs[nw&255] = wv
+		return nw + 1, u0
+	}
+	return nw, u0 + wv*float64(x)
 }
 
 // windowFused is powers and windowBlock in one loop, for tables with deg <= 3. It counts the
@@ -771,14 +779,7 @@ func (tb *powTable) windowFused(wb, blk []float32, scale *[256]float64, glo, ghi
 		a := &tb.a[(u>>12)&0x7ff]
 		d := float64(u & 0xfff)
 		wv := (a[0] + d*(a[1]+d*(a[2]+d*a[3]))) * scale[(b>>3)&255] // (l/c)^r
-		wb[j] = float32(wv)
-		if b >= glo {
-			win[nw&255] = uint8(j)
-			wvs[nw&255] = wv
-			nw++
-			continue
-		}
-		u0 += wv * float64(x)
+		nw, u0 = place(wb, j, x, wv, b >= glo, win, wvs, nw, u0)
 	}
 	return special, nAbove, lsat, u0, nw
 }
