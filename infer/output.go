@@ -689,7 +689,7 @@ func (a *OutputAdapter) Convert(out onnx.Output, h, w int) (*graph.Tensor, []int
 		return &graph.Tensor{N: 1, C: c, H: oh, W: ow, Data: first}, nil, 0, 0, nil
 	}
 	t := graph.NewTensor(1, c, oh, ow)
-	nhwcToNCHW(t.Data, first, c, oh*ow)
+	onnx.NHWCToNCHW(t.Data, first, c, oh*ow)
 	return t, nil, 0, 0, nil
 }
 
@@ -715,31 +715,6 @@ func runtimeLayout(s []int64, kind string, metaK int, hw [2]int) (string, error)
 		return lay, nil
 	}
 	return "", fmt.Errorf("dims 1 and 3 (%d and %d) are both plausible class counts: give --output-layout nchw or nhwc", d1, d3)
-}
-
-// nhwcToNCHW transposes one image of hw pixels and c channels, in blocks of pixels whose
-// values stay in cache while each channel's run of them is written.
-func nhwcToNCHW(dst, src []float32, c, hw int) {
-	const block = 512
-	for i0 := 0; i0 < hw; i0 += block {
-		i1 := min(i0+block, hw)
-		blk := src[i0*c : i1*c]
-		for k := 0; k < c; k++ {
-			row := dst[k*hw+i0 : k*hw+i1]
-			for j := range row {
-				row[j] = blk[j*c+k]
-			}
-		}
-	}
-}
-
-// nhwcToNCHWRef is the plain form of nhwcToNCHW that the tests compare it against.
-func nhwcToNCHWRef(dst, src []float32, c, hw int) {
-	for i := 0; i < hw; i++ {
-		for k := 0; k < c; k++ {
-			dst[k*hw+i] = src[i*c+k]
-		}
-	}
 }
 
 // binaryScores returns the scores (0, v - t) of a one-channel map v.
