@@ -211,15 +211,7 @@ func TestBackboneExternalData(t *testing.T) {
 	externalize(t, mp, dir, "weights/all.bin")
 	p := writeModel(t, dir, "ext.onnx", mp)
 	for _, feature := range []string{"stage2", "logits"} {
-		b, err := OpenBackbone(p, Options{Feature: feature})
-		if err != nil {
-			t.Fatalf("%s: %v", feature, err)
-		}
-		got, shape, err := b.Run(x, 2, 24, 40)
-		b.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", feature, err)
-		}
+		got, shape := runOnce(t, feature, p, Options{Feature: feature}, x, 2, 24, 40)
 		if feature == "stage2" && (!slices.Equal(shape, wantShape) || maxAbsDiff(got, want) > 1e-4) {
 			t.Errorf("external data: shape %v (want %v), diff %g", shape, wantShape, maxAbsDiff(got, want))
 		}

@@ -137,6 +137,22 @@ func runMerged(t testing.TB, m *Model, mp *pb.ModelProto, spec netSpec, n, h, w 
 	return res, f, sh
 }
 
+// runOnce opens the backbone at path with o, runs it once on x and closes
+// it. An error fails the test, labelled with what.
+func runOnce(t testing.TB, what, path string, o Options, x []float32, n, h, w int) ([]float32, []int64) {
+	t.Helper()
+	b, err := OpenBackbone(path, o)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	got, shape, err := b.Run(x, n, h, w)
+	b.Close()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return got, shape
+}
+
 // closeAtEnd fails the test if err, the error of opening c, is not nil;
 // else it closes c when the test ends and returns it.
 func closeAtEnd[C io.Closer](t testing.TB, c C, err error) C {

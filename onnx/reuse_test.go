@@ -1,6 +1,7 @@
 package onnx
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -108,15 +109,7 @@ func TestSpinOption(t *testing.T) {
 	x := ramp(2 * 3 * 24 * 32)
 	var want []float32
 	for _, spin := range []bool{false, true} {
-		b, err := OpenBackbone(p, Options{Feature: "stage2", Threads: 2, Spin: spin})
-		if err != nil {
-			t.Fatalf("spin %v: %v", spin, err)
-		}
-		got, _, err := b.Run(x, 2, 24, 32)
-		b.Close()
-		if err != nil {
-			t.Fatalf("spin %v: %v", spin, err)
-		}
+		got, _ := runOnce(t, fmt.Sprintf("spin %v", spin), p, Options{Feature: "stage2", Threads: 2, Spin: spin}, x, 2, 24, 32)
 		if want == nil {
 			want = got
 		} else if d := maxAbsDiff(got, want); d != 0 {
