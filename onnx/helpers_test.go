@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
@@ -151,6 +152,16 @@ func runOnce(t testing.TB, what, path string, o Options, x []float32, n, h, w in
 		t.Fatalf("%s: %v", what, err)
 	}
 	return got, shape
+}
+
+// checkContains reports each of wants that got lacks, labelled with what.
+func checkContains(t testing.TB, what, got string, wants []string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(got, w) {
+			t.Errorf("%s: %q lacks %q", what, got, w)
+		}
+	}
 }
 
 // closeAtEnd fails the test if err, the error of opening c, is not nil;

@@ -158,11 +158,7 @@ func TestRuntimeSearchOrder(t *testing.T) {
 				t.Errorf("%s: used %d, error %v; want an error", c.name, used, err)
 				continue
 			}
-			for _, w := range c.wantErr {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("%s: error %q, want it to contain %q", c.name, err, w)
-				}
-			}
+			checkContains(t, c.name+": error", err.Error(), c.wantErr)
 			for _, w := range c.wantIs {
 				if !errors.Is(err, w) {
 					t.Errorf("%s: error %q does not wrap %v", c.name, err, w)
@@ -393,11 +389,7 @@ func TestRuntimeInstall(t *testing.T) {
 				t.Errorf("%s: installed %s, want an error", c.name, got)
 				continue
 			}
-			for _, w := range c.wantErr {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("%s: error %q, want it to contain %q", c.name, err, w)
-				}
-			}
+			checkContains(t, c.name+": error", err.Error(), c.wantErr)
 			if _, serr := os.Stat(filepath.Join(dir, libFile)); serr == nil {
 				t.Errorf("%s: a library was installed despite the error", c.name)
 			}

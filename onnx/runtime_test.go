@@ -109,11 +109,7 @@ func TestInitRuntimeErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		got := helperInit(t, tmp, c.arg, c.env...)
-		for _, w := range c.want {
-			if !strings.Contains(got, w) {
-				t.Errorf("%s: got %q, want it to contain %q", c.name, got, w)
-			}
-		}
+		checkContains(t, c.name, got, c.want)
 	}
 	// Found through the project folder from the working directory: run in
 	// a folder below a copy of third_party/ holding a link to the library.
