@@ -25,12 +25,12 @@ func repoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), ".."))
 }
 
-func initORT(t *testing.T) {
-	t.Helper()
+func initORT(tb testing.TB) {
+	tb.Helper()
 	if _, err := onnx.InitRuntime(""); errors.Is(err, onnx.ErrNoRuntime) {
-		t.Skipf("%v", err)
+		tb.Skipf("%v", err)
 	} else if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 }
 

@@ -2,8 +2,6 @@ package train_test
 
 import (
 	"context"
-	"errors"
-
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -35,15 +33,6 @@ const (
 	pipeThreads    = 2
 	pipeTrainFiles = 4
 )
-
-func benchORT(b *testing.B) {
-	b.Helper()
-	if _, err := onnx.InitRuntime(""); errors.Is(err, onnx.ErrNoRuntime) {
-		b.Skipf("%v", err)
-	} else if err != nil {
-		b.Fatal(err)
-	}
-}
 
 // pipeModel returns the backbone of the pipeline benchmarks and its feature: the demo backbone, or
 // the model and tensor named by LMPSEG_BENCH_BACKBONE and LMPSEG_BENCH_FEATURE (for a backbone of
@@ -157,7 +146,7 @@ func timed(f func()) (wall, cpu time.Duration) {
 // what ImageSource could do: the loop holds at most three batches (the step's, the channel's and
 // the one being produced), so a ring of three is never overwritten while in use.
 func BenchmarkTrainPipeline(b *testing.B) {
-	benchORT(b)
+	initORT(b)
 	_, ds := pipeData(b)
 	b.Run("ImageSource", func(b *testing.B) {
 		bb := pipeBackbone(b)
@@ -296,7 +285,7 @@ func trainPipeline(b *testing.B, ds data.Dataset, bb *onnx.Backbone, src train.S
 // preprocess, backbone), on the 512x1024 pipeline data. Reported: read-ms, compute-ms,
 // speedup (compute over read) and bytes-per-image (the cache's file size per sample).
 func BenchmarkFeatureCache(b *testing.B) {
-	benchORT(b)
+	initORT(b)
 	_, ds := pipeData(b)
 	bb := pipeBackbone(b)
 	defer bb.Close()
@@ -355,7 +344,7 @@ func BenchmarkFeatureCache(b *testing.B) {
 // and a linear head trained for one iteration, the head in Go), "Exported" the same run exported
 // as one ONNX model (export.Run, logits output), whose forward pass is the whole model.
 func BenchmarkEvalPipelineRun(b *testing.B) {
-	benchORT(b)
+	initORT(b)
 	dir, _ := pipeData(b)
 	run := filepath.Join(b.TempDir(), "run")
 	bbPath, bbFeature := pipeModel()
