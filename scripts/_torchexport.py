@@ -1,4 +1,4 @@
-"""Torch wrappers shared by scripts/zoo.py and scripts/export_conventions.py (imported, not run).
+"""Torch wrappers that scripts/zoo.py, export_conventions.py and export-torchvision.py import.
 
 Out and AuxOut turn a torchvision segmentation model's dict output into the tensors an ONNX export
 returns; MEAN and STD are ImageNet's normalisation, lmpseg's default preprocessing.

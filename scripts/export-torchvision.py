@@ -11,14 +11,7 @@ import os
 import torch
 import torchvision.models.segmentation as seg
 
-
-class Wrap(torch.nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, x):
-        return self.m(x)["out"]
+from _torchexport import Out
 
 
 MODELS = {
@@ -37,7 +30,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     torch.manual_seed(0)
     for name in a.models.split(","):
-        m = Wrap(MODELS[name]()).eval()
+        m = Out(MODELS[name]()).eval()
         x = torch.randn(1, 3, 256, 512)
         path = os.path.join(a.out, f"{name}_opset{a.opset}.onnx")
         torch.onnx.export(m, x, path, opset_version=a.opset, input_names=["image"], output_names=["out"],
