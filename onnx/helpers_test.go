@@ -193,6 +193,12 @@ func writeModel(t testing.TB, dir, file string, mp *pb.ModelProto) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return writeFile(t, dir, file, b)
+}
+
+// writeFile writes b as file under dir and returns its path.
+func writeFile(t testing.TB, dir, file string, b []byte) string {
+	t.Helper()
 	p := filepath.Join(dir, file)
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)

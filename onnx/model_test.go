@@ -66,10 +66,7 @@ func TestLoadErrors(t *testing.T) {
 			t.Errorf("%s: error %q, want one line starting with \"onnx: \" containing %q", c.name, msg, c.want)
 		}
 	}
-	p := filepath.Join(dir, "good.onnx")
-	if err := os.WriteFile(p, good, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	p := writeFile(t, dir, "good.onnx", good)
 	if _, err := Load(p); err != nil {
 		t.Errorf("good model: %v", err)
 	}
@@ -106,10 +103,7 @@ func TestSaveKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	b = withUnknown(b, 999, 31337)
-	src := filepath.Join(dir, "src.onnx")
-	if err := os.WriteFile(src, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	src := writeFile(t, dir, "src.onnx", b)
 	m, err := Load(src)
 	if err != nil {
 		t.Fatal(err)
@@ -262,10 +256,7 @@ func atoi(s string) int {
 func TestSha256(t *testing.T) {
 	dir := t.TempDir()
 	for _, data := range [][]byte{{}, []byte("abc"), make([]byte, 100000)} {
-		p := filepath.Join(dir, "f")
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		p := writeFile(t, dir, "f", data)
 		got, err := Sha256(p)
 		if err != nil {
 			t.Fatal(err)

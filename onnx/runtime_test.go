@@ -90,10 +90,7 @@ func TestInitRuntimeErrors(t *testing.T) {
 	needRuntime(t)
 	lib := RuntimeLoaded()
 	tmp := t.TempDir()
-	fake := filepath.Join(tmp, "libonnxruntime.so.1.24.1")
-	if err := os.WriteFile(fake, []byte("not a library"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	fake := writeFile(t, tmp, "libonnxruntime.so.1.24.1", []byte("not a library"))
 	cases := []struct {
 		name string
 		arg  string
