@@ -102,10 +102,7 @@ func TestClassMapEval(t *testing.T) {
 				}
 			}
 		}
-		cm, err := ParseClassMap(ClassMapReduceZeroLabel, nil, 5, raw.classes)
-		if err != nil {
-			t.Fatal(err)
-		}
+		cm := mustClassMap(t, ClassMapReduceZeroLabel, nil, 5, raw.classes)
 		got := mustEval(t, path, ModelOptions{}, raw, 6, EvalOptions{ClassMap: cm})
 		for g := 0; g < 6; g++ {
 			for p := 0; p < 6; p++ {
@@ -140,10 +137,7 @@ func TestClassMapEval(t *testing.T) {
 			}
 		}
 		os.WriteFile(f, []byte(b.String()), 0o644)
-		cm, err := ParseClassMap(f, nil, 5, ds.classes)
-		if err != nil {
-			t.Fatal(err)
-		}
+		cm := mustClassMap(t, f, nil, 5, ds.classes)
 		if !strings.Contains(cm.Summary(), "dropped") {
 			t.Errorf("summary %q does not name the dropped class", cm.Summary())
 		}
@@ -175,10 +169,7 @@ func TestClassMapEval(t *testing.T) {
 		md.Write(mm.Proto)
 		named := saveModel(t, mm, "named.onnx")
 		rev := ds.relabel([]string{"E", "D", "C", "B", "A"}, func(v int32) int32 { return 4 - v })
-		cm, err := ParseClassMap(ClassMapByName, names, 5, rev.classes)
-		if err != nil {
-			t.Fatal(err)
-		}
+		cm := mustClassMap(t, ClassMapByName, names, 5, rev.classes)
 		got := mustEval(t, named, ModelOptions{}, rev, 5, EvalOptions{ClassMap: cm})
 		for g := 0; g < 5; g++ {
 			for p := 0; p < 5; p++ {
@@ -188,4 +179,14 @@ func TestClassMapEval(t *testing.T) {
 			}
 		}
 	})
+}
+
+// mustClassMap is ParseClassMap, failing the test on an error.
+func mustClassMap(t testing.TB, spec string, model []string, modelK int, data []string) *ClassMap {
+	t.Helper()
+	cm, err := ParseClassMap(spec, model, modelK, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cm
 }
