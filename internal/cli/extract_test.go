@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -232,32 +233,42 @@ func parseYAMLDocs(src string) ([]any, error) {
 
 // stripYAMLComment drops a comment: "#" at the start or after a space, outside quotes.
 func stripYAMLComment(l string) string {
-	in := false
-	for i := 0; i < len(l); i++ {
-		switch {
-		case l[i] == '\\' && in:
-			i++
-		case l[i] == '"':
-			in = !in
-		case l[i] == '#' && !in && (i == 0 || l[i-1] == ' '):
+	for i := range unquoted(l) {
+		if l[i] == '#' && (i == 0 || l[i-1] == ' ') {
 			return strings.TrimRight(l[:i], " ")
 		}
 	}
 	return l
 }
 
+// unquoted yields the positions of the bytes of l outside double quotes, in order; the quotes
+// are not yielded, and inside quotes a backslash escapes the byte after it.
+func unquoted(l string) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		in := false
+		for i := 0; i < len(l); i++ {
+			switch {
+			case l[i] == '\\' && in:
+				i++
+			case l[i] == '"':
+				in = !in
+			case !in:
+				if !yield(i) {
+					return
+				}
+			}
+		}
+	}
+}
+
 // flowDepth returns how many "[" of the line's value are open at its end, outside quotes.
 func flowDepth(t string) int {
-	d, in := 0, false
-	for i := 0; i < len(t); i++ {
-		switch {
-		case t[i] == '\\' && in:
-			i++
-		case t[i] == '"':
-			in = !in
-		case !in && t[i] == '[':
+	d := 0
+	for i := range unquoted(t) {
+		switch t[i] {
+		case '[':
 			d++
-		case !in && t[i] == ']':
+		case ']':
 			d--
 		}
 	}
