@@ -18,26 +18,38 @@ const MinOpset = 11
 // TensorNames returns the names of every value of the graph: inputs,
 // initializers and node outputs, without duplicates, in graph order.
 func TensorNames(g *pb.GraphProto) []string {
-	seen := map[string]bool{}
-	var names []string
-	add := func(s string) {
-		if s != "" && !seen[s] {
-			seen[s] = true
-			names = append(names, s)
-		}
-	}
+	var l nameList
 	for _, v := range g.GetInput() {
-		add(v.GetName())
+		l.add(v.GetName())
 	}
 	for _, t := range g.GetInitializer() {
-		add(t.GetName())
+		l.add(t.GetName())
 	}
 	for _, n := range g.GetNode() {
 		for _, o := range n.GetOutput() {
-			add(o)
+			l.add(o)
 		}
 	}
-	return names
+	return l.names
+}
+
+// nameList collects distinct non-empty names in the order first added.
+type nameList struct {
+	seen  map[string]bool
+	names []string
+}
+
+// add appends s unless it is empty or was added before (even if it has
+// since been taken off names).
+func (l *nameList) add(s string) {
+	if s == "" || l.seen[s] {
+		return
+	}
+	if l.seen == nil {
+		l.seen = map[string]bool{}
+	}
+	l.seen[s] = true
+	l.names = append(l.names, s)
 }
 
 // missingTensorError says that name is not a value of g and lists the
@@ -159,28 +171,24 @@ func prune(g *pb.GraphProto, outputs []string) {
 			}
 		}
 	}
+	// need (work.seen) is every value needed; work.names those whose
+	// producers are still to visit.
 	need := map[string]bool{}
-	var work []string
-	want := func(name string) {
-		if name != "" && !need[name] {
-			need[name] = true
-			work = append(work, name)
-		}
-	}
+	work := nameList{seen: need}
 	for _, o := range outputs {
-		want(o)
+		work.add(o)
 	}
 	keep := make([]bool, len(g.Node))
-	for len(work) > 0 {
-		name := work[len(work)-1]
-		work = work[:len(work)-1]
+	for len(work.names) > 0 {
+		name := work.names[len(work.names)-1]
+		work.names = work.names[:len(work.names)-1]
 		for _, i := range prod[name] {
 			if keep[i] {
 				continue
 			}
 			keep[i] = true
 			for _, in := range nodeInputs(g.Node[i]) {
-				want(in)
+				work.add(in)
 			}
 		}
 	}
