@@ -41,13 +41,7 @@ func interspersed(app *cli.App, args []string) []string {
 	if cmd == nil {
 		return args
 	}
-	takesValue := map[string]bool{}
-	for _, f := range cmd.Flags {
-		_, isBool := f.(*cli.BoolFlag)
-		for _, n := range f.Names() {
-			takesValue[n] = !isBool
-		}
-	}
+	takesValue := flagValues(cmd)
 	var flags, pos []string
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
@@ -67,4 +61,17 @@ func interspersed(app *cli.App, args []string) []string {
 		}
 	}
 	return append(append(out, flags...), pos...)
+}
+
+// flagValues maps each name (and alias) of cmd's flags to whether the flag takes a value: all
+// but boolean flags do.
+func flagValues(cmd *cli.Command) map[string]bool {
+	takes := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			takes[n] = !isBool
+		}
+	}
+	return takes
 }

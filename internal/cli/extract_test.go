@@ -544,13 +544,7 @@ func checkFlags(t *testing.T, where string, args []string) map[string]string {
 		t.Errorf("%s: lmpseg has no command %q", where, args[0])
 		return nil
 	}
-	takes := map[string]bool{}
-	for _, f := range cmd.Flags {
-		_, isBool := f.(*urfave.BoolFlag)
-		for _, n := range f.Names() {
-			takes[n] = !isBool
-		}
-	}
+	takes := cli.FlagValues(cmd)
 	vals := map[string]string{}
 	for i := 1; i < len(args); i++ {
 		name, ok := strings.CutPrefix(args[i], "--")

@@ -1,0 +1,4 @@
+package cli
+
+// FlagValues gives the external tests flagValues.
+var FlagValues = flagValues
