@@ -261,8 +261,7 @@ var nonFloatOps = map[string]bool{
 // which onnxruntime_go cannot always return, are thereby not exposed.
 func imageTensors(g *pb.GraphProto, input string) []string {
 	data := map[string]bool{input: true}
-	seen := map[string]bool{}
-	var names []string
+	var l nameList
 	nodes := g.GetNode()
 	if order, err := topoOrder(g); err == nil && order != nil {
 		nodes = make([]*pb.NodeProto, len(order))
@@ -298,14 +297,12 @@ func imageTensors(g *pb.GraphProto, input string) []string {
 				continue
 			}
 			data[out] = true
-			if skip || (op == "TopK" && i == 1) || seen[out] {
-				continue
+			if !skip && (op != "TopK" || i != 1) {
+				l.add(out)
 			}
-			seen[out] = true
-			names = append(names, out)
 		}
 	}
-	return names
+	return l.names
 }
 
 // Print writes the report as aligned text tables.
