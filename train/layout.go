@@ -32,13 +32,8 @@ func nhwcToNCHW(feat []float32, shape []int64) ([]float32, []int64, error) {
 		return nil, nil, fmt.Errorf("train: feature tensor of shape %v holds %d values", shape, len(feat))
 	}
 	out := make([]float32, len(feat))
-	for b := 0; b < n; b++ {
-		src, dst := feat[b*h*w*c:(b+1)*h*w*c], out[b*h*w*c:(b+1)*h*w*c]
-		for p := 0; p < h*w; p++ {
-			for k := 0; k < c; k++ {
-				dst[k*h*w+p] = src[p*c+k]
-			}
-		}
+	for b, m := 0, h*w*c; b < n; b++ {
+		onnx.NHWCToNCHW(out[b*m:(b+1)*m], feat[b*m:(b+1)*m], c, h*w)
 	}
 	return out, []int64{int64(n), int64(c), int64(h), int64(w)}, nil
 }
