@@ -230,6 +230,9 @@ func resolve(rc *Config, sha string, bb *jobBackbone, ds data.Dataset) error {
 	rc.Preprocess.Apply(x, &data.Sample{Name: first.Name, H: h, W: w, Image: make([]float32, 3*h*w)})
 	shape, err := bb.probe(x, h, w)
 	if err != nil {
+		if hw := staticInput(bb); hw[0] > 0 && (hw[0] != h || hw[1] != w) {
+			return fmt.Errorf("train: --backbone %s takes a fixed input of %dx%d, not %dx%d: give --crop %dx%d, or drop --crop for that default", rc.Backbone, hw[0], hw[1], h, w, hw[0], hw[1])
+		}
 		return fmt.Errorf("train: --backbone %s on a %dx%d input: %w", rc.Backbone, h, w, err)
 	}
 	if len(shape) != 4 {
