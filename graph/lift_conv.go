@@ -101,30 +101,42 @@ func gbands(kk, ho, wo int) int {
 // im2col writes the columns of group g of image xn for output rows
 // [r0, r1) into dst, laid out (Cg*KH*KW) x ((r1-r0)*wo).
 func (c *GConv2d) im2col(dst, xn []float32, g, h, w, wo, r0, r1 int) {
-	s := c.Spec
+	c.Spec.colMove(dst, xn, g, h, w, wo, r0, r1, false)
+}
+
+// col2im adds the column gradients of group g into image gradient dxn.
+func (c *GConv2d) col2im(dxn, cols []float32, g, h, w, wo, r0, r1 int) {
+	c.Spec.colMove(cols, dxn, g, h, w, wo, r0, r1, true)
+}
+
+// colMove is the traversal of GConv2d's im2col and col2im, which it keeps
+// each other's transpose: it pairs every value of the column matrix cols of
+// group g (output rows [r0, r1), laid out (Cg*KH*KW) x ((r1-r0)*wo)) with
+// the pixel of image img it reads. With back false it writes that pixel
+// into cols, 0 where it falls in the padding; with back true it adds the
+// column value into the pixel.
+func (s ConvSpec) colMove(cols, img []float32, g, h, w, wo, r0, r1 int, back bool) {
 	cg := s.InC / s.Groups
 	p := (r1 - r0) * wo
 	for ci := 0; ci < cg; ci++ {
-		plane := xn[(g*cg+ci)*h*w:][:h*w]
+		plane := img[(g*cg+ci)*h*w:][:h*w]
 		for ky := 0; ky < s.KH; ky++ {
 			for kx := 0; kx < s.KW; kx++ {
-				row := dst[((ci*s.KH+ky)*s.KW+kx)*p:][:p]
+				row := cols[((ci*s.KH+ky)*s.KW+kx)*p:][:p]
 				for oy := r0; oy < r1; oy++ {
-					out := row[(oy-r0)*wo:][:wo]
+					col := row[(oy-r0)*wo:][:wo]
 					iy := oy*s.StrideH - s.PadT + ky*s.DilH
 					if iy < 0 || iy >= h {
-						clear(out)
+						if !back {
+							clear(col)
+						}
 						continue
 					}
-					src := plane[iy*w:][:w]
-					ix := kx*s.DilW - s.PadL
-					for ox := range out {
-						if ix >= 0 && ix < w {
-							out[ox] = src[ix]
-						} else {
-							out[ox] = 0
-						}
-						ix += s.StrideW
+					pix := plane[iy*w:][:w]
+					if back {
+						scatterRow(pix, col, kx*s.DilW-s.PadL, s.StrideW)
+					} else {
+						gatherRow(col, pix, kx*s.DilW-s.PadL, s.StrideW)
 					}
 				}
 			}
@@ -132,33 +144,28 @@ func (c *GConv2d) im2col(dst, xn []float32, g, h, w, wo, r0, r1 int) {
 	}
 }
 
-// col2im adds the column gradients of group g into image gradient dxn.
-func (c *GConv2d) col2im(dxn, cols []float32, g, h, w, wo, r0, r1 int) {
-	s := c.Spec
-	cg := s.InC / s.Groups
-	p := (r1 - r0) * wo
-	for ci := 0; ci < cg; ci++ {
-		plane := dxn[(g*cg+ci)*h*w:][:h*w]
-		for ky := 0; ky < s.KH; ky++ {
-			for kx := 0; kx < s.KW; kx++ {
-				row := cols[((ci*s.KH+ky)*s.KW+kx)*p:][:p]
-				for oy := r0; oy < r1; oy++ {
-					iy := oy*s.StrideH - s.PadT + ky*s.DilH
-					if iy < 0 || iy >= h {
-						continue
-					}
-					in := row[(oy-r0)*wo:][:wo]
-					dst := plane[iy*w:][:w]
-					ix := kx*s.DilW - s.PadL
-					for _, v := range in {
-						if ix >= 0 && ix < w {
-							dst[ix] += v
-						}
-						ix += s.StrideW
-					}
-				}
-			}
+// gatherRow sets dst[o] to src[ix0+o*stride], 0 outside src.
+func gatherRow(dst, src []float32, ix0, stride int) {
+	ix := ix0
+	for o := range dst {
+		if ix >= 0 && ix < len(src) {
+			dst[o] = src[ix]
+		} else {
+			dst[o] = 0
 		}
+		ix += stride
+	}
+}
+
+// scatterRow adds src[o] into dst[ix0+o*stride], skipping what falls
+// outside dst.
+func scatterRow(dst, src []float32, ix0, stride int) {
+	ix := ix0
+	for _, v := range src {
+		if ix >= 0 && ix < len(dst) {
+			dst[ix] += v
+		}
+		ix += stride
 	}
 }
 
