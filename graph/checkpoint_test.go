@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/crc32"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -195,4 +196,50 @@ func mustNormal(t *testing.T, s HeadSpec) HeadSpec {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestAppendParams decodes what AppendParams appends after a prefix and
+// compares it field by field with the parameters.
+func TestAppendParams(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	for _, ps := range [][]*Param{
+		nil,
+		{{Name: "w", Data: []float32{1.5, -2}}},
+		{{Name: "", Data: nil}, {Name: "conv.bias", Data: []float32{float32(rng.NormFloat64()), float32(rng.NormFloat64()), float32(rng.NormFloat64())}}},
+	} {
+		b := AppendParams([]byte("pre"), ps)
+		if string(b[:3]) != "pre" {
+			t.Fatalf("%d params: prefix overwritten", len(ps))
+		}
+		r := b[3:]
+		take := func(n int) []byte {
+			if len(r) < n {
+				t.Fatalf("%d params: encoding too short", len(ps))
+			}
+			v := r[:n]
+			r = r[n:]
+			return v
+		}
+		if n := binary.LittleEndian.Uint32(take(4)); int(n) != len(ps) {
+			t.Fatalf("count %d, want %d", n, len(ps))
+		}
+		for i, p := range ps {
+			name := string(take(int(binary.LittleEndian.Uint32(take(4)))))
+			if name != p.Name {
+				t.Errorf("param %d: name %q, want %q", i, name, p.Name)
+			}
+			n := binary.LittleEndian.Uint64(take(8))
+			if int(n) != len(p.Data) {
+				t.Fatalf("param %d: %d values, want %d", i, n, len(p.Data))
+			}
+			for j, v := range p.Data {
+				if got := math.Float32frombits(binary.LittleEndian.Uint32(take(4))); got != v {
+					t.Errorf("param %d value %d: %g, want %g", i, j, got, v)
+				}
+			}
+		}
+		if len(r) != 0 {
+			t.Errorf("%d params: %d bytes left over", len(ps), len(r))
+		}
+	}
 }
