@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -112,22 +113,26 @@ func runEval(c *cli.Context) error {
 	if err := writeReport(c, job.Result); err != nil {
 		return err
 	}
-	if dir := c.String("report"); dir != "" {
-		fmt.Fprintf(c.App.Writer, "HTML report: %s\n", filepath.Join(dir, metrics.HTMLReportFile))
-	}
-	st := job.Stats
-	fmt.Fprintf(c.App.Writer, "%d images in %.1f s (%.2f images/s)", st.Images, st.Seconds, st.ImagesPerSecond())
-	if len(st.Skipped) > 0 {
-		fmt.Fprintf(c.App.Writer, "; %d skipped (failed to decode)", len(st.Skipped))
-	}
-	fmt.Fprintln(c.App.Writer)
+	printEvalStats(c.App.Writer, job.Stats)
 	return nil
+}
+
+// printEvalStats prints the closing line of an evaluation.
+func printEvalStats(w io.Writer, st infer.EvalStats) {
+	fmt.Fprintf(w, "%d images in %.1f s (%.2f images/s)", st.Images, st.Seconds, st.ImagesPerSecond())
+	if len(st.Skipped) > 0 {
+		fmt.Fprintf(w, "; %d skipped (failed to decode)", len(st.Skipped))
+	}
+	fmt.Fprintln(w)
 }
 
 func writeReport(c *cli.Context, f *metrics.Result) error {
 	rep := f.Report()
 	if err := rep.Print(c.App.Writer); err != nil {
 		return err
+	}
+	if dir := c.String("report"); dir != "" {
+		fmt.Fprintf(c.App.Writer, "HTML report: %s\n", filepath.Join(dir, metrics.HTMLReportFile))
 	}
 	if p := c.String("json"); p != "" {
 		if err := f.Save(p); err != nil {
