@@ -171,8 +171,7 @@ func (c *Conv2d) Forward(x *Tensor, train bool) *Tensor {
 	parallel(t, x.N*nb, func(_, lo, hi int) {
 		var cols []float32
 		for it := lo; it < hi; it++ {
-			n, b := it/nb, it%nb
-			r0, r1 := b*ho/nb, (b+1)*ho/nb
+			n, _, r0, r1 := bandAt(it, 1, nb, ho)
 			p := (r1 - r0) * wo
 			yn := y.Data[n*c.OutC*ho*wo:]
 			ym := blas32.General{Rows: c.OutC, Cols: p, Stride: ho * wo, Data: yn[r0*wo:]}
@@ -306,8 +305,7 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 		var cols, dcols []float32
 		gw := blas32.General{Rows: c.OutC, Cols: kk, Stride: kk, Data: dW[wk]}
 		for it := lo; it < hi; it++ {
-			n, b := it/nb, it%nb
-			r0, r1 := b*ho/nb, (b+1)*ho/nb
+			n, _, r0, r1 := bandAt(it, 1, nb, ho)
 			p := (r1 - r0) * wo
 			dyn := dy.Data[n*c.OutC*ho*wo:]
 			dym := blas32.General{Rows: c.OutC, Cols: p, Stride: ho * wo, Data: dyn[r0*wo:]}

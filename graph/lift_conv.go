@@ -98,6 +98,14 @@ func gbands(kk, ho, wo int) int {
 	return min(ho, (ho+rows-1)/rows)
 }
 
+// bandAt returns the image n, the group g and the output rows [r0, r1)
+// of work item it of the im2col passes of GConv2d and Conv2d (one group),
+// which run over images, then groups, then nb bands of the ho output rows.
+func bandAt(it, groups, nb, ho int) (n, g, r0, r1 int) {
+	n, g, b := it/(groups*nb), (it/nb)%groups, it%nb
+	return n, g, b * ho / nb, (b + 1) * ho / nb
+}
+
 // im2col writes the columns of group g of image xn for output rows
 // [r0, r1) into dst, laid out (Cg*KH*KW) x ((r1-r0)*wo).
 func (c *GConv2d) im2col(dst, xn []float32, g, h, w, wo, r0, r1 int) {
@@ -204,8 +212,7 @@ func (c *GConv2d) Forward(x *Tensor, train bool) *Tensor {
 	parallel(threadsOr(c.Threads), items, func(_, lo, hi int) {
 		var cols []float32
 		for it := lo; it < hi; it++ {
-			n, g, b := it/(s.Groups*nb), (it/nb)%s.Groups, it%nb
-			r0, r1 := b*ho/nb, (b+1)*ho/nb
+			n, g, r0, r1 := bandAt(it, s.Groups, nb, ho)
 			p := (r1 - r0) * wo
 			yn := y.Data[(n*s.OutC+g*og)*ho*wo:]
 			ym := blas32.General{Rows: og, Cols: p, Stride: ho * wo, Data: yn[r0*wo:]}
@@ -282,8 +289,7 @@ func (c *GConv2d) Backward(dy *Tensor) *Tensor {
 	parallel(t, items, func(wk, lo, hi int) {
 		var cols, dcols []float32
 		for it := lo; it < hi; it++ {
-			n, g, b := it/(s.Groups*nb), (it/nb)%s.Groups, it%nb
-			r0, r1 := b*ho/nb, (b+1)*ho/nb
+			n, g, r0, r1 := bandAt(it, s.Groups, nb, ho)
 			p := (r1 - r0) * wo
 			dyn := dy.Data[(n*s.OutC+g*og)*ho*wo:]
 			dym := blas32.General{Rows: og, Cols: p, Stride: ho * wo, Data: dyn[r0*wo:]}
