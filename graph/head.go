@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -80,14 +81,7 @@ func registerHead(name string, k headKind) {
 }
 
 // HeadKinds returns the names of the registered head kinds, sorted.
-func HeadKinds() []string {
-	names := make([]string, 0, len(headKinds))
-	for n := range headKinds {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func HeadKinds() []string { return slices.Sorted(maps.Keys(headKinds)) }
 
 // normalized fills in the defaults and validates the spec.
 func (s HeadSpec) normalized() (HeadSpec, headKind, error) {

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/lmpseg/lmpseg/onnx"
 )
 
 // The shape subgraph (Shape, Gather, Unsqueeze, Concat of shapes, Slice,
@@ -132,7 +133,7 @@ func evalSmall(n *pb.NodeProto, ins []*value, opset int64, dir string) (*value, 
 	case "Cast":
 		x := in(0)
 		to := int32(attrInt(n, "to", int64(pb.TensorProto_FLOAT)))
-		out := &value{dims: x.dims, isInt: isIntType(to), dtype: to, v: make([]float64, len(x.v))}
+		out := &value{dims: x.dims, isInt: onnx.IntElemType(to), dtype: to, v: make([]float64, len(x.v))}
 		for i, f := range x.v {
 			if out.isInt {
 				out.v[i] = math.Trunc(f)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/lmpseg/lmpseg/onnx"
 )
 
 // value is a small tensor of the shape subgraph or a constant: its
@@ -28,15 +29,6 @@ func (v *value) numel() int {
 		n *= int(d)
 	}
 	return n
-}
-
-func isIntType(t int32) bool {
-	switch pb.TensorProto_DataType(t) {
-	case pb.TensorProto_INT64, pb.TensorProto_INT32, pb.TensorProto_INT16, pb.TensorProto_INT8,
-		pb.TensorProto_UINT8, pb.TensorProto_UINT16, pb.TensorProto_UINT32, pb.TensorProto_UINT64, pb.TensorProto_BOOL:
-		return true
-	}
-	return false
 }
 
 // rawBytes returns the raw little-endian bytes of t: its raw_data, or its
@@ -93,7 +85,7 @@ func rawBytes(t *pb.TensorProto, dir string) ([]byte, error) {
 // decodeTensor returns the values of t (float, double, float16 or an
 // integer type).
 func decodeTensor(t *pb.TensorProto, dir string) (*value, error) {
-	v := &value{dims: append([]int64(nil), t.GetDims()...), dtype: t.GetDataType(), isInt: isIntType(t.GetDataType())}
+	v := &value{dims: append([]int64(nil), t.GetDims()...), dtype: t.GetDataType(), isInt: onnx.IntElemType(t.GetDataType())}
 	n := 1
 	for _, d := range v.dims {
 		if d < 0 || (d > 0 && n > math.MaxInt32/int(d)) {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -50,14 +51,7 @@ func RegisterOptimizer(name string, m OptimizerMaker) {
 }
 
 // Optimizers returns the registered optimiser names, sorted.
-func Optimizers() []string {
-	names := make([]string, 0, len(optimizers))
-	for n := range optimizers {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func Optimizers() []string { return slices.Sorted(maps.Keys(optimizers)) }
 
 // NewOptimizer returns the optimiser named by c.Name ("" is sgd).
 func NewOptimizer(c OptimConfig) (Optimizer, error) {
