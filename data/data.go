@@ -37,6 +37,13 @@ type LabelLoader interface {
 	LoadLabel(i int) (label []int32, h, w int, err error)
 }
 
+// Digester is implemented by datasets that can tell, without decoding, whether sample i has
+// changed: Digest hashes what the sample is made from (its files' bytes and how they are read).
+// Two samples with one digest decode to the same Sample.
+type Digester interface {
+	Digest(i int) ([16]byte, error)
+}
+
 // Options configures Open.
 type Options struct {
 	// Ignore is the ignore label. Zero means DefaultIgnore (255), so the

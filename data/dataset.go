@@ -1,6 +1,7 @@
 package data
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"io/fs"
 	"os"
@@ -90,6 +91,25 @@ func (d *fileDataset) Load(i int) (*Sample, error) {
 			it.image, w, h, it.label, lw, lh)
 	}
 	return &Sample{Name: it.name, H: h, W: w, Image: img, Label: lab}, nil
+}
+
+// Digest implements Digester: a hash of the image and label files' bytes and of what maps the
+// label file to the sample's labels (the format, the class count, the ignore label).
+func (d *fileDataset) Digest(i int) ([16]byte, error) {
+	it := d.items[i]
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00%d\x00", d.format, len(d.classes), d.ignore)
+	for _, p := range []string{it.image, it.label} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return [16]byte{}, fmt.Errorf("data: %w", err)
+		}
+		fmt.Fprintf(h, "%d\x00", len(b))
+		h.Write(b)
+	}
+	var out [16]byte
+	copy(out[:], h.Sum(nil))
+	return out, nil
 }
 
 // LoadLabel implements LabelLoader: it decodes, maps and checks the label of

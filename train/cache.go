@@ -23,6 +23,23 @@ import (
 // image or label is a miss (version 1 entries are misses too, and are rewritten).
 const cacheMagic = "LMPFEAT2"
 
+// sampleKey is the content key of sample i of ds that a cache entry must match: the dataset's
+// Digest when it has one (the files' bytes: no decoding), else SampleSum of the decoded sample
+// (smp when given, else loaded). It returns the sample when it had to decode it.
+func sampleKey(ds data.Dataset, i int, smp *data.Sample) ([16]byte, *data.Sample, error) {
+	if d, ok := ds.(data.Digester); ok {
+		sum, err := d.Digest(i)
+		return sum, smp, err
+	}
+	if smp == nil {
+		var err error
+		if smp, err = ds.Load(i); err != nil {
+			return [16]byte{}, nil, err
+		}
+	}
+	return SampleSum(smp), smp, nil
+}
+
 // SampleSum is the content hash of a sample (its image and label) that a cache entry must match:
 // the first 16 bytes of the sha256 of H, W (int32), the image (float32 bits) and the label
 // (int32), little-endian.

@@ -255,7 +255,10 @@ func extract(ctx context.Context, c *FeatureCache, splits []cacheSplit, sh metri
 				if l.err != nil {
 					return l.err
 				}
-				sum := SampleSum(l.smp)
+				sum, _, err := sampleKey(sp.ds, l.idx, l.smp)
+				if err != nil {
+					return err
+				}
 				state, _, err := c.Check(sp.name, l.idx, sum, true)
 				if err != nil {
 					return err
@@ -346,9 +349,9 @@ func cacheStatus(ctx context.Context, root, key string, splits []cacheSplit, thr
 					var s EntryState
 					var dims [5]int
 					if err == nil {
-						var smp *data.Sample
-						if smp, err = sp.ds.Load(i); err == nil {
-							s, dims, err = c.Check(sp.name, i, SampleSum(smp), false)
+						var sum [16]byte
+						if sum, _, err = sampleKey(sp.ds, i, nil); err == nil {
+							s, dims, err = c.Check(sp.name, i, sum, false)
 						}
 					}
 					if err != nil {

@@ -553,11 +553,11 @@ func TestJobBackboneOnCompleteCache(t *testing.T) {
 	if !j.Opened() {
 		t.Error("a damaged entry was read without opening the session")
 	}
-	smp, err := sp.ds.Load(3)
+	sum, _, err := sampleKey(sp.ds, 3, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, _, err := c.Check(sp.name, 3, SampleSum(smp), true); err != nil || st != EntryPresent {
+	if st, _, err := c.Check(sp.name, 3, sum, true); err != nil || st != EntryPresent {
 		t.Errorf("the damaged entry is %v (%v) after the read, want present", st, err)
 	}
 }

@@ -148,19 +148,24 @@ type CachedSource struct {
 	Sampler Sampler
 }
 
-// Sample returns the cached features and label of sample idx. The sample is decoded every time, so
-// that an image or label edited since the entry was written is a miss; on a miss the features
+// Sample returns the cached features and label of sample idx. The entry must match the sample's
+// content key (its files' bytes, see sampleKey), so that an image or label edited since the entry
+// was written is a miss, and a hit decodes nothing; on a miss the features
 // are rounded to float16 as the cache stores them, so a cold and a warm cache give the same numbers.
 func (s *CachedSource) Sample(idx int) (*graph.Tensor, []int32, int, int, string, error) {
 	name := s.DS.Name(idx)
-	smp, err := s.DS.Load(idx)
+	sum, smp, err := sampleKey(s.DS, idx, nil)
 	if err != nil {
 		return nil, nil, 0, 0, name, err
 	}
-	sum := SampleSum(smp)
 	f, lab, H, W, ok, err := s.Cache.Get(s.Split, idx, sum)
 	if err != nil || ok {
 		return f, lab, H, W, name, err
+	}
+	if smp == nil {
+		if smp, err = s.DS.Load(idx); err != nil {
+			return nil, nil, 0, 0, name, err
+		}
 	}
 	b, err := FeatureBatch(s.Backbone, s.Pre, []*data.Sample{smp})
 	if err != nil {
