@@ -668,6 +668,19 @@ func badInputCases() []badCase {
 		}},
 
 		// Second hardening round (each of these panicked or exited 0 before).
+		badCase{name: "train/every label is the ignore label", want: []string{"labelled pixel", "--ignore"}, setup: func(t *testing.T, dir string) []string {
+			d := dataCopy(t, dir, "train", "d")
+			ents, _ := os.ReadDir(filepath.Join(d, "labels"))
+			for _, e := range ents {
+				p := filepath.Join(d, "labels", e.Name())
+				g := readGray(t, p)
+				for i := range g.Pix {
+					g.Pix[i] = 255
+				}
+				writePNG(t, p, g)
+			}
+			return trainOn(t, d, filepath.Join(dir, "run"))
+		}},
 		badCase{name: "train/--ignore 0 on labels with 255", want: []string{"255", "--ignore"}, setup: func(t *testing.T, dir string) []string {
 			d := dataCopy(t, dir, "train", "d")
 			ents, _ := os.ReadDir(filepath.Join(d, "labels"))
