@@ -125,14 +125,8 @@ func planExtract(o *ExtractOptions) (*extractPlan, error) {
 	if err := o.Preprocess.Validate(); err != nil {
 		return nil, fmt.Errorf("train: extract: preprocessing: %w", err)
 	}
-	for _, p := range []*string{&o.Data, &o.ValData} {
-		if *p != "" {
-			a, err := filepath.Abs(*p)
-			if err != nil {
-				return nil, fmt.Errorf("train: extract: %w", err)
-			}
-			*p = a
-		}
+	if err := absPaths(&o.Backbone, &o.Data, &o.ValData); err != nil {
+		return nil, fmt.Errorf("train: extract: %w", err)
 	}
 	if o.Shard.N == 0 {
 		o.Shard = metrics.Whole
@@ -186,9 +180,14 @@ func defaultFeature(model, feature string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return firstOutput(m)
+}
+
+// firstOutput is the name of m's first graph output: the default feature tensor.
+func firstOutput(m *onnx.Model) (string, error) {
 	outs := m.Proto.GetGraph().GetOutput()
 	if len(outs) == 0 {
-		return "", fmt.Errorf("train: %s has no graph output; give the feature tensor", model)
+		return "", fmt.Errorf("train: %s has no graph output; give the feature tensor with --feature", m.Path)
 	}
 	return outs[0].GetName(), nil
 }

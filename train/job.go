@@ -135,6 +135,10 @@ func Run(ctx context.Context, dir string, rc *Config, o Options) (*Summary, erro
 	if err := rc.Validate(); err != nil {
 		return nil, err
 	}
+	// The recipe names its files absolutely, so that it runs again from any folder.
+	if err := absPaths(&rc.Backbone, &rc.Data, &rc.ValData); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
 	ds, val, err := openData(rc, o)
 	if err != nil {
 		return nil, err
@@ -248,6 +252,21 @@ func resolve(rc *Config, sha string, bb *jobBackbone, ds data.Dataset) error {
 	}
 	if rc.CacheFeatures && rc.CacheDir == "" {
 		rc.CacheDir = DefaultCacheDir()
+	}
+	return nil
+}
+
+// absPaths makes each non-empty path absolute, in place.
+func absPaths(ps ...*string) error {
+	for _, p := range ps {
+		if *p == "" {
+			continue
+		}
+		a, err := filepath.Abs(*p)
+		if err != nil {
+			return err
+		}
+		*p = a
 	}
 	return nil
 }

@@ -51,8 +51,8 @@ func extractOptions(c *cli.Context) (train.ExtractOptions, error) {
 		return train.ExtractOptions{}, err
 	}
 	o := train.ExtractOptions{
-		Backbone: absPath(c.String("backbone")), Feature: c.String("feature"),
-		Data: absPath(c.String("data")), ValData: absPath(c.String("val-data")),
+		Backbone: c.String("backbone"), Feature: c.String("feature"),
+		Data: c.String("data"), ValData: c.String("val-data"),
 		Format: c.String("format"), Split: c.String("split"), ValSplit: c.String("split"),
 		Ignore: int32(c.Int("ignore")), NumClasses: c.Int("classes"),
 		Preprocess: pre, CacheDir: c.String("cache-dir"), Shard: sh,

@@ -257,7 +257,6 @@ func recipe(c *cli.Context) (*train.Config, error) {
 	if v := c.Float64("topk"); c.IsSet("topk") && !(v > 0 && v <= 1) {
 		return nil, fmt.Errorf("--topk %v: want the fraction of hardest pixels, in (0, 1]", v)
 	}
-	rc.Backbone, rc.Data, rc.ValData = absPath(rc.Backbone), absPath(rc.Data), absPath(rc.ValData)
 	if c.IsSet("class-names") {
 		rc.Classes = strings.Split(c.String("class-names"), ",")
 	} else if c.IsSet("classes") && len(rc.Classes) != c.Int("classes") {
@@ -374,16 +373,6 @@ func trainDone(c *cli.Context, out string, sum *train.Summary, err error, which 
 	}
 	fmt.Fprintln(c.App.Writer)
 	return nil
-}
-
-func absPath(p string) string {
-	if p == "" {
-		return ""
-	}
-	if a, err := filepath.Abs(p); err == nil {
-		return a
-	}
-	return p
 }
 
 // signalContext returns a context cancelled on SIGINT or SIGTERM and a function reporting which.

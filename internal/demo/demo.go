@@ -231,8 +231,8 @@ func Run(ctx context.Context, o Options) error {
 		for s := 1; s <= seeds; s++ {
 			runDir := filepath.Join(out, "runs", fmt.Sprintf("%s-seed%d", strings.NewReplacer(" + ", "+", " ", "_", "=", "", "(", "", ")", "", "%", "", "/", "-").Replace(dl.Name), s))
 			cfg := &train.Config{
-				Tool: "lmpseg " + o.Version, Backbone: absPath(bbPath), Feature: "features", Preprocess: pre,
-				Data: absPath(filepath.Join(dataDir, "train")), Format: "folder",
+				Tool: "lmpseg " + o.Version, Backbone: bbPath, Feature: "features", Preprocess: pre,
+				Data: filepath.Join(dataDir, "train"), Format: "folder",
 				Classes: classes, Ignore: 255, Head: graph.HeadSpec{Kind: "linear"}, Loss: dl.Loss, LR: o.LR, Warmup: iters / 10, Iters: iters, Batch: o.Batch,
 				Scale: [2]float64{1, 1}, Seed: int64(s), CkptEvery: iters, CacheFeatures: true, CacheDir: cacheDir, Sampler: dl.Sampler, SamplerMix: dl.Mix,
 				Optim: train.OptimConfig{Name: "sgd", Momentum: 0.9, WeightDecay: 1e-4},
@@ -474,11 +474,4 @@ func writeDemoReport(out string, rep *demoReport, curves map[string][][2]float64
 	}
 	_ = keys
 	return metrics.LossCurves(filepath.Join(plots, "loss_curves.png"), xy)
-}
-
-func absPath(p string) string {
-	if a, err := filepath.Abs(p); err == nil {
-		return a
-	}
-	return p
 }
