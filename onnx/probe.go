@@ -497,6 +497,11 @@ func CheckFeature(path string, tensor string, o Options) (FeatureInfo, error) {
 	return checkFeature(m, tensor, o)
 }
 
+// CheckFeatureOf is CheckFeature for a model already loaded.
+func CheckFeatureOf(m *Model, tensor string, o Options) (FeatureInfo, error) {
+	return checkFeature(m, tensor, o)
+}
+
 func checkFeature(m *Model, tensor string, o Options) (FeatureInfo, error) {
 	g := m.Proto.GetGraph()
 	if !hasValue(g, tensor) {

@@ -51,11 +51,17 @@ func FeaturesFor(cfg *Config, f onnx.Features) onnx.Features {
 // (not a feature map: a classifier's output, attention windows, a tensor whose channels change
 // with the input size), and records a channels-last one as such.
 func checkFeature(rc *Config, o Options) error {
-	name, err := defaultFeature(rc.Backbone, rc.Feature)
+	m, err := onnx.Load(rc.Backbone)
 	if err != nil {
 		return err
 	}
-	fi, err := onnx.CheckFeature(rc.Backbone, name, onnx.Options{Device: o.Device, Threads: o.Threads})
+	name := rc.Feature
+	if name == "" {
+		if name, err = firstOutput(m); err != nil {
+			return err
+		}
+	}
+	fi, err := onnx.CheckFeatureOf(m, name, onnx.Options{Device: o.Device, Threads: o.Threads})
 	if err != nil {
 		return fmt.Errorf("train: --backbone %s --feature %s: %w", rc.Backbone, name, err)
 	}
