@@ -5,25 +5,19 @@ import (
 	"strings"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
+
+	"github.com/lmpseg/lmpseg/onnx"
 )
 
-// tensorNames returns every value and node name of g, so that added names can avoid them.
+// tensorNames returns every value name of g (onnx.TensorNames) and every node name, so that the
+// names export adds can avoid them.
 func tensorNames(g *pb.GraphProto) map[string]bool {
 	n := map[string]bool{}
-	for _, v := range g.GetInput() {
-		n[v.GetName()] = true
-	}
-	for _, v := range g.GetOutput() {
-		n[v.GetName()] = true
-	}
-	for _, t := range g.GetInitializer() {
-		n[t.GetName()] = true
+	for _, v := range onnx.TensorNames(g) {
+		n[v] = true
 	}
 	for _, nd := range g.GetNode() {
 		n[nd.GetName()] = true
-		for _, o := range nd.GetOutput() {
-			n[o] = true
-		}
 	}
 	return n
 }

@@ -131,8 +131,10 @@ func (m Mode) Resolve(hw [2]int, explicit bool) (Mode, error) {
 		if m.Name == "slide" && m.StrideH == 0 {
 			m.StrideH, m.StrideW = max(1, m.CropH*2/3), max(1, m.CropW*2/3)
 		}
-		if m.Name == "slide" && (m.StrideH > m.CropH || m.StrideW > m.CropW) {
-			return m, fmt.Errorf("infer: --stride %dx%d is larger than the window %dx%d, so some pixels would be covered by no window; give a stride no larger than --crop", m.StrideH, m.StrideW, m.CropH, m.CropW)
+		if m.Name == "slide" {
+			if err := m.checkSlide(); err != nil {
+				return m, err
+			}
 		}
 	default:
 		return m, fmt.Errorf("infer: --mode %q: want whole, slide or resize", m.Name)

@@ -182,6 +182,18 @@ func (p *Predictor) checkClasses(sc *graph.Tensor) error {
 	return nil
 }
 
+// checkSlide reports a sliding window that cannot cover an image: sizes not positive, or a
+// stride larger than the window.
+func (m Mode) checkSlide() error {
+	if m.CropH <= 0 || m.CropW <= 0 || m.StrideH <= 0 || m.StrideW <= 0 {
+		return fmt.Errorf("infer: sliding window needs --crop and --stride (HxW, positive), got %dx%d and %dx%d", m.CropH, m.CropW, m.StrideH, m.StrideW)
+	}
+	if m.StrideH > m.CropH || m.StrideW > m.CropW {
+		return fmt.Errorf("infer: --stride %dx%d is larger than the window %dx%d, so some pixels would be covered by no window; give a stride no larger than --crop", m.StrideH, m.StrideW, m.CropH, m.CropW)
+	}
+	return nil
+}
+
 // windows returns the offsets of windows of size crop, stride apart, that cover size: the last
 // one ends at the edge. An image smaller than the window gets one window, padded.
 func windows(size, crop, stride int) []int {
@@ -200,14 +212,11 @@ func windows(size, crop, stride int) []int {
 // image is smaller than the window it is padded with the mean pixel (0 after normalisation), so a
 // model with a fixed input size always gets its size. It returns the averaged H x W scores.
 func (p *Predictor) slide(s *data.Sample) (*graph.Tensor, error) {
+	if err := p.Mode.checkSlide(); err != nil {
+		return nil, err
+	}
 	ch, cw := p.Mode.CropH, p.Mode.CropW
 	sh, sw := p.Mode.StrideH, p.Mode.StrideW
-	if ch <= 0 || cw <= 0 || sh <= 0 || sw <= 0 {
-		return nil, fmt.Errorf("infer: sliding window needs --crop and --stride (HxW, positive), got %dx%d and %dx%d", ch, cw, sh, sw)
-	}
-	if sh > ch || sw > cw {
-		return nil, fmt.Errorf("infer: --stride %dx%d is larger than the window %dx%d, so some pixels would be covered by no window; give a stride no larger than --crop", sh, sw, ch, cw)
-	}
 	H, W := s.H, s.W
 	var acc *graph.Tensor
 	count := make([]float32, H*W)
