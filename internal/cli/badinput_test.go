@@ -99,18 +99,26 @@ func fiveClassData(t testing.TB, dir string) string {
 	t.Helper()
 	d := dataCopy(t, dir, "val", "five")
 	writeFile(t, filepath.Join(d, "classes.txt"), []byte("a\nb\nc\nd\ne\n"))
+	relabel(t, d, func(pix []uint8) {
+		for i, v := range pix {
+			if v != 255 {
+				pix[i] = v % 5
+			}
+		}
+	})
+	return d
+}
+
+// relabel rewrites every label PNG of the dataset folder d, changing its pixels with f.
+func relabel(t testing.TB, d string, f func(pix []uint8)) {
+	t.Helper()
 	ents, _ := os.ReadDir(filepath.Join(d, "labels"))
 	for _, e := range ents {
 		p := filepath.Join(d, "labels", e.Name())
 		g := readGray(t, p)
-		for i, v := range g.Pix {
-			if v != 255 {
-				g.Pix[i] = v % 5
-			}
-		}
+		f(g.Pix)
 		writePNG(t, p, g)
 	}
-	return d
 }
 
 // badCase is one bad input: setup makes the files in dir and returns the arguments; the error
@@ -670,28 +678,20 @@ func badInputCases() []badCase {
 		// Second hardening round (each of these panicked or exited 0 before).
 		badCase{name: "train/every label is the ignore label", want: []string{"labelled pixel", "--ignore"}, setup: func(t *testing.T, dir string) []string {
 			d := dataCopy(t, dir, "train", "d")
-			ents, _ := os.ReadDir(filepath.Join(d, "labels"))
-			for _, e := range ents {
-				p := filepath.Join(d, "labels", e.Name())
-				g := readGray(t, p)
-				for i := range g.Pix {
-					g.Pix[i] = 255
+			relabel(t, d, func(pix []uint8) {
+				for i := range pix {
+					pix[i] = 255
 				}
-				writePNG(t, p, g)
-			}
+			})
 			return trainOn(t, d, filepath.Join(dir, "run"))
 		}},
 		badCase{name: "train/--ignore 0 on labels with 255", want: []string{"255", "--ignore"}, setup: func(t *testing.T, dir string) []string {
 			d := dataCopy(t, dir, "train", "d")
-			ents, _ := os.ReadDir(filepath.Join(d, "labels"))
-			for _, e := range ents {
-				p := filepath.Join(d, "labels", e.Name())
-				g := readGray(t, p)
-				for i := range g.Pix[:len(g.Pix)/4] {
-					g.Pix[i] = 255
+			relabel(t, d, func(pix []uint8) {
+				for i := range pix[:len(pix)/4] {
+					pix[i] = 255
 				}
-				writePNG(t, p, g)
-			}
+			})
 			return trainOn(t, d, filepath.Join(dir, "run"), "--ignore", "0")
 		}},
 		badCase{name: "eval/run checkpoint from another run", want: []string{"best.ckpt", "another run"}, setup: func(t *testing.T, dir string) []string {
