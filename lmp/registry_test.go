@@ -26,7 +26,7 @@ func TestNames(t *testing.T) {
 func TestNewUnknown(t *testing.T) {
 	for _, name := range []string{"nope", "", "CE", "lmp "} {
 		l, err := New(name, Options{})
-		if l != nil || !errors.Is(err, ErrInput) || !strings.HasPrefix(err.Error(), fmt.Sprintf("lmp: unknown loss %q", name)) {
+		if l != nil || !isInputErr(err, fmt.Sprintf("lmp: unknown loss %q", name), "") {
 			t.Errorf("New(%q) = %v, %v; want an unknown-loss error wrapping ErrInput", name, l, err)
 			continue
 		}

@@ -408,8 +408,14 @@ func checkBad(t *testing.T, name string, cases []badCase) {
 	t.Helper()
 	for _, tc := range cases {
 		l, err := New(name, tc.o)
-		if err == nil || !errors.Is(err, ErrInput) || !strings.HasPrefix(err.Error(), "lmp: loss "+name+": ") || !strings.Contains(err.Error(), tc.substr) {
+		if !isInputErr(err, "lmp: loss "+name+": ", tc.substr) {
 			t.Errorf("New(%q, %+v) = %v, %v; want an error containing %q wrapping ErrInput", name, tc.o, l, err, tc.substr)
 		}
 	}
+}
+
+// isInputErr reports whether err is an error wrapping ErrInput whose message starts with
+// prefix and contains substr: the form every rejected input of package lmp takes.
+func isInputErr(err error, prefix, substr string) bool {
+	return err != nil && errors.Is(err, ErrInput) && strings.HasPrefix(err.Error(), prefix) && strings.Contains(err.Error(), substr)
 }

@@ -1,12 +1,10 @@
 package lmp
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 )
 
@@ -406,7 +404,7 @@ func TestWeightsErrors(t *testing.T) {
 		{"neginf/fast", make([]float32, 3000), append(expLosses(2999, 1), float32(math.Inf(-1))), 2, 0.5, "loss 2999 "},
 	} {
 		_, err := Weights(c.w, c.l, c.p, c.r)
-		if err == nil || !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), c.substr) || !strings.HasPrefix(err.Error(), "lmp: ") {
+		if !isInputErr(err, "lmp: ", c.substr) {
 			t.Errorf("%s: error %v, want one containing %q wrapping ErrInput", c.name, err, c.substr)
 		}
 	}
