@@ -3,6 +3,7 @@ package synth
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"image"
@@ -27,24 +28,12 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Train < 0 || o.Val < 0 || o.H < 0 || o.W < 0 || o.Workers < 0 {
 		return o, fmt.Errorf("synth: negative option in %+v", o)
 	}
-	if o.Train == 0 {
-		o.Train = 120
-	}
-	if o.Val == 0 {
-		o.Val = 40
-	}
-	if o.H == 0 {
-		o.H = 256
-	}
-	if o.W == 0 {
-		o.W = 512
-	}
+	o.Train, o.Val = cmp.Or(o.Train, 120), cmp.Or(o.Val, 40)
+	o.H, o.W = cmp.Or(o.H, 256), cmp.Or(o.W, 512)
 	if o.H < 32 || o.W < 32 {
 		return o, fmt.Errorf("synth: image size %dx%d below 32x32", o.H, o.W)
 	}
-	if o.Workers == 0 {
-		o.Workers = runtime.GOMAXPROCS(0)
-	}
+	o.Workers = cmp.Or(o.Workers, runtime.GOMAXPROCS(0))
 	return o, nil
 }
 
