@@ -83,11 +83,21 @@ func runEval(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	return withModel(c, func(lm *infer.Model) error { return evaluate(c, lm, sh) })
+}
+
+// withModel opens what --model or --run names, calls f with it and closes it.
+func withModel(c *cli.Context, f func(*infer.Model) error) error {
 	lm, err := openModel(c)
 	if err != nil {
 		return err
 	}
 	defer lm.Close()
+	return f(lm)
+}
+
+// evaluate runs the evaluation of the opened model lm over shard sh of --data and prints it.
+func evaluate(c *cli.Context, lm *infer.Model, sh metrics.Shard) error {
 	opts := data.Options{Ignore: int32(c.Int("ignore")), NumClasses: c.Int("classes"), Split: cmp.Or(c.String("split"), "val")}
 	if opts.NumClasses == 0 && c.String("class-map") == "" {
 		opts.NumClasses = len(lm.Classes)

@@ -44,14 +44,12 @@ func runPredict(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	lm, err := openModel(c)
-	if err != nil {
+	var st infer.PredictStats
+	if err := withModel(c, func(lm *infer.Model) (err error) {
+		st, err = infer.PredictFiles(context.Background(), lm, files, infer.PredictOptions{Out: out, Overlay: c.Bool("overlay"),
+			Alpha: c.Float64("alpha"), Strict: c.Bool("strict"), Warn: func(m string) { fmt.Fprintln(c.App.ErrWriter, "warning: "+m) }})
 		return err
-	}
-	defer lm.Close()
-	st, err := infer.PredictFiles(context.Background(), lm, files, infer.PredictOptions{Out: out, Overlay: c.Bool("overlay"),
-		Alpha: c.Float64("alpha"), Strict: c.Bool("strict"), Warn: func(m string) { fmt.Fprintln(c.App.ErrWriter, "warning: "+m) }})
-	if err != nil {
+	}); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.App.Writer, "wrote masks for %d images to %s", st.Written, out)
