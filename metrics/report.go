@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 )
 
 // WorstImage is one image shown in an HTML report: its name, its mIoU
@@ -102,30 +101,6 @@ func (r Report) Names() []string {
 		n[i] = c.Name
 	}
 	return n
-}
-
-// writeAtomicWith has write produce path's content at a temporary path in
-// the same folder with the same extension, then renames it over path.
-func writeAtomicWith(path string, write func(tmp string) error) error {
-	ext := filepath.Ext(path)
-	f, err := os.CreateTemp(filepath.Dir(path), "."+strings.TrimSuffix(filepath.Base(path), ext)+".tmp*"+ext)
-	if err != nil {
-		return fmt.Errorf("metrics: %w", err)
-	}
-	f.Close()
-	if err := write(f.Name()); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("metrics: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("metrics: write %s: %w", path, err)
-	}
-	return nil
 }
 
 // page is what the report template shows; numbers are already formatted.

@@ -462,6 +462,30 @@ func writeAtomic(path string, b []byte) error {
 	return nil
 }
 
+// writeAtomicWith has write produce path's content at a temporary path in
+// the same folder with the same extension, then renames it over path.
+func writeAtomicWith(path string, write func(tmp string) error) error {
+	ext := filepath.Ext(path)
+	f, err := os.CreateTemp(filepath.Dir(path), "."+strings.TrimSuffix(filepath.Base(path), ext)+".tmp*"+ext)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	f.Close()
+	if err := write(f.Name()); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("metrics: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("metrics: write %s: %w", path, err)
+	}
+	return nil
+}
+
 // Load reads a result written by Save, refusing one that is not
 // consistent (see Validate and UnmarshalJSON). The result's Source, and
 // that of its parts that name none, is path.
