@@ -47,14 +47,21 @@ func TestMergeRefuses(t *testing.T) {
 			[]string{"result 2", "no shard"}},
 	} {
 		m, err := Merge(tc.rs...)
-		if err == nil {
-			t.Errorf("%s: merged into %d images over %v", tc.name, m.Images, m.Shards)
-			continue
-		}
-		for _, w := range tc.want {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("%s: error %q does not mention %q", tc.name, err, w)
-			}
+		checkRefused(t, tc.name, m, err, tc.want)
+	}
+}
+
+// checkRefused checks that a merge gave an error mentioning each of want,
+// reporting what it merged (m) otherwise.
+func checkRefused(t *testing.T, name string, m *Result, err error, want []string) {
+	t.Helper()
+	if err == nil {
+		t.Errorf("%s: merged %d images over %v", name, m.Images, m.Shards)
+		return
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("%s: error %q does not mention %q", name, err, w)
 		}
 	}
 }
@@ -259,15 +266,7 @@ func TestMergeFiles(t *testing.T) {
 		{"none", nil, []string{"no reports"}},
 	} {
 		m, err := MergeFiles(tc.paths, MergeOptions{})
-		if err == nil {
-			t.Errorf("%s: merged %d images over %v", tc.name, m.Images, m.Shards)
-			continue
-		}
-		for _, w := range tc.want {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("%s: error %q does not mention %q", tc.name, err, w)
-			}
-		}
+		checkRefused(t, tc.name, m, err, tc.want)
 	}
 
 	// A partial merge, saved, says what it holds and what it lacks, and
