@@ -16,7 +16,10 @@ import (
 
 const benchP, benchRatio = 1.7, 0.25
 
-func benchLosses(n int) []float32 {
+// benchLosses returns the n losses of a benchmark and counts them (4n bytes) as what each of
+// its runs processes. The timing starts at b.Loop, after the set-up.
+func benchLosses(b *testing.B, n int) []float32 {
+	b.SetBytes(int64(4 * n))
 	g := rand.New(rand.NewPCG(2017, 1704))
 	l := make([]float32, n)
 	for i := range l {
@@ -28,10 +31,8 @@ func benchLosses(n int) []float32 {
 var sinkF float64
 
 func benchWeights(b *testing.B, n int) {
-	l := benchLosses(n)
+	l := benchLosses(b, n)
 	w := make([]float32, n)
-	b.SetBytes(int64(4 * n))
-	b.ResetTimer()
 	for b.Loop() {
 		L, err := Weights(w, l, benchP, benchRatio)
 		if err != nil {
@@ -64,10 +65,8 @@ func benchWeights(b *testing.B, n int) {
 }
 
 func benchSort(b *testing.B, n int) {
-	l := benchLosses(n)
+	l := benchLosses(b, n)
 	c := make([]float32, n)
-	b.SetBytes(int64(4 * n))
-	b.ResetTimer()
 	for b.Loop() {
 		copy(c, l)
 		slices.Sort(c)
@@ -75,9 +74,7 @@ func benchSort(b *testing.B, n int) {
 }
 
 func benchMean(b *testing.B, n int) {
-	l := benchLosses(n)
-	b.SetBytes(int64(4 * n))
-	b.ResetTimer()
+	l := benchLosses(b, n)
 	for b.Loop() {
 		var s float64
 		for _, x := range l {
