@@ -77,6 +77,9 @@ func Run(run, out string, o Options) (*Result, error) {
 	if err := sameFileGuard(out, cfg.Backbone, run); err != nil {
 		return nil, err
 	}
+	if o.HeadOnly && cfg.Lift != nil {
+		return nil, fmt.Errorf("export: --head-only: run %s trains the backbone's own decoder from %s, which reads the backbone's tensors by name; export the whole model instead", run, cfg.Lift.From)
+	}
 	if o.HeadOnly && cfg.FeatureLayout != "" {
 		return nil, fmt.Errorf("export: --head-only: run %s reads a channels-last (%s) feature tensor; export the whole model instead", run, cfg.FeatureLayout)
 	}
@@ -170,7 +173,7 @@ type built struct {
 	output         string
 }
 
-func build(bb *onnx.Model, cfg *train.Config, head *graph.Head, o Options) (*built, error) {
+func build(bb *onnx.Model, cfg *train.Config, head graph.Trainable, o Options) (*built, error) {
 	g := bb.Proto.GetGraph()
 	names := tensorNames(g)
 	free := func(want string) string {
@@ -216,9 +219,12 @@ func build(bb *onnx.Model, cfg *train.Config, head *graph.Head, o Options) (*bui
 	if len(ins) == 0 {
 		return nil, fmt.Errorf("export: %s has no inputs", cfg.Backbone)
 	}
-	cut, err := onnx.Cut(bb, cfg.Feature)
-	if err != nil {
-		return nil, err
+	cut := bb // a lifted decoder may read more of the backbone than cfg.Feature: Merge prunes
+	if cfg.Lift == nil {
+		var err error
+		if cut, err = onnx.Cut(bb, cfg.Feature); err != nil {
+			return nil, err
+		}
 	}
 	opset := onnx.Opset(bb.Proto)
 	logits := free("logits")
@@ -366,7 +372,7 @@ func softmaxNodes(p, in, out string, opset int64) []*pb.NodeProto {
 }
 
 // parity runs the exported graph and the Go path on a deterministic probe input.
-func parity(path string, cfg *train.Config, head *graph.Head, bbModel *onnx.Model, o Options) (*Result, error) {
+func parity(path string, cfg *train.Config, head graph.Trainable, bbModel *onnx.Model, o Options) (*Result, error) {
 	h, w := o.ProbeH, o.ProbeW
 	if h == 0 {
 		h, w = 128, 256
@@ -381,7 +387,7 @@ func parity(path string, cfg *train.Config, head *graph.Head, bbModel *onnx.Mode
 		y, xx, ch := (i/w)%h, i%w, i/(h*w)
 		x[i] = float32(math.Sin(float64(y)*0.11+float64(ch))*1.2 + math.Cos(float64(xx)*0.07)*0.8)
 	}
-	bb, err := onnx.OpenBackbone(cfg.Backbone, onnx.Options{Feature: cfg.Feature, Device: o.Device, Threads: o.Threads})
+	bb, err := onnx.OpenBackbone(cfg.Backbone, cfg.BackboneOptions(o.Device, o.Threads))
 	if err != nil {
 		return nil, err
 	}
@@ -395,8 +401,8 @@ func parity(path string, cfg *train.Config, head *graph.Head, bbModel *onnx.Mode
 	if err != nil {
 		return nil, fmt.Errorf("export: parity check: feature %s: %w", cfg.Feature, err)
 	}
-	if c := head.Spec().InChannels; c != ft.C {
-		return nil, fmt.Errorf("export: the head expects %d input channels, but feature %s of %s has %d; the run's checkpoint does not belong to its config.json", c, cfg.Feature, cfg.Backbone, ft.C)
+	if err := head.CheckTensor(ft); err != nil {
+		return nil, fmt.Errorf("export: feature %s of %s: %w; the run's checkpoint does not belong to its config.json", cfg.Feature, cfg.Backbone, err)
 	}
 	want := head.Forward(ft, false)
 	in, ih, iw, ic := x, h, w, 3

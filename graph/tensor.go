@@ -46,13 +46,15 @@ func (t *Tensor) check(what string) {
 }
 
 // Param is a trainable parameter (or a non-trainable buffer) with its
-// gradient. Decay reports whether weight decay applies to it.
+// gradient. Decay reports whether weight decay applies to it; LRMult, when
+// not 0, scales the learning rate the optimisers give it (see LR).
 type Param struct {
-	Name  string
-	Shape []int
-	Data  []float32
-	Grad  []float32
-	Decay bool
+	Name   string
+	Shape  []int
+	Data   []float32
+	Grad   []float32
+	Decay  bool
+	LRMult float64
 }
 
 func newParam(name string, decay bool, shape ...int) *Param {

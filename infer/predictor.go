@@ -267,7 +267,7 @@ func (p *Predictor) slide(s *data.Sample) (*graph.Tensor, error) {
 // HeadScorer scores with a backbone and a Go head (the run-folder path).
 type HeadScorer struct {
 	Backbone onnx.Features
-	Head     *graph.Head
+	Head     graph.Trainable
 }
 
 // Score implements Scorer.
@@ -280,7 +280,7 @@ func (s *HeadScorer) Score(x []float32, h, w int) (*graph.Tensor, []int32, int, 
 	if err != nil {
 		return nil, nil, 0, 0, fmt.Errorf("feature tensor: %w", err)
 	}
-	if err := s.Head.CheckInput(t.C); err != nil {
+	if err := s.Head.CheckTensor(t); err != nil {
 		return nil, nil, 0, 0, fmt.Errorf("%w (the run's config.json names another feature tensor than its head was trained on?)", err)
 	}
 	return s.Head.Forward(t, false), nil, 0, 0, nil

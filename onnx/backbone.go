@@ -54,7 +54,12 @@ func newBackbone(m *Model, o Options, fromFile bool) (*Backbone, error) {
 	} else if !hasValue(m.Proto.GetGraph(), feat) {
 		return nil, missingTensorError(m.Proto.GetGraph(), feat)
 	}
-	s, err := newSession(m, []string{feat}, o, fromFile)
+	for _, e := range o.Extra {
+		if !hasValue(m.Proto.GetGraph(), e) {
+			return nil, missingTensorError(m.Proto.GetGraph(), e)
+		}
+	}
+	s, err := newSession(m, append([]string{feat}, o.Extra...), o, fromFile)
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +102,23 @@ func (b *Backbone) RunInto(dst, x []float32, n, h, w int) (feat []float32, shape
 		return nil, nil, fmt.Errorf("onnx: feature tensor %q has element type %s; float32 or float16 is needed", b.feature, o.Type)
 	}
 	return o.Data, o.Shape, nil
+}
+
+// RunAll is Run returning every tensor the backbone computes: Feature, then
+// Options.Extra in order, each as float32.
+func (b *Backbone) RunAll(x []float32, n, h, w int) ([]Output, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	outs, err := b.s.Run(x, n, b.s.channels(), h, w)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range outs {
+		if o.Type != "float32" && o.Type != "float16" {
+			return nil, fmt.Errorf("onnx: tensor %q has element type %s; float32 or float16 is needed", o.Name, o.Type)
+		}
+	}
+	return outs, nil
 }
 
 // FeaturesInto is a Features that can write into the caller's memory; a

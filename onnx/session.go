@@ -20,6 +20,9 @@ type Options struct {
 	// Feature is the tensor a Backbone returns: any graph output or
 	// intermediate value. "" selects the model's first output.
 	Feature string
+	// Extra names more tensors a Backbone computes besides Feature, for
+	// RunAll (a lifted decoder that reads several frozen tensors).
+	Extra []string
 	// Device names the execution provider: "cpu" (also ""), "cuda" or
 	// "cuda:N" for GPU N; Devices lists the registered ones.
 	Device string

@@ -23,7 +23,7 @@ type Checkpoint struct {
 	Iter     int     // iterations completed
 	BestMIoU float64 // best validation mIoU so far (-1 when none)
 	BestIter int
-	Head     []byte // graph.Head.MarshalBinary
+	Head     []byte // the trained net's MarshalBinary (graph.Trainable)
 	Optim    []byte // Optimizer.MarshalBinary
 	Sampler  []byte // the training sampler's state (ClassSampler.MarshalBinary); nil when it has none
 }
@@ -100,12 +100,12 @@ func (c *Checkpoint) UnmarshalBinary(data []byte) error {
 }
 
 // SaveCheckpoint writes the state of head and opt after iter iterations to path atomically.
-func SaveCheckpoint(path string, iter int, best float64, bestIter int, head *graph.Head, opt Optimizer) error {
+func SaveCheckpoint(path string, iter int, best float64, bestIter int, head graph.Trainable, opt Optimizer) error {
 	return SaveCheckpointSampler(path, iter, best, bestIter, head, opt, nil)
 }
 
 // SaveCheckpointSampler is SaveCheckpoint with the training sampler's state (nil: none).
-func SaveCheckpointSampler(path string, iter int, best float64, bestIter int, head *graph.Head, opt Optimizer, sampler []byte) error {
+func SaveCheckpointSampler(path string, iter int, best float64, bestIter int, head graph.Trainable, opt Optimizer, sampler []byte) error {
 	hb, err := head.MarshalBinary()
 	if err != nil {
 		return fmt.Errorf("train: encoding head: %w", err)

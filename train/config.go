@@ -91,6 +91,9 @@ type Config struct {
 	// ClassSampler); SamplerMix is the probability that a slot draws a class first (those two).
 	Sampler    string  `json:"sampler,omitempty"`
 	SamplerMix float64 `json:"sampler_mix,omitempty"`
+	// Lift, when set, trains the backbone's own decoder from Lift.From instead of a new head;
+	// Head then records kind "lifted" with the decoder's input channels and classes.
+	Lift *LiftConfig `json:"lift,omitempty"`
 }
 
 // Run folder file names.

@@ -17,6 +17,7 @@ type jobBackbone struct {
 	feature string
 	shape   []int64 // the probe's feature shape from a complete cache; nil: probe the session
 	nhwc    bool    // the feature is channels-last: transposed to NCHW
+	packed  bool    // a lifted decoder reads several tensors: packed into one
 
 	mu sync.Mutex
 	bb *onnx.Backbone
@@ -25,8 +26,8 @@ type jobBackbone struct {
 // openJobBackbone returns the backbone of rc. With rc.CacheFeatures it first counts the cache's
 // entries of ds and val and notes the count on o.Progress in one line.
 func openJobBackbone(ctx context.Context, rc *Config, sha string, ds, val data.Dataset, o Options) (*jobBackbone, error) {
-	j := &jobBackbone{path: rc.Backbone, opts: onnx.Options{Feature: rc.Feature, Device: o.Device, Threads: o.Threads},
-		nhwc: rc.FeatureLayout == layoutNHWC}
+	j := &jobBackbone{path: rc.Backbone, opts: rc.BackboneOptions(o.Device, o.Threads),
+		nhwc: rc.FeatureLayout == layoutNHWC, packed: rc.packed()}
 	if rc.CacheFeatures {
 		feature, err := defaultFeature(rc.Backbone, rc.Feature)
 		if err != nil {
@@ -92,10 +93,7 @@ func (j *jobBackbone) probe(x []float32, h, w int) ([]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	feat, shape, err := bb.Run(x, 1, h, w)
-	if err == nil && j.nhwc {
-		_, shape, err = nhwcToNCHW(feat, shape)
-	}
+	_, shape, err := featureView(bb, j.nhwc, j.packed).Run(x, 1, h, w)
 	return shape, err
 }
 
@@ -105,10 +103,7 @@ func (j *jobBackbone) Run(x []float32, n, h, w int) ([]float32, []int64, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	if j.nhwc {
-		return nhwcFeatures{bb}.Run(x, n, h, w)
-	}
-	return bb.Run(x, n, h, w)
+	return featureView(bb, j.nhwc, j.packed).Run(x, n, h, w)
 }
 
 // inputType is the element type of the backbone's image input: from the session when it is

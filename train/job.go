@@ -71,7 +71,7 @@ func (c *Config) Validate() error {
 		{"ckpt-every", "an iteration count >= 1", float64(c.CkptEvery), c.CkptEvery >= 1},
 		{"val-every", "an iteration count >= 0 (0: only at the end)", float64(c.ValEvery), c.ValEvery >= 0},
 		{"batch", "at least 1", float64(c.Batch), c.Batch >= 1},
-		{"iters", "a positive number (or give --epochs)", float64(c.Iters), c.Iters > 0 || c.Epochs > 0},
+		{"iters", "a positive number (or give --epochs)", float64(c.Iters), c.Iters > 0 || c.Epochs > 0 || c.Lift != nil && c.Iters == 0},
 		{"epochs", "a number >= 0", float64(c.Epochs), c.Epochs >= 0},
 	} {
 		if !f.ok {
@@ -102,6 +102,9 @@ func (c *Config) Validate() error {
 	}
 	// resolve sets the input channels and classes from the backbone and the data; small stand-ins
 	// check the rest of the spec without allocating a head of a recipe's (up to 1<<16 square) size.
+	if c.Lift != nil {
+		return c.Lift.check()
+	}
 	probe := c.Head
 	probe.InChannels, probe.Classes = 1, 2
 	if _, err := graph.NewHead(probe, 0); err != nil {
@@ -147,11 +150,19 @@ func Run(ctx context.Context, dir string, rc *Config, o Options) (*Summary, erro
 	if err != nil {
 		return nil, fmt.Errorf("train: --backbone: %w", err)
 	}
+	if rc.Lift != nil {
+		if err := prepareLift(rc); err != nil {
+			return nil, err
+		}
+	}
 	if !rc.CacheFeatures {
 		// (With the cache, the features were checked when they were extracted or are refused
 		// when they do not fit the head.)
 		if err := checkFeature(rc, o); err != nil {
 			return nil, err
+		}
+		if rc.Lift != nil && rc.FeatureLayout != "" {
+			return nil, fmt.Errorf("train: --trainable-from %s: the tensor is channels-last (%s); the decoder is lifted from an NCHW tensor", rc.Lift.From, rc.FeatureLayout)
 		}
 	}
 	bb, err := openJobBackbone(ctx, rc, sha, ds, val, o) // extract_run.go: no session on a complete feature cache
@@ -244,7 +255,10 @@ func resolve(rc *Config, sha string, bb *jobBackbone, ds data.Dataset) error {
 	}
 	rc.FeatureShape = shape
 	rc.Head.InChannels, rc.Head.Classes = int(shape[1]), len(rc.Classes)
-	if err := rc.Head.CheckTrainShape(rc.Batch, int(shape[2]), int(shape[3])); err != nil {
+	if rc.Lift != nil {
+		// (A packed feature's "channels" are its values per image; prepareLift checked the batch.)
+		rc.Head = graph.HeadSpec{Kind: LiftedKind, InChannels: rc.Head.InChannels, Classes: rc.Head.Classes, Dropout: rc.Head.Dropout}
+	} else if err := rc.Head.CheckTrainShape(rc.Batch, int(shape[2]), int(shape[3])); err != nil {
 		return fmt.Errorf("train: --batch %d, --crop %dx%d: %w", rc.Batch, h, w, err)
 	}
 	if rc.Epochs > 0 {
@@ -367,11 +381,10 @@ func fit(ctx context.Context, run string, cfg *Config, start int, ds, val data.D
 	if err != nil {
 		return nil, err
 	}
-	head, err := graph.NewHead(cfg.Head, cfg.Seed)
+	head, err := newTrainable(cfg, o.Threads)
 	if err != nil {
 		return nil, err
 	}
-	head.SetThreads(o.Threads)
 	opt, err := NewOptimizer(cfg.Optim)
 	if err != nil {
 		return nil, err
@@ -384,7 +397,7 @@ func fit(ctx context.Context, run string, cfg *Config, start int, ds, val data.D
 		if err != nil {
 			return nil, err
 		}
-		if err := head.UnmarshalBinary(ck.Head); err != nil {
+		if err := restore(head, ck.Head); err != nil {
 			return nil, fmt.Errorf("train: %s: %w", p, err)
 		}
 		if err := opt.UnmarshalBinary(ck.Optim); err != nil {

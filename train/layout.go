@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 
+	"github.com/lmpseg/lmpseg/graph"
 	"github.com/lmpseg/lmpseg/onnx"
 )
 
@@ -40,11 +41,61 @@ func nhwcToNCHW(feat []float32, shape []int64) ([]float32, []int64, error) {
 
 // FeaturesFor returns f as the head of a run with cfg sees it: transposed to NCHW when the run's
 // feature tensor is channels-last.
+// A lifted decoder that reads several frozen tensors gets them packed into one (graph.PackTensors);
+// f must then be a backbone opened with BackboneOptions.
 func FeaturesFor(cfg *Config, f onnx.Features) onnx.Features {
-	if cfg.FeatureLayout == layoutNHWC {
+	return featureView(f, cfg.FeatureLayout == layoutNHWC, cfg.packed())
+}
+
+func featureView(f onnx.Features, nhwc, packed bool) onnx.Features {
+	switch {
+	case packed:
+		return packedFeatures{f}
+	case nhwc:
 		return nhwcFeatures{f}
 	}
 	return f
+}
+
+// packed reports whether the run's net reads several frozen tensors, packed into one feature.
+func (c *Config) packed() bool { return c.Lift != nil && len(c.Lift.Inputs) > 1 }
+
+// BackboneOptions are the onnx options that open the run's backbone for its features: the feature
+// tensor, and the other tensors a lifted decoder reads.
+func (c *Config) BackboneOptions(device string, threads int) onnx.Options {
+	o := onnx.Options{Feature: c.Feature, Device: device, Threads: threads}
+	if c.packed() {
+		o.Extra = c.Lift.Inputs[1:]
+	}
+	return o
+}
+
+// allFeatures is a backbone that returns every tensor it computes (onnx.Backbone.RunAll).
+type allFeatures interface {
+	RunAll(x []float32, n, h, w int) ([]onnx.Output, error)
+}
+
+// packedFeatures returns the tensors of a backbone opened with extra outputs as one packed tensor.
+type packedFeatures struct{ onnx.Features }
+
+// Run implements onnx.Features.
+func (f packedFeatures) Run(x []float32, n, h, w int) ([]float32, []int64, error) {
+	a, ok := f.Features.(allFeatures)
+	if !ok {
+		panic(fmt.Sprintf("train: packed features from a %T, which cannot return several tensors", f.Features))
+	}
+	outs, err := a.RunAll(x, n, h, w)
+	if err != nil {
+		return nil, nil, err
+	}
+	ts := make([]*graph.Tensor, len(outs))
+	for i, o := range outs {
+		if ts[i], err = graph.TensorFrom(o.Data, o.Shape); err != nil {
+			return nil, nil, fmt.Errorf("train: tensor %s: %w", o.Name, err)
+		}
+	}
+	p := graph.PackTensors(ts)
+	return p.Data, []int64{int64(p.N), int64(p.C), 1, 1}, nil
 }
 
 // checkFeature refuses, before anything is trained, a feature tensor that cannot carry a head

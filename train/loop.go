@@ -131,6 +131,14 @@ func (l *Loop) Do(ctx context.Context) error {
 			return save(l.Start)
 		}
 	}
+	if l.Start == 0 && l.Iters == 0 {
+		// Nothing to train (a lifted decoder kept as the model has it): the initial state is the
+		// run's checkpoint.
+		if err := eval(0); err != nil {
+			return err
+		}
+		return save(0)
+	}
 	for it := l.Start; it < l.Iters; it++ {
 		if ctx.Err() != nil {
 			if err := save(it); err != nil {

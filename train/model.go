@@ -32,7 +32,7 @@ func OpenModel(run string, o infer.ModelOptions) (*infer.Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: run %s: %w", run, err)
 	}
-	bb, err := onnx.NewBackbone(m, onnx.Options{Feature: cfg.Feature, Device: o.Device, Threads: o.Threads})
+	bb, err := onnx.NewBackbone(m, cfg.BackboneOptions(o.Device, o.Threads))
 	if err != nil {
 		return nil, fmt.Errorf("train: run %s: %w", run, err)
 	}

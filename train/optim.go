@@ -14,7 +14,7 @@ import (
 
 // An Optimizer updates parameters from their accumulated gradients.
 type Optimizer interface {
-	// Step applies one update with learning rate lr to params, whose Grad fields hold the
+	// Step applies one update with learning rate lr (each parameter's p.LR(lr)) to params, whose Grad fields hold the
 	// gradients of the loss. The parameter list must be the same, in the same order, at every call.
 	Step(params []*graph.Param, lr float64)
 	// MarshalBinary and UnmarshalBinary save and restore the optimiser state for resuming.

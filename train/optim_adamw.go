@@ -44,9 +44,9 @@ func (o *AdamW) Step(params []*graph.Param, lr float64) {
 	b1, b2 := float32(o.Beta1), float32(o.Beta2)
 	c1 := float32(1 - math.Pow(o.Beta1, float64(o.t)))
 	c2 := float32(1 - math.Pow(o.Beta2, float64(o.t)))
-	eps, f, wd := float32(o.Eps), float32(lr), float32(o.WeightDecay)
+	eps, wd := float32(o.Eps), float32(o.WeightDecay)
 	for i, p := range params {
-		m, v := o.m[i], o.v[i]
+		m, v, f := o.m[i], o.v[i], float32(p.LR(lr))
 		for j, g := range p.Grad {
 			m[j] = b1*m[j] + (1-b1)*g
 			v[j] = b2*v[j] + (1-b2)*g*g

@@ -24,9 +24,9 @@ func (o *SGD) Step(params []*graph.Param, lr float64) {
 			o.vel[i] = make([]float32, len(p.Data))
 		}
 	}
-	mu, wd, f := float32(o.Momentum), float32(o.WeightDecay), float32(lr)
+	mu, wd := float32(o.Momentum), float32(o.WeightDecay)
 	for i, p := range params {
-		v := o.vel[i]
+		v, f := o.vel[i], float32(p.LR(lr))
 		for j, g := range p.Grad {
 			if p.Decay {
 				g += wd * p.Data[j]

@@ -15,9 +15,9 @@ import (
 	"github.com/lmpseg/lmpseg/graph"
 )
 
-// OpenRun loads a run folder's config and its head: the best checkpoint when there is one,
-// else the last.
-func OpenRun(run string) (*Config, *graph.Head, *Checkpoint, error) {
+// OpenRun loads a run folder's config and its trained net (a *graph.Head, or a *lift.Head for a
+// lifted decoder): the best checkpoint when there is one, else the last.
+func OpenRun(run string) (*Config, graph.Trainable, *Checkpoint, error) {
 	cfg, err := LoadConfig(run)
 	if err != nil {
 		return nil, nil, nil, err
@@ -26,6 +26,17 @@ func OpenRun(run string) (*Config, *graph.Head, *Checkpoint, error) {
 		p := filepath.Join(run, name)
 		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
 			continue
+		}
+		if cfg.Lift != nil {
+			c, err := LoadCheckpoint(p)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			t, err := loadTrainable(cfg, c.Head, 0)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("train: %s: %w (the checkpoint comes from another run, or the backbone changed; restore the run's own or retrain)", p, err)
+			}
+			return cfg, t, c, nil
 		}
 		h, c, err := LoadHead(p)
 		if err != nil {

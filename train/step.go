@@ -33,7 +33,7 @@ type StepStats struct {
 // Stepper performs training steps of a head. Its scratch buffers are reused between steps, so
 // that memory grows with the number of label pixels, never with pixels times classes.
 type Stepper struct {
-	Head   *graph.Head
+	Head   graph.Trainable
 	Opt    Optimizer
 	Loss   lmp.Loss
 	Sched  Schedule
@@ -41,7 +41,7 @@ type Stepper struct {
 	Ignore int32
 	Seed   int64 // with the iteration, seeds the head's dropout at each step
 	// Threads is the thread count of the loss kernels (0: the default, all cores); the head has
-	// its own (Head.SetThreads).
+	// its own (SetThreads).
 	Threads int
 	// ClassStats fills StepStats.ClassCorrect and ClassTotal (an argmax at label resolution per
 	// step; it reads the logits and changes no other number).
@@ -97,10 +97,10 @@ func (s *Stepper) Step(b *Batch, it int) (StepStats, error) {
 		return "?"
 	}
 	n := b.Feat.N
-	if err := s.Head.CheckInput(b.Feat.C); err != nil {
+	if err := s.Head.CheckTensor(b.Feat); err != nil {
 		return StepStats{}, fmt.Errorf("train: iteration %d: %w", it, err)
 	}
-	if err := checkLabels(b, s.Head.Spec().Classes, s.Ignore); err != nil {
+	if err := checkLabels(b, s.Head.Classes(), s.Ignore); err != nil {
 		return StepStats{}, fmt.Errorf("train: iteration %d: %w", it, err)
 	}
 	if k := firstNonFinite(b.Feat.Data, b.Feat.C*b.Feat.H*b.Feat.W); k >= 0 {

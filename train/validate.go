@@ -35,7 +35,7 @@ func DirectFeatures(ds data.Dataset, f onnx.Features, pre data.Preprocess) func(
 
 // Validate evaluates head on every sample of vs and returns the report and the confusion matrix.
 // Predictions are made as infer makes them for a run (argmax of the bilinearly upsampled logits).
-func Validate(ctx context.Context, head *graph.Head, vs *ValSet, ignore int32) (metrics.Report, *metrics.Confusion, error) {
+func Validate(ctx context.Context, head graph.Trainable, vs *ValSet, ignore int32) (metrics.Report, *metrics.Confusion, error) {
 	conf := metrics.NewConfusion(len(vs.Classes))
 	for i := 0; i < vs.N; i++ {
 		if err := ctx.Err(); err != nil {

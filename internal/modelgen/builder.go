@@ -122,6 +122,7 @@ var (
 	attrInt    = onnx.AttrInt
 	attrInts   = onnx.AttrInts
 	attrString = onnx.AttrString
+	attrFloat  = onnx.AttrFloat
 )
 
 // dim is one dimension of a value info: a fixed size, or a symbolic name when

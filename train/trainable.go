@@ -1,0 +1,131 @@
+package train
+
+import (
+	"encoding"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/lmpseg/lmpseg/graph"
+	"github.com/lmpseg/lmpseg/lift"
+	"github.com/lmpseg/lmpseg/onnx"
+)
+
+// LiftConfig, when a recipe holds one, trains the backbone's own decoder instead of a new
+// head: the part of the backbone's graph from the tensor From to the model's output, lifted
+// into Go layers with the model's weights (package lift) and trained on top of the frozen part,
+// which computes From.
+type LiftConfig struct {
+	From string `json:"from"`
+	// FreezeBN keeps the decoder's batch norms in inference mode (--freeze-bn).
+	FreezeBN bool `json:"freeze_bn,omitempty"`
+	// ResetClassifier replaces the classifier even when the class count is the model's.
+	ResetClassifier bool `json:"reset_classifier,omitempty"`
+	// LRMult scales --lr for the parameters that come from the model (--lr-lifted); a fresh
+	// classifier trains at --lr.
+	LRMult float64 `json:"lr_mult"`
+	// Inputs are the frozen tensors the decoder reads, From first, filled in when the run
+	// starts; with more than one the backbone returns them packed (graph.PackTensors).
+	Inputs []string `json:"inputs,omitempty"`
+}
+
+// LiftedKind is the head kind config.json records for a lifted decoder.
+const LiftedKind = "lifted"
+
+// newTrainable builds the net cfg trains, initialised as at iteration 0: a new head of cfg.Head,
+// or with cfg.Lift the backbone's decoder lifted from cfg.Lift.From.
+func newTrainable(cfg *Config, threads int) (graph.Trainable, error) {
+	if cfg.Lift == nil {
+		h, err := graph.NewHead(cfg.Head, cfg.Seed)
+		if err != nil {
+			return nil, err
+		}
+		h.SetThreads(threads)
+		return h, nil
+	}
+	m, err := onnx.Load(cfg.Backbone)
+	if err != nil {
+		return nil, fmt.Errorf("train: --trainable-from: %w", err)
+	}
+	return liftFrom(m, cfg, threads)
+}
+
+// liftFrom lifts cfg's decoder from the backbone model m.
+func liftFrom(m *onnx.Model, cfg *Config, threads int) (*lift.Head, error) {
+	l := cfg.Lift
+	net, err := lift.Lift(m, l.From, lift.Options{
+		H: cfg.Crop[0], W: cfg.Crop[1], Classes: len(cfg.Classes), ResetClassifier: l.ResetClassifier,
+		Seed: cfg.Seed, FreezeBN: l.FreezeBN, Threads: threads, Dropout: cfg.Head.Dropout, DropFinalResize: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("train: --trainable-from %s: %w", l.From, err)
+	}
+	return lift.NewHead(net, len(cfg.Classes), l.LRMult), nil
+}
+
+// loadTrainable rebuilds the net of cfg from its checkpoint encoding b.
+func loadTrainable(cfg *Config, b []byte, threads int) (graph.Trainable, error) {
+	if cfg.Lift == nil {
+		h := new(graph.Head)
+		if err := h.UnmarshalBinary(b); err != nil {
+			return nil, err
+		}
+		h.SetThreads(threads)
+		return h, nil
+	}
+	t, err := newTrainable(cfg, threads)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.(*lift.Head).UnmarshalBinary(b); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// restore loads the checkpoint encoding b into t, a net of the same recipe.
+func restore(t graph.Trainable, b []byte) error {
+	u, ok := t.(encoding.BinaryUnmarshaler)
+	if !ok {
+		panic(fmt.Sprintf("train: a %T cannot be restored from a checkpoint", t))
+	}
+	return u.UnmarshalBinary(b)
+}
+
+// check validates the lifted decoder's part of a recipe without the model.
+func (l *LiftConfig) check() error {
+	if l.From == "" {
+		return errors.New("train: --trainable-from: give the tensor the decoder starts at ('lmpseg inspect MODEL' lists them)")
+	}
+	if !(l.LRMult > 0) || math.IsInf(l.LRMult, 0) {
+		return fmt.Errorf("train: --lr-lifted %v: want a positive multiple of --lr", l.LRMult)
+	}
+	return nil
+}
+
+// prepareLift lifts the decoder of rc once before the job starts, to refuse what cannot be
+// trained before anything runs, and records the tensors it reads in rc.Lift.Inputs.
+func prepareLift(rc *Config) error {
+	m, err := onnx.Load(rc.Backbone)
+	if err != nil {
+		return fmt.Errorf("train: --trainable-from: %w", err)
+	}
+	l := rc.Lift
+	if t := onnx.TensorType(m, l.From); t != "" && t != "float32" {
+		return fmt.Errorf("train: --trainable-from %s: the tensor is %s; the decoder is lifted from a float32 tensor: pick one of the float32 part of %s", l.From, t, rc.Backbone)
+	}
+	h, err := liftFrom(m, rc, 1)
+	if err != nil {
+		return err
+	}
+	l.Inputs = h.Net.Inputs()
+	rc.Feature = l.From
+	if rc.packed() && rc.CacheFeatures {
+		return fmt.Errorf("train: --trainable-from %s: the decoder also reads %s, and --cache-features keeps one tensor per image; drop --cache-features or lift from a tensor that all the decoder's inputs depend on", l.From, strings.Join(l.Inputs[1:], ", "))
+	}
+	if err := h.Net.CheckTrainShape(rc.Batch); err != nil {
+		return fmt.Errorf("train: --batch %d: %w; give --batch 2 or more, or --freeze-bn", rc.Batch, err)
+	}
+	return nil
+}
