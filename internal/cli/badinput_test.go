@@ -53,17 +53,31 @@ func rank2Model(t testing.TB, path string) {
 	writeFile(t, path, b)
 }
 
+// readPNG decodes the PNG file at path, failing the test when it cannot.
+func readPNG(t testing.TB, path string) image.Image {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(readFile(t, path)))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return img
+}
+
+// asGray returns img, read from path, as the grey label map predict writes, failing the test
+// when it is another kind of image.
+func asGray(t testing.TB, path string, img image.Image) *image.Gray {
+	t.Helper()
+	g, ok := img.(*image.Gray)
+	if !ok {
+		t.Fatalf("%s is a %T, want a grey label map", path, img)
+	}
+	return g
+}
+
+// readGray reads the PNG at path as grey levels, converting an image of another kind.
 func readGray(t testing.TB, path string) *image.Gray {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := readPNG(t, path)
 	g, ok := img.(*image.Gray)
 	if !ok {
 		b := img.Bounds()

@@ -2,10 +2,7 @@ package cli_test
 
 import (
 	"encoding/json"
-	"image"
-	"image/png"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -131,24 +128,12 @@ func TestEndToEnd(t *testing.T) {
 		for _, name := range []string{"0000", "0001", "0002"} {
 			for _, kind := range []string{"labels", "color", "overlay"} {
 				p := filepath.Join(out, name+"_"+kind+".png")
-				f, err := os.Open(p)
-				if err != nil {
-					t.Fatalf("predict %s: %v", src[0], err)
-				}
-				img, err := png.Decode(f)
-				f.Close()
-				if err != nil {
-					t.Fatalf("%s: %v", p, err)
-				}
+				img := readPNG(t, p)
 				if b := img.Bounds(); b.Dx() != 128 || b.Dy() != 64 {
 					t.Errorf("%s is %dx%d, want 128x64", p, b.Dx(), b.Dy())
 				}
 				if kind == "labels" {
-					g, ok := img.(*image.Gray)
-					if !ok {
-						t.Fatalf("%s is a %T, want a grey label map", p, img)
-					}
-					for _, v := range g.Pix {
+					for _, v := range asGray(t, p, img).Pix {
 						if v >= 12 {
 							t.Fatalf("%s holds class %d of 12", p, v)
 						}

@@ -3,8 +3,6 @@ package cli_test
 import (
 	"encoding/json"
 	"fmt"
-	"image"
-	"image/png"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -151,20 +149,8 @@ func TestEvalOutputConventions(t *testing.T) {
 	mustRun(t, "predict", "--model", sig, "--out", masks, "--threads", "1", filepath.Join(val, "images"))
 	seen := map[uint8]bool{}
 	for _, name := range []string{"0000", "0001", "0002"} {
-		fh, err := os.Open(filepath.Join(masks, name+"_labels.png"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := png.Decode(fh)
-		fh.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, ok := img.(*image.Gray)
-		if !ok {
-			t.Fatalf("%s_labels.png is a %T, want a grey label map", name, img)
-		}
-		for _, v := range g.Pix {
+		path := filepath.Join(masks, name+"_labels.png")
+		for _, v := range asGray(t, path, readPNG(t, path)).Pix {
 			seen[v] = true
 		}
 	}

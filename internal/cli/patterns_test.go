@@ -1,10 +1,7 @@
 package cli_test
 
 import (
-	"image"
-	"image/png"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -62,19 +59,7 @@ func TestPattern(t *testing.T) {
 			classes := map[uint8]bool{}
 			for _, name := range []string{"0000", "0001", "0002"} {
 				path := filepath.Join(pred, name+"_labels.png")
-				f, err := os.Open(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				img, err := png.Decode(f)
-				f.Close()
-				if err != nil {
-					t.Fatalf("%s: %v", path, err)
-				}
-				g, ok := img.(*image.Gray)
-				if !ok {
-					t.Fatalf("%s is a %T, want a grey label map", path, img)
-				}
+				g := asGray(t, path, readPNG(t, path))
 				if b := g.Bounds(); b.Dx() != 128 || b.Dy() != 64 {
 					t.Errorf("%s is %dx%d, want 128x64", path, b.Dx(), b.Dy())
 				}
