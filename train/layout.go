@@ -114,7 +114,11 @@ func checkFeature(rc *Config, o Options) error {
 	}
 	fi, err := onnx.CheckFeatureOf(m, name, onnx.Options{Device: o.Device, Threads: o.Threads})
 	if err != nil {
-		return fmt.Errorf("train: --backbone %s --feature %s: %w", rc.Backbone, name, err)
+		flag := "--feature"
+		if rc.Lift != nil {
+			flag = "--trainable-from"
+		}
+		return fmt.Errorf("train: --backbone %s %s %s: %w", rc.Backbone, flag, name, err)
 	}
 	rc.FeatureLayout = ""
 	if fi.NHWC {

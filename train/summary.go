@@ -16,10 +16,26 @@ func (rc *Config) Summary(out string, cropDefault bool) string {
 	line := func(k, format string, args ...any) { fmt.Fprintf(&b, "  %-9s%s\n", k, fmt.Sprintf(format, args...)) }
 	line("backbone", "%s", rc.Backbone)
 	feat := rc.Feature
-	if len(rc.FeatureShape) == 4 {
+	if len(rc.FeatureShape) == 4 && !rc.packed() {
 		feat += fmt.Sprintf(" (%d channels)", rc.FeatureShape[1])
 	}
 	line("feature", "%s", feat)
+	if l := rc.Lift; l != nil {
+		d := "the backbone's own, lifted from the feature to the output"
+		if len(l.Inputs) > 1 {
+			d += "; it also reads " + strings.Join(l.Inputs[1:], ", ")
+		}
+		bn := "trained"
+		if l.FreezeBN {
+			bn = "frozen"
+		}
+		cls := "kept when the classes are the model's"
+		if l.ResetClassifier {
+			cls = "new"
+		}
+		line("decoder", "%s", d)
+		line("", "pretrained weights at %g x lr, batch norms %s, classifier %s", l.LRMult, bn, cls)
+	}
 	crop := "none (whole images)"
 	if rc.Crop[0] > 0 {
 		crop = fmt.Sprintf("%dx%d", rc.Crop[0], rc.Crop[1])

@@ -78,6 +78,10 @@ var trainCommand = &cli.Command{
 		&cli.StringFlag{Name: "out", Usage: "run folder"},
 		&cli.StringFlag{Name: "head", Value: "linear", Usage: "head: linear or fcn"},
 		&cli.IntFlag{Name: "hidden", Value: 256, Usage: "fcn head: hidden channels"},
+		&cli.StringFlag{Name: "trainable-from", Usage: "train the backbone's own decoder instead of a new head: the part of its graph from this tensor to its output, lifted into Go with the model's weights (docs/models.md)"},
+		&cli.BoolFlag{Name: "freeze-bn", Usage: "--trainable-from: keep the decoder's batch norms in inference mode (running statistics; the usual choice for small batches)"},
+		&cli.BoolFlag{Name: "reset-classifier", Usage: "--trainable-from: replace the classifier by a new one even when --classes is the model's"},
+		&cli.Float64Flag{Name: "lr-lifted", Value: 0.1, Usage: "--trainable-from: learning rate of the model's pretrained decoder weights, as a multiple of --lr (a new classifier trains at --lr)"},
 		&cli.StringFlag{Name: "loss", Value: "lmp", Usage: "pixel loss: ce, wce, ohem, topk, focal or lmp"},
 		&cli.Float64Flag{Name: "lmp-p", Value: 1.7, Usage: "lmp: norm exponent p in [1, inf]"},
 		&cli.Float64Flag{Name: "lmp-ratio", Value: 0.25, Usage: "lmp: ratio r in [0, 1] (m = r*n pixels)"},
@@ -268,6 +272,9 @@ func recipe(c *cli.Context) (*train.Config, error) {
 			rc.Head.Hidden, rc.Head.Dropout = c.Int("hidden"), 0.1
 		}
 	}
+	if err := recipeLift(c, rc, set); err != nil {
+		return nil, err
+	}
 	if err := recipeSchedule(c, rc, base == nil); err != nil {
 		return nil, err
 	}
@@ -296,6 +303,9 @@ func recipeBase(c *cli.Context) (*train.Config, error) {
 func recipeSchedule(c *cli.Context, rc *train.Config, fresh bool) error {
 	if c.IsSet("iters") && c.IsSet("epochs") {
 		return errors.New("give --iters or --epochs, not both")
+	}
+	if fresh && rc.Lift != nil && !c.IsSet("iters") && !c.IsSet("epochs") {
+		return errors.New("--trainable-from: give --iters N or --epochs N (--iters 0 keeps the model's decoder as it is, for export)")
 	}
 	if c.IsSet("epochs") {
 		rc.Iters, rc.Epochs = 0, c.Int("epochs")
