@@ -1,6 +1,8 @@
 package lift
 
 import (
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -54,121 +56,305 @@ func deepFrom(g *pb.GraphProto, from string) string {
 	return ""
 }
 
+// zooHeads are the file-name prefixes of torchvision's six segmentation
+// models, as scripts/zoo.py names them (the ResNet-101 ones with --big).
+var zooHeads = []string{
+	"fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
+	"deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large",
+}
+
+// zooHead returns the head of zooHeads that file base belongs to, or "".
+func zooHead(base string) string {
+	for _, h := range zooHeads {
+		if rest, ok := strings.CutPrefix(base, h); ok && (strings.HasPrefix(rest, "_") || strings.HasPrefix(rest, ".")) {
+			return h
+		}
+	}
+	return ""
+}
+
+// isDecoder reports whether a graph node of a torchvision segmentation
+// model belongs to its decoder: under /classifier/ (the auxiliary
+// classifier excluded), or the Resize to the image size (and any
+// Identity) outside the backbone.
+func isDecoder(n *pb.NodeProto) bool {
+	name := n.GetName()
+	if strings.Contains(name, "aux_classifier") || strings.Contains(name, "/backbone/") {
+		return false
+	}
+	if strings.Contains(name, "/classifier/") {
+		return true
+	}
+	op := n.GetOpType()
+	return op == "Resize" || op == "Identity"
+}
+
+// checkDecoder checks that net, lifted from the decoder input of a
+// torchvision segmentation model, holds exactly the decoder: every lifted
+// layer is a decoder node (isDecoder), every convolution of the decoder is
+// lifted, and the tail reads wantInputs tensors, each computed by the
+// backbone.
+func checkDecoder(t *testing.T, g *pb.GraphProto, net *Net, wantInputs int) {
+	t.Helper()
+	prod := map[string]*pb.NodeProto{}
+	for _, n := range g.GetNode() {
+		for _, o := range n.GetOutput() {
+			prod[o] = n
+		}
+	}
+	lifted := map[string]bool{}
+	for _, n := range net.nodes {
+		if n.kind == kSmall {
+			continue
+		}
+		lifted[n.pn.GetName()] = true
+		if !isDecoder(n.pn) {
+			t.Errorf("lifted node %q (%s) is not part of the decoder", n.pn.GetName(), n.pn.GetOpType())
+		}
+	}
+	convs := 0
+	for _, n := range g.GetNode() {
+		if n.GetOpType() == "Conv" && isDecoder(n) {
+			convs++
+			if !lifted[n.GetName()] {
+				t.Errorf("decoder convolution %q was not lifted", n.GetName())
+			}
+		}
+	}
+	if convs == 0 {
+		t.Errorf("no decoder convolution found in the graph")
+	}
+	if got := len(net.Inputs()); got != wantInputs {
+		t.Errorf("the tail reads %d tensors %v, want %d", got, net.Inputs(), wantInputs)
+	}
+	for _, in := range net.Inputs() {
+		if p := prod[in]; p == nil || !strings.Contains(p.GetName(), "/backbone/") {
+			t.Errorf("tail input %q is not computed by the backbone", in)
+		}
+	}
+}
+
+// checkZooRefusal turns the first Relu of the decoder into a Softplus, an
+// operator lift does not handle, and checks that lifting from the decoder
+// input from is refused with an error wrapping ErrUnsupported that names
+// the node and the operator and lists tensors lifting would work from, and
+// that lifting from the first of those works. The node is restored before
+// it returns.
+func checkZooRefusal(t *testing.T, m *onnx.Model, from, out string, h, w int) {
+	t.Helper()
+	var relu *pb.NodeProto
+	for _, n := range m.Proto.GetGraph().GetNode() {
+		if n.GetOpType() == "Relu" && isDecoder(n) {
+			relu = n
+			break
+		}
+	}
+	if relu == nil {
+		t.Errorf("no Relu in the decoder to replace")
+		return
+	}
+	relu.OpType = "Softplus"
+	defer func() { relu.OpType = "Relu" }()
+	_, err := Lift(m, from, Options{Output: out, H: h, W: w, Threads: 2})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), fmt.Sprintf("%q (Softplus)", relu.GetName())) {
+		t.Errorf("a Softplus in the decoder (node %q): got %v, want ErrUnsupported naming the node and operator", relu.GetName(), err)
+		return
+	}
+	t.Logf("refused: %v", err)
+	const mark = "lifting would work from: "
+	i := strings.Index(err.Error(), mark)
+	if i < 0 {
+		t.Errorf("the refusal lists no tensor to lift from: %v", err)
+		return
+	}
+	cand, _, _ := strings.Cut(err.Error()[i+len(mark):], ", ")
+	if _, err := Lift(m, cand, Options{Output: out, H: h, W: w, Threads: 2}); err != nil {
+		t.Errorf("lifting from the suggested %q: %v", cand, err)
+	}
+}
+
+// zooResult is one model's measured differences, for the summary.
+type zooResult struct {
+	base, from   string
+	inputs       int
+	dec, deep    float64
+	deepExport   float64
+	trainExport  float64
+	exportSkiped bool
+}
+
 // TestZoo lifts the decoders of torchvision's segmentation models exported
-// to ONNX (the folder in $LMPSEG_ZOO; skipped without it) and compares the
-// lifted forward with onnxruntime, then a trained and exported tail with
-// the lifted forward.
+// to ONNX (the folder in $LMPSEG_ZOO, written by scripts/zoo.py --big;
+// skipped without it; $LMPSEG_ZOO_MATCH keeps the files whose name holds
+// it) and, for each file, checks that:
+//
+//   - the tail lifted from the decoder input (zooFrom: what the classifier
+//     reads) is exactly the decoder (checkDecoder; LR-ASPP's reads two
+//     backbone tensors, the others one), and its forward equals
+//     onnxruntime's values of the same tensors to 1e-4 relative;
+//   - a decoder holding an unsupported operator is refused naming the node
+//     and operator (checkZooRefusal);
+//   - a tail lifted from inside the backbone (deepFrom) matches too, and so
+//     does its export merged into the model;
+//   - a 5-class tail after one training step, exported and merged, gives
+//     the lifted forward's values.
+//
+// Each of the six heads must be present in its opset-17 dynamic form
+// unless $LMPSEG_ZOO_MATCH is set. The whole zoo takes tens of minutes on
+// two cores (the 512x512 ResNet files most): go test -timeout 90m.
 func TestZoo(t *testing.T) {
 	dir := os.Getenv("LMPSEG_ZOO")
 	if dir == "" {
 		t.Skip("LMPSEG_ZOO is not set")
 	}
 	needRuntime(t)
-	files, _ := filepath.Glob(filepath.Join(dir, "*.onnx"))
-	for _, f := range files {
-		base := filepath.Base(f)
-		if !(strings.HasPrefix(base, "lraspp") || strings.HasPrefix(base, "deeplabv3") || strings.HasPrefix(base, "fcn")) ||
-			strings.Contains(base, "fp16") || strings.Contains(base, "nhwc") {
-			continue
-		}
-		if p := os.Getenv("LMPSEG_ZOO_MATCH"); p != "" && !strings.Contains(base, p) {
-			continue
-		}
-		m, err := onnx.Load(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		from := zooFrom(m.Proto.GetGraph())
-		h, w := 96, 128
-		if sh := m.Proto.Graph.Input[0].GetType().GetTensorType().GetShape(); sh.GetDim()[2].GetDimValue() > 0 {
-			h, w = int(sh.GetDim()[2].GetDimValue()), int(sh.GetDim()[3].GetDimValue())
-		}
-		out := ""
-		for _, o := range m.Proto.Graph.Output {
-			if o.GetName() == "out" {
-				out = "out"
+	match := os.Getenv("LMPSEG_ZOO_MATCH")
+	if match == "" {
+		for _, h := range zooHeads {
+			if _, err := os.Stat(filepath.Join(dir, h+"_opset17_dyn.onnx")); err != nil {
+				t.Errorf("%s: %v (scripts/zoo.py %s --big exports the six heads)", h, err, dir)
 			}
-		}
-		net, err := Lift(m, from, Options{Output: out, H: h, W: w, Threads: 2})
-		if err != nil {
-			t.Errorf("%s from %s: %v", base, from, err)
-			continue
-		}
-		rng := rand.New(rand.NewPCG(1, 1))
-		const n = 1
-		x := randData(rng, n*3*h*w)
-		for i := range x {
-			x[i] *= 0.5
-		}
-		res := runORT(t, m, append(net.Inputs(), net.Output()), x, n, h, w)
-		y := net.ForwardInputs(res[:len(res)-1], false)
-		d := relDiff(y, res[len(res)-1])
-		t.Logf("%s: lifted from %s (inputs %v, %d nodes, %d params): max relative difference %.2g", base, from, net.Inputs(), len(net.nodes), len(net.Params()), d)
-		if !(d < 1e-4) {
-			t.Errorf("%s: lifted forward differs from onnxruntime by %.3g", base, d)
-		}
-		// Lift deeper, from inside the backbone (residual blocks,
-		// depthwise convolutions, squeeze-and-excitation gates).
-		if deep := deepFrom(m.Proto.GetGraph(), from); deep != "" {
-			dn, err := Lift(m, deep, Options{Output: out, H: h, W: w, Threads: 2})
-			if err != nil {
-				t.Errorf("%s from %s: %v", base, deep, err)
-			} else {
-				r := runORT(t, m, append(dn.Inputs(), dn.Output()), x, n, h, w)
-				d := relDiff(dn.ForwardInputs(r[:len(r)-1], false), r[len(r)-1])
-				t.Logf("%s: lifted from %s (%d inputs, %d nodes, %d params): max relative difference %.2g", base, deep, len(dn.Inputs()), len(dn.nodes), len(dn.Params()), d)
-				if !(d < 1e-4) {
-					t.Errorf("%s from %s: lifted forward differs from onnxruntime by %.3g", base, deep, d)
-				}
-				if onnx.Opset(m.Proto) >= onnx.MinOpset {
-					merged := mergeExport(t, m, dn, deep, "deep_out", "deep/", base)
-					d := relDiff(runORT(t, merged, nil, x, n, h, w)[0], r[len(r)-1])
-					t.Logf("%s: deep export vs onnxruntime: %.2g", base, d)
-					if !(d < 1e-4) {
-						t.Errorf("%s from %s: exported deep tail differs by %.3g", base, deep, d)
-					}
-				}
-			}
-		}
-		if onnx.Opset(m.Proto) < onnx.MinOpset {
-			t.Logf("%s: opset %d: onnx.Merge needs %d, export not checked", base, onnx.Opset(m.Proto), onnx.MinOpset)
-			continue
-		}
-		// Train with 5 classes, export, compare.
-		net5, err := Lift(m, from, Options{Output: out, H: h, W: w, Classes: 5, Threads: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ins := append([]*graph.Tensor(nil), res[:len(res)-1]...)
-		if n == 1 {
-			// Batch norm needs several values per channel: two images.
-			for i, in := range ins {
-				two := graph.NewTensor(2, in.C, in.H, in.W)
-				copy(two.Data, in.Data)
-				copy(two.Data[len(in.Data):], in.Data)
-				for j := len(in.Data); j < len(two.Data); j++ {
-					two.Data[j] *= 0.9
-				}
-				ins[i] = two
-			}
-		}
-		net5.ZeroGrad()
-		y5 := net5.ForwardInputs(ins, true)
-		dy := graph.NewTensor(y5.N, y5.C, y5.H, y5.W)
-		copy(dy.Data, randData(rng, len(dy.Data)))
-		net5.Backward(dy)
-		for _, p := range net5.Params() {
-			for i, g := range p.Grad {
-				p.Data[i] -= 1e-3 * g
-			}
-		}
-		want := net5.ForwardInputs(res[:len(res)-1], false)
-		merged := mergeExport(t, m, net5, from, "lifted_out", "lifted/", base)
-		got := runORT(t, merged, nil, x, n, h, w)[0]
-		d = relDiff(want, got)
-		t.Logf("%s: 5-class trained export vs lifted forward: %.2g (%v vs %v)", base, d, []int{want.N, want.C, want.H, want.W}, []int{got.N, got.C, got.H, got.W})
-		if !(d < 1e-4) {
-			t.Errorf("%s: exported model differs from the lifted forward by %.3g", base, d)
 		}
 	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.onnx"))
+	var results []zooResult
+	for _, f := range files {
+		base := filepath.Base(f)
+		if zooHead(base) == "" || strings.Contains(base, "fp16") || strings.Contains(base, "nhwc") {
+			continue
+		}
+		if match != "" && !strings.Contains(base, match) {
+			continue
+		}
+		t.Run(strings.TrimSuffix(base, ".onnx"), func(t *testing.T) {
+			if r, ok := zooModel(t, f); ok {
+				results = append(results, r)
+			}
+		})
+	}
+	for _, r := range results {
+		ex := fmt.Sprintf("deep export %.2g, 5-class trained export %.2g", r.deepExport, r.trainExport)
+		if r.exportSkiped {
+			ex = "export not checked (opset below onnx.MinOpset)"
+		}
+		t.Logf("%-44s decoder from %s (%d inputs): %.2g; deep %.2g; %s", r.base, r.from, r.inputs, r.dec, r.deep, ex)
+	}
+}
+
+// zooModel runs TestZoo's checks on the model in file f and returns the
+// measured differences; ok is false where the model could not be lifted.
+func zooModel(t *testing.T, f string) (r zooResult, ok bool) {
+	base := filepath.Base(f)
+	r.base = strings.TrimSuffix(base, ".onnx")
+	m, err := onnx.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := zooFrom(m.Proto.GetGraph())
+	if from == "" {
+		t.Fatalf("no decoder input found")
+	}
+	r.from = from
+	h, w := 96, 128
+	if sh := m.Proto.Graph.Input[0].GetType().GetTensorType().GetShape(); sh.GetDim()[2].GetDimValue() > 0 {
+		h, w = int(sh.GetDim()[2].GetDimValue()), int(sh.GetDim()[3].GetDimValue())
+	}
+	out := ""
+	for _, o := range m.Proto.Graph.Output {
+		if o.GetName() == "out" {
+			out = "out"
+		}
+	}
+	net, err := Lift(m, from, Options{Output: out, H: h, W: w, Threads: 2})
+	if err != nil {
+		t.Errorf("from %s: %v", from, err)
+		return r, false
+	}
+	wantInputs := 1
+	if zooHead(base) == "lraspp_mobilenet_v3_large" {
+		wantInputs = 2 // the high-level feature and the low-level one
+	}
+	checkDecoder(t, m.Proto.GetGraph(), net, wantInputs)
+	r.inputs = len(net.Inputs())
+	checkZooRefusal(t, m, from, out, h, w)
+
+	rng := rand.New(rand.NewPCG(1, 1))
+	const n = 1
+	x := randData(rng, n*3*h*w)
+	for i := range x {
+		x[i] *= 0.5
+	}
+	res := runORT(t, m, append(net.Inputs(), net.Output()), x, n, h, w)
+	y := net.ForwardInputs(res[:len(res)-1], false)
+	r.dec = relDiff(y, res[len(res)-1])
+	t.Logf("lifted from %s (inputs %v, %d nodes, %d params): max relative difference %.2g", from, net.Inputs(), len(net.nodes), len(net.Params()), r.dec)
+	if !(r.dec < 1e-4) {
+		t.Errorf("lifted forward differs from onnxruntime by %.3g", r.dec)
+	}
+	// Lift deeper, from inside the backbone (residual blocks,
+	// depthwise convolutions, squeeze-and-excitation gates).
+	r.deep = -1
+	if deep := deepFrom(m.Proto.GetGraph(), from); deep != "" {
+		dn, err := Lift(m, deep, Options{Output: out, H: h, W: w, Threads: 2})
+		if err != nil {
+			t.Errorf("from %s: %v", deep, err)
+		} else {
+			rr := runORT(t, m, append(dn.Inputs(), dn.Output()), x, n, h, w)
+			r.deep = relDiff(dn.ForwardInputs(rr[:len(rr)-1], false), rr[len(rr)-1])
+			t.Logf("lifted from %s (%d inputs, %d nodes, %d params): max relative difference %.2g", deep, len(dn.Inputs()), len(dn.nodes), len(dn.Params()), r.deep)
+			if !(r.deep < 1e-4) {
+				t.Errorf("from %s: lifted forward differs from onnxruntime by %.3g", deep, r.deep)
+			}
+			if onnx.Opset(m.Proto) >= onnx.MinOpset {
+				merged := mergeExport(t, m, dn, deep, "deep_out", "deep/", base)
+				r.deepExport = relDiff(runORT(t, merged, nil, x, n, h, w)[0], rr[len(rr)-1])
+				t.Logf("deep export vs onnxruntime: %.2g", r.deepExport)
+				if !(r.deepExport < 1e-4) {
+					t.Errorf("from %s: exported deep tail differs by %.3g", deep, r.deepExport)
+				}
+			}
+		}
+	}
+	if onnx.Opset(m.Proto) < onnx.MinOpset {
+		t.Logf("opset %d: onnx.Merge needs %d, export not checked", onnx.Opset(m.Proto), onnx.MinOpset)
+		r.exportSkiped = true
+		return r, true
+	}
+	// Train with 5 classes, export, compare.
+	net5, err := Lift(m, from, Options{Output: out, H: h, W: w, Classes: 5, Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins := append([]*graph.Tensor(nil), res[:len(res)-1]...)
+	if n == 1 {
+		// Batch norm needs several values per channel: two images.
+		for i, in := range ins {
+			two := graph.NewTensor(2, in.C, in.H, in.W)
+			copy(two.Data, in.Data)
+			copy(two.Data[len(in.Data):], in.Data)
+			for j := len(in.Data); j < len(two.Data); j++ {
+				two.Data[j] *= 0.9
+			}
+			ins[i] = two
+		}
+	}
+	net5.ZeroGrad()
+	y5 := net5.ForwardInputs(ins, true)
+	dy := graph.NewTensor(y5.N, y5.C, y5.H, y5.W)
+	copy(dy.Data, randData(rng, len(dy.Data)))
+	net5.Backward(dy)
+	for _, p := range net5.Params() {
+		for i, g := range p.Grad {
+			p.Data[i] -= 1e-3 * g
+		}
+	}
+	want := net5.ForwardInputs(res[:len(res)-1], false)
+	merged := mergeExport(t, m, net5, from, "lifted_out", "lifted/", base)
+	got := runORT(t, merged, nil, x, n, h, w)[0]
+	r.trainExport = relDiff(want, got)
+	t.Logf("5-class trained export vs lifted forward: %.2g (%v vs %v)", r.trainExport, []int{want.N, want.C, want.H, want.W}, []int{got.N, got.C, got.H, got.W})
+	if !(r.trainExport < 1e-4) {
+		t.Errorf("exported model differs from the lifted forward by %.3g", r.trainExport)
+	}
+	return r, true
 }
