@@ -48,7 +48,7 @@ func TestReadmeCommands(t *testing.T) {
 	os.MkdirAll(shards, 0o755)
 	repl := strings.NewReplacer(
 		"MODEL.onnx", modelPath("tiny_dyn_s4.onnx"), "EXPORTED.onnx", model, "model.onnx", model,
-		"/models/model.onnx", model, "--feature T", "--feature feat_s4", "--data DIR", "--data "+filepath.Join(ds, "train"),
+		"/models/model.onnx", model, "--feature T", "--feature feat_s4", "--trainable-from T", "--trainable-from feat_s4", "--data DIR", "--data "+filepath.Join(ds, "train"),
 		"--out DIR", "--out "+filepath.Join(dir, "synth"), "VAL", filepath.Join(ds, "val"), "/data/val", filepath.Join(ds, "val"),
 		"RUN", run, "MASKS", filepath.Join(dir, "masks"), "IMAGES...", filepath.Join(ds, "val", "images"),
 		"512x1024", "64x128", "--iters 2000", "--iters 2", "/out/", shards+"/", "$JOB_COMPLETION_INDEX", "0",
