@@ -35,17 +35,12 @@ func TestPattern(t *testing.T) {
 				"--data", filepath.Join(ds, "train"), "--val-data", val, "--out", run,
 				"--iters", "20", "--batch", "2", "--loss", "ce", "--lr", "0.05", "--scale", "1,1",
 				"--threads", "1", "--quiet")
-			runJSON, modelJSON := filepath.Join(dir, "run.json"), filepath.Join(dir, "model.json")
-			mustRun(t, "eval", "--run", run, "--data", val, "--threads", "1", "--json", runJSON)
-			model := filepath.Join(dir, "model.onnx")
-			r := mustRun(t, "export", "--run", run, "--out", model, "--threads", "1",
-				"--probe", "64x128")
-			if !strings.Contains(r.stdout, "parity check at 64x128") {
-				t.Errorf("export does not report its parity check:\n%s", r.stdout)
+			model, out := exportAndEval(t, dir, run, val)
+			if !strings.Contains(out, "parity check at 64x128") {
+				t.Errorf("export does not report its parity check:\n%s", out)
 			}
-			mustRun(t, "eval", "--model", model, "--data", val, "--threads", "1", "--json", modelJSON)
-			m1, a1, c1 := reportMetrics(t, runJSON)
-			m2, a2, c2 := reportMetrics(t, modelJSON)
+			m1, a1, c1 := reportMetrics(t, filepath.Join(dir, "run.json"))
+			m2, a2, c2 := reportMetrics(t, filepath.Join(dir, "model.json"))
 			t.Logf("eval --run: mIoU %.6f aAcc %.6f; eval --model: mIoU %.6f aAcc %.6f", m1, a1, m2, a2)
 			miou[p.Name] = m2
 			if math.Abs(m1-m2) > 1e-4 || math.Abs(a1-a2) > 1e-4 {
