@@ -188,20 +188,28 @@ func (c *Conv2d) Forward(x *Tensor, train bool) *Tensor {
 			}
 			xn := x.Data[n*c.InC*x.H*x.W : (n+1)*c.InC*x.H*x.W]
 			xm := c.inputMatrix(&cols, xn, x.H, x.W, wo, r0, r1)
-			if c.OutC <= smallOut {
+			switch {
+			case c.OutC <= smallOut:
 				if beta == 0 {
 					for o := 0; o < c.OutC; o++ {
 						clear(yn[o*ho*wo+r0*wo:][:p])
 					}
 				}
 				gemmSmallNN(ym, wm, xm)
-			} else {
+			case convBlas32:
 				blas32.Gemm(blas.NoTrans, blas.NoTrans, 1, wm, xm, beta, ym)
+			default:
+				gemm(c.OutC, p, kk, mat{Data: wm.Data, Stride: wm.Stride}, mat{Data: xm.Data, Stride: xm.Stride}, ym.Data, ym.Stride, beta != 0)
 			}
 		}
 	})
 	return y
 }
+
+// convBlas32 sends the products of Conv2d and GConv2d through gonum's
+// blas32.Gemm and the tiled kernels below instead of gemm: the baseline
+// that tests and benchmarks compare gemm with.
+var convBlas32 bool
 
 // smallOut is the largest number of output channels for which the
 // convolution uses the tiled kernels below instead of gonum's Gemm: with
@@ -322,24 +330,34 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 			xn := x.Data[n*c.InC*x.H*x.W : (n+1)*c.InC*x.H*x.W]
 			xm := c.inputMatrix(&cols, xn, x.H, x.W, wo, r0, r1)
 			// dW += dY * cols^T
-			if c.OutC <= smallOut {
+			switch {
+			case c.OutC <= smallOut:
 				gemmSmallNT(gw, dym, xm)
-			} else {
+			case convBlas32:
 				blas32.Gemm(blas.NoTrans, blas.Trans, 1, dym, xm, 1, gw)
+			default:
+				gemm(c.OutC, kk, p, mat{Data: dym.Data, Stride: dym.Stride}, mat{Data: xm.Data, Stride: xm.Stride, T: true}, gw.Data, gw.Stride, true)
 			}
 			if dx == nil {
 				continue
 			}
-			if c.direct() {
-				dxm := blas32.General{Rows: kk, Cols: p, Stride: x.H * x.W, Data: dx.Data[n*c.InC*x.H*x.W+r0*wo:]}
+			// dX = W^T * dY, into dx itself for a direct convolution.
+			dxm := blas32.General{Rows: kk, Cols: p, Stride: x.H * x.W, Data: dx.Data[n*c.InC*x.H*x.W+r0*wo:]}
+			if !c.direct() {
+				if cap(dcols) < kk*p {
+					dcols = make([]float32, kk*p)
+				}
+				dcols = dcols[:kk*p]
+				dxm = blas32.General{Rows: kk, Cols: p, Stride: p, Data: dcols}
+			}
+			if convBlas32 {
 				blas32.Gemm(blas.Trans, blas.NoTrans, 1, wm, dym, 0, dxm)
+			} else {
+				gemm(kk, p, c.OutC, mat{Data: wm.Data, Stride: wm.Stride, T: true}, mat{Data: dym.Data, Stride: dym.Stride}, dxm.Data, dxm.Stride, false)
+			}
+			if c.direct() {
 				continue
 			}
-			if cap(dcols) < kk*p {
-				dcols = make([]float32, kk*p)
-			}
-			dcols = dcols[:kk*p]
-			blas32.Gemm(blas.Trans, blas.NoTrans, 1, wm, dym, 0, blas32.General{Rows: kk, Cols: p, Stride: p, Data: dcols})
 			c.col2im(dX[wk][n*c.InC*x.H*x.W:(n+1)*c.InC*x.H*x.W], dcols, x.H, x.W, wo, r0, r1)
 		}
 	})

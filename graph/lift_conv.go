@@ -232,6 +232,10 @@ func (c *GConv2d) Forward(x *Tensor, train bool) *Tensor {
 			}
 			cols = cols[:kk*p]
 			c.im2col(cols, x.Data[n*s.InC*x.H*x.W:], g, x.H, x.W, wo, r0, r1)
+			if !convBlas32 {
+				gemm(og, p, kk, mat{Data: c.Weight.Data[g*og*kk:], Stride: kk}, mat{Data: cols, Stride: p}, ym.Data, ym.Stride, beta != 0)
+				continue
+			}
 			wm := blas32.General{Rows: og, Cols: kk, Stride: kk, Data: c.Weight.Data[g*og*kk:]}
 			blas32.Gemm(blas.NoTrans, blas.NoTrans, 1, wm, blas32.General{Rows: kk, Cols: p, Stride: p, Data: cols}, beta, ym)
 		}
@@ -311,7 +315,11 @@ func (c *GConv2d) Backward(dy *Tensor) *Tensor {
 			c.im2col(cols, xn, g, x.H, x.W, wo, r0, r1)
 			cm := blas32.General{Rows: kk, Cols: p, Stride: p, Data: cols}
 			gw := blas32.General{Rows: og, Cols: kk, Stride: kk, Data: dW[wk][g*og*kk:]}
-			blas32.Gemm(blas.NoTrans, blas.Trans, 1, dym, cm, 1, gw)
+			if convBlas32 {
+				blas32.Gemm(blas.NoTrans, blas.Trans, 1, dym, cm, 1, gw)
+			} else {
+				gemm(og, kk, p, mat{Data: dym.Data, Stride: dym.Stride}, mat{Data: cols, Stride: p, T: true}, gw.Data, kk, true)
+			}
 			if dx == nil {
 				continue
 			}
@@ -320,7 +328,11 @@ func (c *GConv2d) Backward(dy *Tensor) *Tensor {
 			}
 			dcols = dcols[:kk*p]
 			wm := blas32.General{Rows: og, Cols: kk, Stride: kk, Data: c.Weight.Data[g*og*kk:]}
-			blas32.Gemm(blas.Trans, blas.NoTrans, 1, wm, dym, 0, blas32.General{Rows: kk, Cols: p, Stride: p, Data: dcols})
+			if convBlas32 {
+				blas32.Gemm(blas.Trans, blas.NoTrans, 1, wm, dym, 0, blas32.General{Rows: kk, Cols: p, Stride: p, Data: dcols})
+			} else {
+				gemm(kk, p, og, mat{Data: wm.Data, Stride: kk, T: true}, mat{Data: dym.Data, Stride: dym.Stride}, dcols, p, false)
+			}
 			c.col2im(dX[wk][n*s.InC*x.H*x.W:], dcols, g, x.H, x.W, wo, r0, r1)
 		}
 	})

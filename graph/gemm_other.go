@@ -1,0 +1,6 @@
+//go:build !amd64
+
+package graph
+
+// kern6x16 is kern6x16Go where no assembly kernel exists.
+func kern6x16(k int, a, b, c []float32, ldc int) { kern6x16Go(k, a, b, c, ldc) }
