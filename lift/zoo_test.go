@@ -11,6 +11,7 @@ import (
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 
+	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/graph"
 	"github.com/lmpseg/lmpseg/onnx"
 )
@@ -357,4 +358,116 @@ func zooModel(t *testing.T, f string) (r zooResult, ok bool) {
 		t.Errorf("exported model differs from the lifted forward by %.3g", r.trainExport)
 	}
 	return r, true
+}
+
+// TestZooParity compares exported models with the models they came from:
+// $LMPSEG_ZOO_PARITY holds pairs ORIGINAL=EXPORTED separated by spaces
+// (skipped without it), as scripts/zoo_lift.sh writes them after train
+// --trainable-from --iters 0 with the model's own classes. On the images in
+// the folder $LMPSEG_ZOO_PARITY_IMAGES (default: two seeded random images
+// of 256x512), normalised with data.ImageNet, the exported model's scores
+// must reproduce the original's (its output "out", or its first): the same
+// argmax on at least 99.99% of the pixels, and scores within 1e-4 of the
+// scores' largest magnitude (export's parity tolerance).
+func TestZooParity(t *testing.T) {
+	pairs := strings.Fields(os.Getenv("LMPSEG_ZOO_PARITY"))
+	if len(pairs) == 0 {
+		t.Skip("LMPSEG_ZOO_PARITY is not set")
+	}
+	needRuntime(t)
+	type image struct {
+		name string
+		h, w int
+		x    []float32
+	}
+	var images []image
+	if dir := os.Getenv("LMPSEG_ZOO_PARITY_IMAGES"); dir != "" {
+		paths, err := data.ListImages(dir)
+		if err != nil || len(paths) == 0 {
+			t.Fatalf("images in %s: %v (%d found)", dir, err, len(paths))
+		}
+		for _, p := range paths {
+			s, err := data.LoadImage(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := make([]float32, 3*s.H*s.W)
+			data.ImageNet.Apply(x, s)
+			images = append(images, image{s.Name, s.H, s.W, x})
+		}
+	} else {
+		rng := rand.New(rand.NewPCG(3, 3))
+		for i := range 2 {
+			images = append(images, image{fmt.Sprintf("random%d", i), 256, 512, randData(rng, 3*256*512)})
+		}
+	}
+	for _, p := range pairs {
+		orig, exported, ok := strings.Cut(p, "=")
+		if !ok {
+			t.Fatalf("LMPSEG_ZOO_PARITY: %q is not ORIGINAL=EXPORTED", p)
+		}
+		t.Run(filepath.Base(filepath.Dir(exported)), func(t *testing.T) {
+			mo, err := onnx.Load(orig)
+			if err != nil {
+				t.Fatal(err)
+			}
+			me, err := onnx.Load(exported)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := mo.Proto.GetGraph().GetOutput()[0].GetName()
+			for _, o := range mo.Proto.GetGraph().GetOutput() {
+				if o.GetName() == "out" {
+					out = "out"
+				}
+			}
+			var worst float64
+			var same, pixels, classes int
+			for _, im := range images {
+				want := runORT(t, mo, []string{out}, im.x, 1, im.h, im.w)[0]
+				got := runORT(t, me, nil, im.x, 1, im.h, im.w)[0]
+				if !got.SameShape(want) {
+					t.Fatalf("%s: exported scores %v, original %v", im.name, []int{got.N, got.C, got.H, got.W}, []int{want.N, want.C, want.H, want.W})
+				}
+				classes = got.C
+				worst = max(worst, relDiff(got, want))
+				a, b := argmaxC(got), argmaxC(want)
+				for i := range a {
+					if a[i] == b[i] {
+						same++
+					}
+				}
+				pixels += len(a)
+			}
+			agree := float64(same) / float64(pixels)
+			t.Logf("%s vs %s: %d images, %d classes, max score difference %.3g of the scale, argmax agrees on %.4f%% of %d pixels",
+				filepath.Base(exported), filepath.Base(orig), len(images), classes, worst, 100*agree, pixels)
+			if !(worst <= 1e-4) {
+				t.Errorf("scores differ by %.3g of their scale (tolerance 1e-4)", worst)
+			}
+			if !(agree >= 0.9999) {
+				t.Errorf("argmax agrees on %.4f%% of the pixels (want at least 99.99%%)", 100*agree)
+			}
+		})
+	}
+}
+
+// argmaxC returns the channel of the largest value at every pixel of x
+// (N x H x W values; the first channel on ties).
+func argmaxC(x *graph.Tensor) []int {
+	hw := x.H * x.W
+	dst := make([]int, x.N*hw)
+	for n := range x.N {
+		base := n * x.C * hw
+		for i := range hw {
+			best, bv := 0, x.Data[base+i]
+			for c := 1; c < x.C; c++ {
+				if v := x.Data[base+c*hw+i]; v > bv {
+					best, bv = c, v
+				}
+			}
+			dst[n*hw+i] = best
+		}
+	}
+	return dst
 }
