@@ -23,6 +23,29 @@ func exportAndEval(t *testing.T, dir, run, val string) (model, exportOut string)
 	return model, r.stdout
 }
 
+// exportAgrees exports run and evaluates it and its export on val (exportAndEval), and checks
+// that export reports its parity check and that the two evaluations agree to 1e-4 in mIoU and
+// aAcc over confusion matrices of the 12 synthetic classes: the export matches the Go forward
+// pass to 1e-4 in the logits, so only a pixel whose two best classes tie that closely could
+// change. It returns the exported model and its mIoU.
+func exportAgrees(t *testing.T, dir, run, val string) (model string, miou float64) {
+	t.Helper()
+	model, out := exportAndEval(t, dir, run, val)
+	if !strings.Contains(out, "parity check at 64x128") {
+		t.Errorf("export does not report its parity check:\n%s", out)
+	}
+	m1, a1, c1 := reportMetrics(t, filepath.Join(dir, "run.json"))
+	m2, a2, c2 := reportMetrics(t, filepath.Join(dir, "model.json"))
+	t.Logf("eval --run: mIoU %.6f aAcc %.6f; eval --model: mIoU %.6f aAcc %.6f", m1, a1, m2, a2)
+	if math.Abs(m1-m2) > 1e-4 || math.Abs(a1-a2) > 1e-4 {
+		t.Errorf("eval --run (mIoU %v, aAcc %v) and eval --model (mIoU %v, aAcc %v) differ", m1, a1, m2, a2)
+	}
+	if len(c1) != 12 || len(c2) != 12 {
+		t.Errorf("confusion matrices of %d and %d classes, want 12", len(c1), len(c2))
+	}
+	return model, m2
+}
+
 // reportMetrics reads the summary of an eval --json report.
 func reportMetrics(t testing.TB, path string) (miou, aacc float64, conf [][]int64) {
 	t.Helper()
@@ -105,21 +128,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	val := filepath.Join(ds, "val")
-	model, exportOut := exportAndEval(t, dir, run, val)
-	if !strings.Contains(exportOut, "parity check") {
-		t.Errorf("export output does not report the parity check:\n%s", exportOut)
-	}
-	m1, a1, c1 := reportMetrics(t, filepath.Join(dir, "model.json"))
-	m2, a2, c2 := reportMetrics(t, filepath.Join(dir, "run.json"))
-	t.Logf("eval --model: mIoU %.6f aAcc %.6f; eval --run: mIoU %.6f aAcc %.6f", m1, a1, m2, a2)
-	// The export matches the Go forward pass to 1e-4 in the logits, so only a pixel whose two best
-	// classes tie that closely could change: the numbers must agree to that.
-	if math.Abs(m1-m2) > 1e-4 || math.Abs(a1-a2) > 1e-4 {
-		t.Errorf("eval of the export (mIoU %v, aAcc %v) and of the run (mIoU %v, aAcc %v) differ", m1, a1, m2, a2)
-	}
-	if len(c1) != 12 || len(c2) != 12 {
-		t.Errorf("confusion matrices of %d and %d classes, want 12", len(c1), len(c2))
-	}
+	model, _ := exportAgrees(t, dir, run, val)
 
 	for _, src := range [][]string{{"--model", model}, {"--run", run}} {
 		out := filepath.Join(dir, "pred"+src[0])

@@ -35,20 +35,8 @@ func TestPattern(t *testing.T) {
 				"--data", filepath.Join(ds, "train"), "--val-data", val, "--out", run,
 				"--iters", "20", "--batch", "2", "--loss", "ce", "--lr", "0.05", "--scale", "1,1",
 				"--threads", "1", "--quiet")
-			model, out := exportAndEval(t, dir, run, val)
-			if !strings.Contains(out, "parity check at 64x128") {
-				t.Errorf("export does not report its parity check:\n%s", out)
-			}
-			m1, a1, c1 := reportMetrics(t, filepath.Join(dir, "run.json"))
-			m2, a2, c2 := reportMetrics(t, filepath.Join(dir, "model.json"))
-			t.Logf("eval --run: mIoU %.6f aAcc %.6f; eval --model: mIoU %.6f aAcc %.6f", m1, a1, m2, a2)
-			miou[p.Name] = m2
-			if math.Abs(m1-m2) > 1e-4 || math.Abs(a1-a2) > 1e-4 {
-				t.Errorf("eval --run (mIoU %v, aAcc %v) and eval --model (mIoU %v, aAcc %v) differ", m1, a1, m2, a2)
-			}
-			if len(c1) != 12 || len(c2) != 12 {
-				t.Errorf("confusion matrices of %d and %d classes, want 12", len(c1), len(c2))
-			}
+			model, m := exportAgrees(t, dir, run, val)
+			miou[p.Name] = m
 			pred := filepath.Join(dir, "pred")
 			mustRun(t, "predict", "--model", model, "--out", pred, "--threads", "1", filepath.Join(val, "images"))
 			classes := map[uint8]bool{}
