@@ -16,7 +16,8 @@
 # With NAME... only those models run again; the results of the others (kept in $WORK/results) stay in
 # the table. Environment: WORK (default /tmp/zoo), LMPSEG (default: built from the tree into
 # $WORK/lmpseg), PY (default /usr/bin/python3), DOC (default docs/models.md), NOBUILD=1 to keep the
-# binary.
+# binary, TABLE_ONLY=1 to run nothing and only rewrite the table (scripts/zoo_lift.sh does, for its
+# "trainable-from" column and section, read from $WORK/lift-results).
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 models=${1:?usage: zoo.sh MODELS_DIR [NAME...]}
@@ -34,6 +35,7 @@ mkdir -p "$WORK/results" "$WORK/runs" "$WORK/logs"
 ort=$here/third_party/onnxruntime/lib/libonnxruntime.so.1.24.1
 [ -z "${ONNXRUNTIME_LIB:-}" ] && [ -f "$ort" ] && export ONNXRUNTIME_LIB=$ort
 
+[ "${TABLE_ONLY:-}" = 1 ] && NOBUILD=1
 if [ "${NOBUILD:-}" != 1 ]; then
 	commit=$(cd "$here" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
 	dirty=$(cd "$here" && git status --porcelain -- '*.go' 2>/dev/null | grep -q . && echo "+uncommitted" || true)
@@ -43,10 +45,10 @@ if [ "${NOBUILD:-}" != 1 ]; then
 fi
 # the commit the binary was built from (NOBUILD=1: what the last build recorded)
 commit=$(cat "$LMPSEG.commit" 2>/dev/null || echo unknown) dirty=""
-echo "$commit" >"$WORK/results/.commit"
+[ "${TABLE_ONLY:-}" = 1 ] || echo "$commit" >"$WORK/results/.commit"
 
 ds=$WORK/ds
-if [ ! -f "$ds/val/classes.txt" ]; then
+if [ "${TABLE_ONLY:-}" != 1 ] && [ ! -f "$ds/val/classes.txt" ]; then
 	"$LMPSEG" synth --out "$ds" --train 8 --val 4 --size 256x512 || exit 1
 fi
 
@@ -55,6 +57,7 @@ if [ $# -gt 0 ]; then
 else
 	mapfile -t names < <("$PY" "$here/scripts/zoo.py" --list "$models" 2>/dev/null || ls "$models" | sed -n 's/\.onnx$//p')
 fi
+[ "${TABLE_ONLY:-}" = 1 ] && names=()
 
 # first_error LOG: the first line that says what went wrong.
 first_error() {
@@ -149,7 +152,7 @@ print([x for x in below if x["stride"] == s][-1]["name"])
 EOF
 }
 
-for name in "${names[@]}"; do
+for name in "${names[@]+"${names[@]}"}"; do
 	if [ ! -f "$models/$name.onnx" ]; then
 		if [ -f "$models/$name.skip" ]; then
 			printf '%s\t%s\texport-torch\tnot exported\t\t%s\t%s\n' "$name" "$name" "$(head -n1 "$models/$name.skip" | tr '\t' ' ')" "scripts/zoo.py" >"$WORK/results/$name.tsv"
@@ -183,17 +186,28 @@ for name in "${names[@]}"; do
 done
 
 # The table, in zoo.py's order, from every result file.
-"$PY" - "$WORK/results" "$DOC" "$models" "$here/scripts/zoo.py" <<'EOF'
-import glob, json, os, subprocess, sys
-resdir, doc, models, zoopy = sys.argv[1:5]
-rows = {}
-for f in glob.glob(os.path.join(resdir, "*.tsv")):
-    for line in open(f):
-        p = line.rstrip("\n").split("\t")
-        if len(p) < 7:
-            continue
-        rid, model, step, status, secs, err, cmd = p[:7]
-        rows.setdefault(rid, {"model": model, "steps": {}})["steps"][step] = (status, secs, err, cmd)
+"$PY" - "$WORK/results" "$DOC" "$models" "$here/scripts/zoo.py" "$WORK/lift-results" <<'EOF'
+import glob, json, os, re, subprocess, sys
+resdir, doc, models, zoopy, liftdir = sys.argv[1:6]
+
+
+def read_rows(d):
+    rows = {}
+    for f in glob.glob(os.path.join(d, "*.tsv")):
+        for line in open(f):
+            p = line.rstrip("\n").split("\t")
+            if len(p) < 7:
+                continue
+            rid, model, step, status, secs, err, cmd = p[:7]
+            rows.setdefault(rid, {"model": model, "steps": {}})["steps"][step] = (status, secs, err, cmd)
+    return rows
+
+
+rows = read_rows(resdir)
+lift = read_rows(liftdir)  # scripts/zoo_lift.sh: train --trainable-from, by model
+# Every lifted model has a row in the table, even one zoo.sh has not run.
+for rid, r in lift.items():
+    rows.setdefault(rid, {"model": r["model"], "steps": {"commit": ("", "", "", "")}})
 try:
     order = subprocess.run([sys.executable, zoopy, "--list", "--big", "x"], capture_output=True, text=True).stdout.split()
 except Exception:
@@ -222,9 +236,33 @@ out.append("`scripts/zoo.py` exports torchvision models with random weights (Deb
            "near-constant predictions, so the mIoU column only checks that eval --run and eval --model agree.\n")
 out.append("Regenerate: `/usr/bin/python3 scripts/zoo.py /tmp/zoo/models && bash scripts/zoo.sh /tmp/zoo/models` "
            "(one model again: `bash scripts/zoo.sh /tmp/zoo/models NAME`).\n")
-out.append("| model | input | " + " | ".join(steps) + " | mIoU % run / model | lmpseg |")
-out.append("|---|---|" + "---|" * (len(steps) + 2))
+out.append("The column trainable-from is `scripts/zoo_lift.sh`'s run of the same model with its own decoder "
+           "lifted and fine-tuned (`train --trainable-from TENSOR`), detailed under "
+           "[Trainable-from](#trainable-from-the-models-own-decoder).\n")
+out.append("| model | input | " + " | ".join(steps) + " | mIoU % run / model | trainable-from | lmpseg |")
+out.append("|---|---|" + "---|" * (len(steps) + 3))
 errs = []
+lsteps1 = ["train", "eval-run", "export", "eval-model", "agree", "predict"]
+lsteps0 = ["train0", "export0", "parity", "predict-orig", "predict0", "masks"]
+lerrs = []
+
+
+def lift_cell(rid):
+    """The trainable-from cell of row rid: the outcome and the tensor."""
+    r = lift.get(rid)
+    if r is None:
+        return ""
+    st = r["steps"]
+    frm = st.get("from", ("?",))[0]
+    bad = [s for s in ["from"] + lsteps1 + lsteps0 if st.get(s, ("",))[0] == "fail"]
+    if bad:
+        return "**FAIL** " + ", ".join(bad) + f" (from `{frm}`)"
+    missing = [s for s in lsteps1 + lsteps0 if s != "agree" and st.get(s, ("",))[0] != "pass"]
+    if missing:
+        return "incomplete: " + ", ".join(missing) + f" (from `{frm}`)"
+    return f"pass (from `{frm}`)"
+
+
 for rid in ids:
     r = rows[rid]
     i = info.get(r["model"], {})
@@ -233,7 +271,7 @@ for rid in ids:
     cells = []
     if "export-torch" in r["steps"]:
         st = r["steps"]["export-torch"]
-        out.append(f"| {rid} | not exported | " + " | ".join(["-"] * len(steps)) + " | | |")
+        out.append(f"| {rid} | not exported | " + " | ".join(["-"] * len(steps)) + " | | | |")
         errs.append(f"- **{rid}**, torch export (scripts/zoo.py): `{st[2]}`")
         continue
     for s in steps:
@@ -252,8 +290,68 @@ for rid in ids:
     mi = f"{mr} / {mm}" if mr or mm else ""
     if mr and mm and mr != mm:
         mi += " (differ)"
-    out.append(f"| {rid} | {inp} | " + " | ".join(cells) + f" | {mi} | {r['steps'].get('commit', ('?',))[0]} |")
+    out.append(f"| {rid} | {inp} | " + " | ".join(cells) + f" | {mi} | {lift_cell(rid)} | {r['steps'].get('commit', ('?',))[0]} |")
 out.append("")
+if lift:
+    out.append("## Trainable-from: the model's own decoder\n")
+    out.append("`scripts/zoo_lift.sh` runs, for each of torchvision's six segmentation models, the pipeline with the "
+               "decoder lifted from the tensor its classifier reads (`scripts/zoo_lift.py from`; LR-ASPP's decoder also "
+               "reads a low-level backbone tensor, which lmpseg finds itself): `train --trainable-from TENSOR` on the "
+               "12-class set (a new classifier; --iters 10 --crop 256x256 --batch 2 --threads 2), eval --run, export, "
+               "eval --model (the two mIoUs must be equal), predict. Then `train --trainable-from TENSOR --iters 0` "
+               "with the models' own 21 classes (the same images, 21 class names: the classifier is kept), export, "
+               "and the exported model against the original: `TestZooParity` (lift/zoo_test.go: onnxruntime on the 4 "
+               "val images, largest score difference relative to the scores' largest magnitude, tolerance 1e-4, and "
+               "the argmax), and the masks of `lmpseg predict` with each model (at least 99.99% of the pixels the "
+               "same). Regenerate: `/usr/bin/python3 scripts/zoo.py /tmp/zoo/models --big && bash scripts/zoo_lift.sh "
+               "/tmp/zoo/models`.\n")
+    cols = ["train", "eval-run", "export", "eval-model", "predict"]
+    cols0 = ["train0", "export0", "parity", "predict0"]
+    out.append("| model | trainable from | " + " | ".join(cols) + " | mIoU % run / model | export parity (Go vs ONNX) "
+               "| --iters 0: train | export | scores vs original | predict | masks vs original | lmpseg |")
+    out.append("|---|---|" + "---|" * (len(cols) + len(cols0) + 4))
+    for rid in ids:
+        r = lift.get(rid)
+        if r is None:
+            continue
+        st = r["steps"]
+
+        def cell(s):
+            v = st.get(s)
+            if v is None:
+                return ""
+            if v[0] == "pass":
+                return f"pass {v[1]}"
+            if v[0] == "fail":
+                n = len(lerrs) + 1
+                lerrs.append(f"L{n}. **{rid}**, {s}: `{v[2]}`\n   command: `{v[3]}`")
+                return f"**FAIL** {v[1]} [L{n}]"
+            return v[0]
+
+        mr, mm = st.get("miou-eval-run", ("",))[0], st.get("miou-eval-model", ("",))[0]
+        mi = f"{mr} / {mm}" if mr or mm else ""
+        if "agree" in st:
+            mi += " (differ)"
+        par = st.get("export-parity", ("",))[0]
+        pm = re.search(r"at (\S+): max logit difference (\S+) relative.*argmax agrees on (\S+) of pixels", par)
+        if pm:
+            par = f"{pm.group(1)}: {pm.group(2)} of the scale, argmax {pm.group(3)}"
+        fig = st.get("parity-figures", ("",))[0].replace("max score difference ", "")
+        pc = cell("parity")
+        if fig:
+            pc += f": {fig}"
+        mk = st.get("masks")
+        mc = "" if mk is None else (f"{mk[0]}: {mk[2]}" if mk[0] in ("pass", "fail") else mk[0])
+        if mk is not None and mk[0] == "fail":
+            lerrs.append(f"L{len(lerrs) + 1}. **{rid}**, masks: `{mk[2]}`\n   command: `{mk[3]}`")
+        row = [rid, f"`{st.get('from', ('?',))[0]}`"] + [cell(s) for s in cols] + [mi, par] + \
+              [cell("train0"), cell("export0"), pc, cell("predict0"), mc, st.get("commit", ("?",))[0]]
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    if lerrs:
+        out.append("Trainable-from errors:\n")
+        out.extend(lerrs)
+        out.append("")
 if errs:
     out.append("## Errors\n")
     out.extend(errs)
