@@ -54,3 +54,7 @@ func (r *OutputReport) Print(w io.Writer) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// AuxName reports whether an output's name marks an auxiliary head (aux, aux_out, seg_aux1), the
+// outputs ChooseOutput passes over.
+func AuxName(name string) bool { return auxName(name) }

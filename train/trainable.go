@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/lmpseg/lmpseg/graph"
+	"github.com/lmpseg/lmpseg/infer"
 	"github.com/lmpseg/lmpseg/lift"
 	"github.com/lmpseg/lmpseg/onnx"
 )
@@ -25,6 +26,9 @@ type LiftConfig struct {
 	// LRMult scales --lr for the parameters that come from the model (--lr-lifted); a fresh
 	// classifier trains at --lr.
 	LRMult float64 `json:"lr_mult"`
+	// Output is the model output the decoder ends at: "" picks, when the run starts, the first
+	// graph output not named as an auxiliary head (infer.AuxName) that depends on From.
+	Output string `json:"output,omitempty"`
 	// Inputs are the frozen tensors the decoder reads, From first, filled in when the run
 	// starts; with more than one the backbone returns them packed (graph.PackTensors).
 	Inputs []string `json:"inputs,omitempty"`
@@ -55,7 +59,7 @@ func newTrainable(cfg *Config, threads int) (graph.Trainable, error) {
 func liftFrom(m *onnx.Model, cfg *Config, threads int) (*lift.Head, error) {
 	l := cfg.Lift
 	net, err := lift.Lift(m, l.From, lift.Options{
-		H: cfg.Crop[0], W: cfg.Crop[1], Classes: len(cfg.Classes), ResetClassifier: l.ResetClassifier,
+		Output: l.Output, H: cfg.Crop[0], W: cfg.Crop[1], Classes: len(cfg.Classes), ResetClassifier: l.ResetClassifier,
 		Seed: cfg.Seed, FreezeBN: l.FreezeBN, Threads: threads, Dropout: cfg.Head.Dropout, DropFinalResize: true,
 	})
 	if err != nil {
@@ -115,6 +119,21 @@ func prepareLift(rc *Config) error {
 	if t := onnx.TensorType(m, l.From); t != "" && t != "float32" {
 		return fmt.Errorf("train: --trainable-from %s: the tensor is %s; the decoder is lifted from a float32 tensor: pick one of the float32 part of %s", l.From, t, rc.Backbone)
 	}
+	if l.Output == "" {
+		var outs, aux []string
+		for _, o := range m.Proto.GetGraph().GetOutput() {
+			if infer.AuxName(o.GetName()) {
+				aux = append(aux, o.GetName())
+			} else {
+				outs = append(outs, o.GetName())
+			}
+		}
+		if all := append(outs, aux...); len(all) == 1 {
+			l.Output = all[0]
+		} else if err := pickOutput(m, rc, all); err != nil {
+			return err
+		}
+	}
 	h, err := liftFrom(m, rc, 1)
 	if err != nil {
 		return err
@@ -128,4 +147,25 @@ func prepareLift(rc *Config) error {
 		return fmt.Errorf("train: --batch %d: %w; give --batch 2 or more, or --freeze-bn", rc.Batch, err)
 	}
 	return nil
+}
+
+// pickOutput sets rc.Lift.Output to the first of outputs the decoder can end at, or returns the
+// error of lifting to the first when none works.
+func pickOutput(m *onnx.Model, rc *Config, outputs []string) error {
+	var first error
+	for _, o := range outputs {
+		rc.Lift.Output = o
+		_, err := liftFrom(m, rc, 1)
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	rc.Lift.Output = ""
+	if first == nil {
+		return errors.New("train: --trainable-from: the model has no outputs")
+	}
+	return first
 }
