@@ -2,7 +2,6 @@ package graph
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -13,20 +12,12 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/lmpseg/lmpseg/internal/ortest"
 	"github.com/lmpseg/lmpseg/onnx"
 )
 
-// initORT loads onnxruntime the way lmpseg does (onnx.InitRuntime: $ONNXRUNTIME_LIB, then
-// third_party/ found from the working directory, then the system), skipping the test when no
-// library is installed.
-func initORT(t *testing.T) {
-	t.Helper()
-	if _, err := onnx.InitRuntime(""); errors.Is(err, onnx.ErrNoRuntime) {
-		t.Skipf("%v", err)
-	} else if err != nil {
-		t.Fatal(err)
-	}
-}
+// initORT loads onnxruntime or skips the test.
+var initORT = ortest.Init
 
 func dynTensorType(dims ...string) *pb.TypeProto {
 	var d []*pb.TensorShapeProto_Dimension

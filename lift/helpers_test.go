@@ -1,7 +1,6 @@
 package lift
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -10,6 +9,7 @@ import (
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 
 	"github.com/lmpseg/lmpseg/graph"
+	"github.com/lmpseg/lmpseg/internal/ortest"
 	"github.com/lmpseg/lmpseg/onnx"
 )
 
@@ -142,16 +142,8 @@ func (b *mb) model(out string) *onnx.Model {
 	return &onnx.Model{Proto: &pb.ModelProto{IrVersion: 8, OpsetImport: []*pb.OperatorSetIdProto{{Domain: "", Version: 17}}, Graph: b.g}}
 }
 
-// needRuntime initializes onnxruntime or skips the test.
-func needRuntime(t testing.TB) {
-	t.Helper()
-	if _, err := onnx.InitRuntime(""); err != nil {
-		if errors.Is(err, onnx.ErrNoRuntime) {
-			t.Skipf("onnxruntime not available: %v", err)
-		}
-		t.Fatal(err)
-	}
-}
+// needRuntime loads onnxruntime or skips the test.
+var needRuntime = ortest.Init
 
 // runORT runs m on image x (n x 3 x h x w) and returns the named tensors.
 func runORT(t *testing.T, m *onnx.Model, outs []string, x []float32, n, h, w int) []*graph.Tensor {

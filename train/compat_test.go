@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,10 +12,10 @@ import (
 	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/graph"
 	"github.com/lmpseg/lmpseg/infer"
+	"github.com/lmpseg/lmpseg/internal/ortest"
 	"github.com/lmpseg/lmpseg/internal/synth"
 	"github.com/lmpseg/lmpseg/lmp"
 	"github.com/lmpseg/lmpseg/metrics"
-	"github.com/lmpseg/lmpseg/onnx"
 	"github.com/lmpseg/lmpseg/train"
 )
 
@@ -25,14 +24,8 @@ func repoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), ".."))
 }
 
-func initORT(tb testing.TB) {
-	tb.Helper()
-	if _, err := onnx.InitRuntime(""); errors.Is(err, onnx.ErrNoRuntime) {
-		tb.Skipf("%v", err)
-	} else if err != nil {
-		tb.Fatal(err)
-	}
-}
+// initORT loads onnxruntime or skips the test.
+var initORT = ortest.Init
 
 // legacyData regenerates the validation data the legacy run was evaluated on (synth is seeded).
 func legacyData(t *testing.T) string {

@@ -64,6 +64,14 @@ var (
 	}
 )
 
+// liftFlags train the backbone's own decoder instead of a new head (trainrecipe.go: recipeLift).
+var liftFlags = []cli.Flag{
+	&cli.StringFlag{Name: "trainable-from", Usage: "train the backbone's own decoder instead of a new head: the part of its graph from this tensor to its output, lifted into Go with the model's weights (docs/models.md)"},
+	&cli.BoolFlag{Name: "freeze-bn", Usage: "--trainable-from: keep the decoder's batch norms in inference mode (running statistics; the usual choice for small batches)"},
+	&cli.BoolFlag{Name: "reset-classifier", Usage: "--trainable-from: replace the classifier by a new one even when --classes is the model's"},
+	&cli.Float64Flag{Name: "lr-lifted", Value: 0.1, Usage: "--trainable-from: learning rate of the model's pretrained decoder weights, as a multiple of --lr (a new classifier trains at --lr)"},
+}
+
 var trainCommand = &cli.Command{
 	Name:      "train",
 	Usage:     "train a segmentation head on a frozen ONNX backbone",
@@ -78,10 +86,6 @@ var trainCommand = &cli.Command{
 		&cli.StringFlag{Name: "out", Usage: "run folder"},
 		&cli.StringFlag{Name: "head", Value: "linear", Usage: "head: linear or fcn"},
 		&cli.IntFlag{Name: "hidden", Value: 256, Usage: "fcn head: hidden channels"},
-		&cli.StringFlag{Name: "trainable-from", Usage: "train the backbone's own decoder instead of a new head: the part of its graph from this tensor to its output, lifted into Go with the model's weights (docs/models.md)"},
-		&cli.BoolFlag{Name: "freeze-bn", Usage: "--trainable-from: keep the decoder's batch norms in inference mode (running statistics; the usual choice for small batches)"},
-		&cli.BoolFlag{Name: "reset-classifier", Usage: "--trainable-from: replace the classifier by a new one even when --classes is the model's"},
-		&cli.Float64Flag{Name: "lr-lifted", Value: 0.1, Usage: "--trainable-from: learning rate of the model's pretrained decoder weights, as a multiple of --lr (a new classifier trains at --lr)"},
 		&cli.StringFlag{Name: "loss", Value: "lmp", Usage: "pixel loss: ce, wce, ohem, topk, focal or lmp"},
 		&cli.Float64Flag{Name: "lmp-p", Value: 1.7, Usage: "lmp: norm exponent p in [1, inf]"},
 		&cli.Float64Flag{Name: "lmp-ratio", Value: 0.25, Usage: "lmp: ratio r in [0, 1] (m = r*n pixels)"},
@@ -115,7 +119,7 @@ var trainCommand = &cli.Command{
 		&cli.StringFlag{Name: "config", Usage: "a run's config.json to train again (flags given override it)"},
 		&cli.BoolFlag{Name: "force", Usage: "overwrite a different run in --out"},
 		quietFlag,
-	}, dataFlags, preprocessFlags, runtimeFlags),
+	}, liftFlags, dataFlags, preprocessFlags, runtimeFlags),
 	Action: runTrain,
 }
 

@@ -3,7 +3,6 @@ package modelgen
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -15,7 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lmpseg/lmpseg/data"
-	"github.com/lmpseg/lmpseg/onnx"
+	"github.com/lmpseg/lmpseg/internal/ortest"
 )
 
 const testdataDir = "../../testdata/models"
@@ -105,16 +104,8 @@ func TestGabor(t *testing.T) {
 	}
 }
 
-// initORT loads onnxruntime the way lmpseg does (onnx.InitRuntime), skipping the test when no
-// library is installed.
-func initORT(tb testing.TB) {
-	tb.Helper()
-	if _, err := onnx.InitRuntime(""); errors.Is(err, onnx.ErrNoRuntime) {
-		tb.Skipf("%v", err)
-	} else if err != nil {
-		tb.Fatal(err)
-	}
-}
+// initORT loads onnxruntime or skips the test.
+var initORT = ortest.Init
 
 // withOutputs returns a copy of m whose graph also outputs the named tensors.
 func withOutputs(m *pb.ModelProto, names ...string) *pb.ModelProto {
