@@ -41,7 +41,7 @@ func openJobBackbone(ctx context.Context, rc *Config, sha string, ds, val data.D
 		if val != nil {
 			splits = append(splits, cacheSplit{valSplit(rc.ValData), rc.ValData, val})
 		}
-		st, err := cacheStatus(ctx, root, CacheKey(sha, feature, rc.Preprocess), splits, o.Threads)
+		st, err := cacheStatus(ctx, root, CacheKey(sha, rc.cacheFeature(feature), rc.Preprocess), splits, o.Threads)
 		if err != nil {
 			return nil, err
 		}

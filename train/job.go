@@ -516,7 +516,7 @@ func sources(cfg *Config, ds, val data.Dataset, feats onnx.Features, smp Sampler
 		src := &ImageSource{DS: ds, Backbone: feats, Pre: cfg.Preprocess, BatchSize: cfg.Batch, Seed: cfg.Seed, Transform: augmenter(cfg), Sampler: smp}
 		return src, vs, nil
 	}
-	cache, err := OpenFeatureCache(cfg.CacheDir, CacheKey(cfg.BackboneSHA256, cfg.Feature, cfg.Preprocess))
+	cache, err := OpenFeatureCache(cfg.CacheDir, CacheKey(cfg.BackboneSHA256, cfg.cacheFeature(cfg.Feature), cfg.Preprocess))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/lmpseg/lmpseg/graph"
 	"github.com/lmpseg/lmpseg/onnx"
@@ -59,6 +60,15 @@ func featureView(f onnx.Features, nhwc, packed bool) onnx.Features {
 
 // packed reports whether the run's net reads several frozen tensors, packed into one feature.
 func (c *Config) packed() bool { return c.Lift != nil && len(c.Lift.Inputs) > 1 }
+
+// cacheFeature is what names the feature in the cache key: feature, or for a packed feature the
+// tensors packed, so that a packed entry never stands for the tensor alone.
+func (c *Config) cacheFeature(feature string) string {
+	if !c.packed() {
+		return feature
+	}
+	return strings.Join(c.Lift.Inputs, "+")
+}
 
 // BackboneOptions are the onnx options that open the run's backbone for its features: the feature
 // tensor, and the other tensors a lifted decoder reads.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/export"
+	"github.com/lmpseg/lmpseg/graph"
 	"github.com/lmpseg/lmpseg/internal/modelgen"
 	"github.com/lmpseg/lmpseg/internal/synth"
 	"github.com/lmpseg/lmpseg/lmp"
@@ -164,5 +165,38 @@ func TestLiftedItersZero(t *testing.T) {
 	t.Logf("exported vs original: max relative logit difference %.3g, argmax agreement %.6f", rel, agree)
 	if !(rel <= 1e-4) || agree < 0.9999 {
 		t.Errorf("the exported model does not reproduce the original: relative difference %.3g, argmax agreement %.6f", rel, agree)
+	}
+}
+
+// TestLiftedCache trains the two-input decoder on the feature cache, which keeps both tensors
+// packed: a cold and a warm cache train identically, and the cache key differs from the one of
+// the first tensor alone (a head on feat_s4 fills its own entries).
+func TestLiftedCache(t *testing.T) {
+	initORT(t)
+	model, ds := liftFixture(t)
+	cache := filepath.Join(t.TempDir(), "cache")
+	rc := func() *train.Config {
+		r := liftRecipe(model, ds, 4)
+		r.Crop, r.Scale, r.Flip = [2]int{}, [2]float64{1, 1}, false
+		r.CacheFeatures, r.CacheDir = true, cache
+		return r
+	}
+	runs := []string{filepath.Join(t.TempDir(), "cold"), filepath.Join(t.TempDir(), "warm")}
+	for _, dir := range runs {
+		if _, err := train.Run(context.Background(), dir, rc(), train.Options{Threads: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sameRunFiles(t, runs[0], runs[1], "the cold- and the warm-cache lifted run")
+	keys, _ := filepath.Glob(filepath.Join(cache, "*"))
+	head := liftRecipe(model, ds, 2)
+	head.Lift, head.Head, head.Feature = nil, graph.HeadSpec{Kind: "linear"}, "feat_s4"
+	head.Crop, head.Scale, head.Flip = [2]int{}, [2]float64{1, 1}, false
+	head.CacheFeatures, head.CacheDir = true, cache
+	if _, err := train.Run(context.Background(), filepath.Join(t.TempDir(), "head"), head, train.Options{Threads: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := filepath.Glob(filepath.Join(cache, "*")); len(keys) != 1 || len(after) != 2 {
+		t.Errorf("cache keys: %d after the lifted runs, %d after a head on feat_s4; want 1 and 2", len(keys), len(after))
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/lmpseg/lmpseg/graph"
 	"github.com/lmpseg/lmpseg/infer"
@@ -30,7 +29,9 @@ type LiftConfig struct {
 	// graph output not named as an auxiliary head (infer.AuxName) that depends on From.
 	Output string `json:"output,omitempty"`
 	// Inputs are the frozen tensors the decoder reads, From first, filled in when the run
-	// starts; with more than one the backbone returns them packed (graph.PackTensors).
+	// starts; with more than one the backbone returns them packed (graph.PackTensors), and
+	// the feature cache keeps them packed (its float16 holds their sizes exactly up to 2048;
+	// larger ones are refused when read).
 	Inputs []string `json:"inputs,omitempty"`
 }
 
@@ -140,9 +141,6 @@ func prepareLift(rc *Config) error {
 	}
 	l.Inputs = h.Net.Inputs()
 	rc.Feature = l.From
-	if rc.packed() && rc.CacheFeatures {
-		return fmt.Errorf("train: --trainable-from %s: the decoder also reads %s, and --cache-features keeps one tensor per image; drop --cache-features or lift from a tensor that all the decoder's inputs depend on", l.From, strings.Join(l.Inputs[1:], ", "))
-	}
 	if err := h.Net.CheckTrainShape(rc.Batch); err != nil {
 		return fmt.Errorf("train: --batch %d: %w; give --batch 2 or more, or --freeze-bn", rc.Batch, err)
 	}
