@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"slices"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
@@ -64,17 +65,63 @@ func (c *Conv2d) direct() bool { return c.K == 1 && c.Pad == 0 }
 
 func (c *Conv2d) setThreads(n int) { c.Threads = n }
 
-// convBands returns the row bands per image of c for n images of ho x wo
-// outputs on t threads: enough for every thread to have work, and for an
-// im2col convolution at least enough that no column buffer holds more than
-// colLimit values (a 3x3 convolution on 2048 channels at 128x256 would
-// otherwise want 1.2 GB per band). It depends only on the shapes and t.
+// convBand is a band of output rows [r0, r1) of one image, within which
+// kernel rows [ky0, ky1) are exactly those that read inside the input: the
+// others read only padding and are left out of the band's product.
+type convBand struct{ r0, r1, ky0, ky1 int }
+
+// convBands returns the number of row bands per image of c for n images
+// of ho x wo outputs on t threads; see bandList.
 func (c *Conv2d) convBands(t, n, ho, wo int) int {
-	nb := bands(t, n, ho)
-	if !c.direct() {
-		nb = max(nb, gbands(c.InC*c.K*c.K, ho, wo))
+	return len(c.bandList(t, n, ho-2*c.Pad+c.Dil*(c.K-1), ho, wo))
+}
+
+// bandList returns the row bands of one image: for an im2col convolution
+// the output rows are first cut where a kernel row starts or stops
+// reading inside the input (with a large dilation whole kernel rows read
+// only padding near the top and bottom), then each piece into bands of
+// at most ceil(ho/bands(t, n, ho)) rows, enough for every thread to have
+// work, and of at most colLimit column values (a 3x3 convolution on 2048
+// channels at 128x256 would otherwise want 1.2 GB per band). It depends
+// only on the shapes and t.
+func (c *Conv2d) bandList(t, n, h, ho, wo int) []convBand {
+	rows := (ho + bands(t, n, ho) - 1) / bands(t, n, ho)
+	if c.direct() {
+		nb := bands(t, n, ho)
+		list := make([]convBand, nb)
+		for b := range list {
+			list[b] = convBand{b * ho / nb, (b + 1) * ho / nb, 0, c.K}
+		}
+		return list
 	}
-	return nb
+	cuts := []int{0, ho}
+	for ky := 0; ky < c.K; ky++ {
+		// Kernel row ky reads inside the input for oy in [a, b).
+		a, b := c.Pad-ky*c.Dil, h+c.Pad-ky*c.Dil
+		cuts = append(cuts, min(max(a, 0), ho), min(max(b, 0), ho))
+	}
+	slices.Sort(cuts)
+	cuts = slices.Compact(cuts)
+	var list []convBand
+	for i := 0; i+1 < len(cuts); i++ {
+		r0, r1 := cuts[i], cuts[i+1]
+		ky0, ky1 := -1, 0
+		for ky := 0; ky < c.K; ky++ {
+			if iy := r0 - c.Pad + ky*c.Dil; iy >= 0 && iy < h {
+				if ky0 < 0 {
+					ky0 = ky
+				}
+				ky1 = ky + 1
+			}
+		}
+		ky0 = max(ky0, 0)
+		lim := max(1, colLimit/max(1, c.InC*(ky1-ky0)*c.K*wo))
+		nb := max((r1-r0+rows-1)/rows, (r1-r0+lim-1)/lim)
+		for b := 0; b < nb; b++ {
+			list = append(list, convBand{r0 + b*(r1-r0)/nb, r0 + (b+1)*(r1-r0)/nb, ky0, ky1})
+		}
+	}
+	return list
 }
 
 // bands returns how many row bands per image split n images over t threads.
@@ -89,67 +136,87 @@ func bands(t, n, rows int) int {
 	return b
 }
 
-// im2col writes the column matrix of image xn (InC x H x W) for output rows
-// [r0, r1) into dst, laid out (InC*K*K) x ((r1-r0)*wo).
-func (c *Conv2d) im2col(dst, xn []float32, h, w, wo, r0, r1 int) {
+// im2col writes the column matrix of image xn (InC x H x W) for output
+// rows [r0, r1) and kernel rows [ky0, ky1) into dst, laid out
+// (InC*(ky1-ky0)*K) x ((r1-r0)*wo).
+func (c *Conv2d) im2col(dst, xn []float32, h, w, wo, r0, r1, ky0, ky1 int) {
 	p := (r1 - r0) * wo
 	k := c.K
 	for ci := 0; ci < c.InC; ci++ {
 		plane := xn[ci*h*w : (ci+1)*h*w]
-		for ky := 0; ky < k; ky++ {
+		for ky := ky0; ky < ky1; ky++ {
 			for kx := 0; kx < k; kx++ {
-				row := dst[((ci*k+ky)*k+kx)*p:][:p]
+				row := dst[((ci*(ky1-ky0)+ky-ky0)*k+kx)*p:][:p]
 				dx := kx*c.Dil - c.Pad
+				// Outputs [lo, hi) of a row read src[lo+dx : hi+dx]; the
+				// others fall in the padding.
+				lo, hi := min(max(0, -dx), wo), max(min(wo, w-dx), 0)
 				for oy := r0; oy < r1; oy++ {
 					out := row[(oy-r0)*wo : (oy-r0+1)*wo]
 					iy := oy - c.Pad + ky*c.Dil
-					if iy < 0 || iy >= h {
+					if iy < 0 || iy >= h || lo >= hi {
 						clear(out)
 						continue
 					}
 					src := plane[iy*w : (iy+1)*w]
-					for ox := range out {
-						ix := ox + dx
-						if ix < 0 || ix >= w {
-							out[ox] = 0
-						} else {
-							out[ox] = src[ix]
-						}
-					}
+					clear(out[:lo])
+					copy(out[lo:hi], src[lo+dx:hi+dx])
+					clear(out[hi:])
 				}
 			}
 		}
 	}
 }
 
-// col2im adds the column gradients cols ((InC*K*K) x ((r1-r0)*wo)) into
-// image gradient dxn (InC x H x W).
-func (c *Conv2d) col2im(dxn, cols []float32, h, w, wo, r0, r1 int) {
+// col2im adds the column gradients cols ((InC*(ky1-ky0)*K) x
+// ((r1-r0)*wo), as im2col lays them out) into image gradient dxn
+// (InC x H x W).
+func (c *Conv2d) col2im(dxn, cols []float32, h, w, wo, r0, r1, ky0, ky1 int) {
 	p := (r1 - r0) * wo
 	k := c.K
 	for ci := 0; ci < c.InC; ci++ {
 		plane := dxn[ci*h*w : (ci+1)*h*w]
-		for ky := 0; ky < k; ky++ {
+		for ky := ky0; ky < ky1; ky++ {
 			for kx := 0; kx < k; kx++ {
-				row := cols[((ci*k+ky)*k+kx)*p:][:p]
+				row := cols[((ci*(ky1-ky0)+ky-ky0)*k+kx)*p:][:p]
 				dx := kx*c.Dil - c.Pad
+				lo, hi := min(max(0, -dx), wo), max(min(wo, w-dx), 0)
+				if lo >= hi {
+					continue
+				}
 				for oy := r0; oy < r1; oy++ {
 					iy := oy - c.Pad + ky*c.Dil
 					if iy < 0 || iy >= h {
 						continue
 					}
-					in := row[(oy-r0)*wo : (oy-r0+1)*wo]
-					dstRow := plane[iy*w : (iy+1)*w]
-					for ox, v := range in {
-						ix := ox + dx
-						if ix >= 0 && ix < w {
-							dstRow[ix] += v
-						}
-					}
+					in := row[(oy-r0)*wo+lo : (oy-r0)*wo+hi]
+					addTo(plane[iy*w+lo+dx:iy*w+hi+dx], in)
 				}
 			}
 		}
 	}
+}
+
+// bandWeights returns the weights of kernel rows [ky0, ky1) as an
+// OutC x (InC*(ky1-ky0)*K) matrix: the weights themselves when that is all
+// of them, else a copy in *buf (grown as needed).
+func (c *Conv2d) bandWeights(buf *[]float32, ky0, ky1 int) blas32.General {
+	kk := c.InC * c.K * c.K
+	if ky0 == 0 && ky1 == c.K {
+		return blas32.General{Rows: c.OutC, Cols: kk, Stride: kk, Data: c.Weight.Data}
+	}
+	run := (ky1 - ky0) * c.K
+	kb := c.InC * run
+	if cap(*buf) < c.OutC*kb {
+		*buf = make([]float32, c.OutC*kb)
+	}
+	*buf = (*buf)[:c.OutC*kb]
+	for o := 0; o < c.OutC; o++ {
+		for ci := 0; ci < c.InC; ci++ {
+			copy((*buf)[o*kb+ci*run:][:run], c.Weight.Data[o*kk+ci*c.K*c.K+ky0*c.K:][:run])
+		}
+	}
+	return blas32.General{Rows: c.OutC, Cols: kb, Stride: kb, Data: *buf}
 }
 
 // Forward computes the convolution of x; it keeps x for Backward.
@@ -164,14 +231,13 @@ func (c *Conv2d) Forward(x *Tensor, train bool) *Tensor {
 	}
 	c.x = x
 	y := NewTensor(x.N, c.OutC, ho, wo)
-	kk := c.InC * c.K * c.K
-	wm := blas32.General{Rows: c.OutC, Cols: kk, Stride: kk, Data: c.Weight.Data}
 	t := threadsOr(c.Threads)
-	nb := c.convBands(t, x.N, ho, wo)
-	parallel(t, x.N*nb, func(_, lo, hi int) {
-		var cols []float32
+	list := c.bandList(t, x.N, x.H, ho, wo)
+	parallel(t, x.N*len(list), func(_, lo, hi int) {
+		var cols, wbuf []float32
 		for it := lo; it < hi; it++ {
-			n, _, r0, r1 := bandAt(it, 1, nb, ho)
+			n, bd := it/len(list), list[it%len(list)]
+			r0, r1 := bd.r0, bd.r1
 			p := (r1 - r0) * wo
 			yn := y.Data[n*c.OutC*ho*wo:]
 			ym := blas32.General{Rows: c.OutC, Cols: p, Stride: ho * wo, Data: yn[r0*wo:]}
@@ -186,8 +252,18 @@ func (c *Conv2d) Forward(x *Tensor, train bool) *Tensor {
 				}
 				beta = 1
 			}
+			if bd.ky0 == bd.ky1 {
+				// Every kernel row reads padding only.
+				if beta == 0 {
+					for o := 0; o < c.OutC; o++ {
+						clear(yn[o*ho*wo+r0*wo:][:p])
+					}
+				}
+				continue
+			}
+			wm := c.bandWeights(&wbuf, bd.ky0, bd.ky1)
 			xn := x.Data[n*c.InC*x.H*x.W : (n+1)*c.InC*x.H*x.W]
-			xm := c.inputMatrix(&cols, xn, x.H, x.W, wo, r0, r1)
+			xm := c.inputMatrix(&cols, xn, x.H, x.W, wo, bd)
 			switch {
 			case c.OutC <= smallOut:
 				if beta == 0 {
@@ -199,7 +275,7 @@ func (c *Conv2d) Forward(x *Tensor, train bool) *Tensor {
 			case convBlas32:
 				blas32.Gemm(blas.NoTrans, blas.NoTrans, 1, wm, xm, beta, ym)
 			default:
-				gemm(c.OutC, p, kk, mat{Data: wm.Data, Stride: wm.Stride}, mat{Data: xm.Data, Stride: xm.Stride}, ym.Data, ym.Stride, beta != 0)
+				gemm(c.OutC, p, wm.Cols, mat{Data: wm.Data, Stride: wm.Stride}, mat{Data: xm.Data, Stride: xm.Stride}, ym.Data, ym.Stride, beta != 0)
 			}
 		}
 	})
@@ -268,8 +344,8 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 		dx = NewTensor(x.N, c.InC, x.H, x.W)
 	}
 	t := threadsOr(c.Threads)
-	nb := c.convBands(t, x.N, ho, wo)
-	nw := workers(t, x.N*nb)
+	list := c.bandList(t, x.N, x.H, ho, wo)
+	nw := workers(t, x.N*len(list))
 	// Per-worker partial sums keep the reduction order fixed for a given
 	// thread count; worker 0 writes into the real gradients. The partial
 	// parameter gradients are kept between calls and cleared by their
@@ -304,16 +380,15 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 			dX[w] = make([]float32, len(dx.Data))
 		}
 	}
-	wm := blas32.General{Rows: c.OutC, Cols: kk, Stride: kk, Data: c.Weight.Data}
-	parallel(t, x.N*nb, func(wk, lo, hi int) {
+	parallel(t, x.N*len(list), func(wk, lo, hi int) {
 		if wk > 0 {
 			clear(dW[wk])
 			clear(dB[wk])
 		}
-		var cols, dcols []float32
-		gw := blas32.General{Rows: c.OutC, Cols: kk, Stride: kk, Data: dW[wk]}
+		var cols, dcols, wbuf, gbuf []float32
 		for it := lo; it < hi; it++ {
-			n, _, r0, r1 := bandAt(it, 1, nb, ho)
+			n, bd := it/len(list), list[it%len(list)]
+			r0, r1 := bd.r0, bd.r1
 			p := (r1 - r0) * wo
 			dyn := dy.Data[n*c.OutC*ho*wo:]
 			dym := blas32.General{Rows: c.OutC, Cols: p, Stride: ho * wo, Data: dyn[r0*wo:]}
@@ -327,38 +402,62 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 					g[o] += s
 				}
 			}
+			if bd.ky0 == bd.ky1 {
+				continue
+			}
 			xn := x.Data[n*c.InC*x.H*x.W : (n+1)*c.InC*x.H*x.W]
-			xm := c.inputMatrix(&cols, xn, x.H, x.W, wo, r0, r1)
-			// dW += dY * cols^T
+			xm := c.inputMatrix(&cols, xn, x.H, x.W, wo, bd)
+			kb := xm.Rows
+			// dW += dY * cols^T, into a matrix of the band's kernel rows
+			// when it has not all of them.
+			gw := blas32.General{Rows: c.OutC, Cols: kk, Stride: kk, Data: dW[wk]}
+			part := kb != kk
+			if part {
+				if cap(gbuf) < c.OutC*kb {
+					gbuf = make([]float32, c.OutC*kb)
+				}
+				gbuf = gbuf[:c.OutC*kb]
+				clear(gbuf)
+				gw = blas32.General{Rows: c.OutC, Cols: kb, Stride: kb, Data: gbuf}
+			}
 			switch {
 			case c.OutC <= smallOut:
 				gemmSmallNT(gw, dym, xm)
 			case convBlas32:
 				blas32.Gemm(blas.NoTrans, blas.Trans, 1, dym, xm, 1, gw)
 			default:
-				gemm(c.OutC, kk, p, mat{Data: dym.Data, Stride: dym.Stride}, mat{Data: xm.Data, Stride: xm.Stride, T: true}, gw.Data, gw.Stride, true)
+				gemm(c.OutC, kb, p, mat{Data: dym.Data, Stride: dym.Stride}, mat{Data: xm.Data, Stride: xm.Stride, T: true}, gw.Data, gw.Stride, true)
+			}
+			if part {
+				run := (bd.ky1 - bd.ky0) * c.K
+				for o := 0; o < c.OutC; o++ {
+					for ci := 0; ci < c.InC; ci++ {
+						addTo(dW[wk][o*kk+ci*c.K*c.K+bd.ky0*c.K:][:run], gbuf[o*kb+ci*run:][:run])
+					}
+				}
 			}
 			if dx == nil {
 				continue
 			}
 			// dX = W^T * dY, into dx itself for a direct convolution.
-			dxm := blas32.General{Rows: kk, Cols: p, Stride: x.H * x.W, Data: dx.Data[n*c.InC*x.H*x.W+r0*wo:]}
+			wm := c.bandWeights(&wbuf, bd.ky0, bd.ky1)
+			dxm := blas32.General{Rows: kb, Cols: p, Stride: x.H * x.W, Data: dx.Data[n*c.InC*x.H*x.W+r0*wo:]}
 			if !c.direct() {
-				if cap(dcols) < kk*p {
-					dcols = make([]float32, kk*p)
+				if cap(dcols) < kb*p {
+					dcols = make([]float32, kb*p)
 				}
-				dcols = dcols[:kk*p]
-				dxm = blas32.General{Rows: kk, Cols: p, Stride: p, Data: dcols}
+				dcols = dcols[:kb*p]
+				dxm = blas32.General{Rows: kb, Cols: p, Stride: p, Data: dcols}
 			}
 			if convBlas32 {
 				blas32.Gemm(blas.Trans, blas.NoTrans, 1, wm, dym, 0, dxm)
 			} else {
-				gemm(kk, p, c.OutC, mat{Data: wm.Data, Stride: wm.Stride, T: true}, mat{Data: dym.Data, Stride: dym.Stride}, dxm.Data, dxm.Stride, false)
+				gemm(kb, p, c.OutC, mat{Data: wm.Data, Stride: wm.Stride, T: true}, mat{Data: dym.Data, Stride: dym.Stride}, dxm.Data, dxm.Stride, false)
 			}
 			if c.direct() {
 				continue
 			}
-			c.col2im(dX[wk][n*c.InC*x.H*x.W:(n+1)*c.InC*x.H*x.W], dcols, x.H, x.W, wo, r0, r1)
+			c.col2im(dX[wk][n*c.InC*x.H*x.W:(n+1)*c.InC*x.H*x.W], dcols, x.H, x.W, wo, r0, r1, bd.ky0, bd.ky1)
 		}
 	})
 	for w := 1; w < nw; w++ {
@@ -373,20 +472,21 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 	return dx
 }
 
-// inputMatrix returns the (InC*K*K) x (rows r0..r1 of the output) matrix that multiplies the
-// weights for image xn: a view of xn itself for a 1x1 convolution without padding, else the im2col
-// of those rows in *cols (grown as needed).
-func (c *Conv2d) inputMatrix(cols *[]float32, xn []float32, h, w, wo, r0, r1 int) blas32.General {
-	kk, p := c.InC*c.K*c.K, (r1-r0)*wo
+// inputMatrix returns the (InC*(ky1-ky0)*K) x (rows r0..r1 of the
+// output) matrix of band bd that multiplies the band's weights for image
+// xn: a view of xn itself for a 1x1 convolution without padding, else the
+// im2col of the band in *cols (grown as needed).
+func (c *Conv2d) inputMatrix(cols *[]float32, xn []float32, h, w, wo int, bd convBand) blas32.General {
+	kb, p := c.InC*(bd.ky1-bd.ky0)*c.K, (bd.r1-bd.r0)*wo
 	if c.direct() {
-		return blas32.General{Rows: kk, Cols: p, Stride: h * w, Data: xn[r0*wo:]}
+		return blas32.General{Rows: kb, Cols: p, Stride: h * w, Data: xn[bd.r0*wo:]}
 	}
-	if cap(*cols) < kk*p {
-		*cols = make([]float32, kk*p)
+	if cap(*cols) < kb*p {
+		*cols = make([]float32, kb*p)
 	}
-	*cols = (*cols)[:kk*p]
-	c.im2col(*cols, xn, h, w, wo, r0, r1)
-	return blas32.General{Rows: kk, Cols: p, Stride: p, Data: *cols}
+	*cols = (*cols)[:kb*p]
+	c.im2col(*cols, xn, h, w, wo, bd.r0, bd.r1, bd.ky0, bd.ky1)
+	return blas32.General{Rows: kb, Cols: p, Stride: p, Data: *cols}
 }
 
 func addTo(dst, src []float32) {

@@ -103,25 +103,37 @@ func packA(dst []float32, a mat, ic, pc, mc, kc int) {
 	for p := 0; p < mc; p += gemmMR {
 		panel := dst[p*kc:][:gemmMR*kc]
 		rows := min(gemmMR, mc-p)
-		if a.T {
+		switch {
+		case a.T:
 			for l := 0; l < kc; l++ {
 				src := a.Data[(pc+l)*a.Stride+ic+p:][:rows]
 				d := panel[l*gemmMR:][:gemmMR]
 				copy(d, src)
 				clear(d[rows:])
 			}
-			continue
-		}
-		for r := 0; r < gemmMR; r++ {
-			if r >= rows {
-				for l := 0; l < kc; l++ {
-					panel[l*gemmMR+r] = 0
-				}
-				continue
+		case rows == gemmMR:
+			r0 := a.Data[(ic+p)*a.Stride+pc:][:kc]
+			r1 := a.Data[(ic+p+1)*a.Stride+pc:][:kc]
+			r2 := a.Data[(ic+p+2)*a.Stride+pc:][:kc]
+			r3 := a.Data[(ic+p+3)*a.Stride+pc:][:kc]
+			r4 := a.Data[(ic+p+4)*a.Stride+pc:][:kc]
+			r5 := a.Data[(ic+p+5)*a.Stride+pc:][:kc]
+			for l := range r0 {
+				d := (*[gemmMR]float32)(panel[l*gemmMR:])
+				d[0], d[1], d[2], d[3], d[4], d[5] = r0[l], r1[l], r2[l], r3[l], r4[l], r5[l]
 			}
-			src := a.Data[(ic+p+r)*a.Stride+pc:][:kc]
-			for l, v := range src {
-				panel[l*gemmMR+r] = v
+		default:
+			for r := 0; r < gemmMR; r++ {
+				if r >= rows {
+					for l := 0; l < kc; l++ {
+						panel[l*gemmMR+r] = 0
+					}
+					continue
+				}
+				src := a.Data[(ic+p+r)*a.Stride+pc:][:kc]
+				for l, v := range src {
+					panel[l*gemmMR+r] = v
+				}
 			}
 		}
 	}
@@ -134,25 +146,48 @@ func packB(dst []float32, b mat, pc, jc, kc, nc int) {
 	for q := 0; q < nc; q += gemmNR {
 		panel := dst[q*kc:][:gemmNR*kc]
 		cols := min(gemmNR, nc-q)
-		if !b.T {
+		switch {
+		case !b.T && cols == gemmNR:
+			for l := 0; l < kc; l++ {
+				*(*[gemmNR]float32)(panel[l*gemmNR:]) = *(*[gemmNR]float32)(b.Data[(pc+l)*b.Stride+jc+q:])
+			}
+		case !b.T:
 			for l := 0; l < kc; l++ {
 				d := panel[l*gemmNR:][:gemmNR]
 				copy(d, b.Data[(pc+l)*b.Stride+jc+q:][:cols])
 				clear(d[cols:])
 			}
-			continue
-		}
-		for j := 0; j < gemmNR; j++ {
-			if j >= cols {
-				for l := 0; l < kc; l++ {
-					panel[l*gemmNR+j] = 0
+		case cols == gemmNR:
+			packBT16(panel, b, pc, jc+q, kc)
+		default:
+			for j := 0; j < gemmNR; j++ {
+				if j >= cols {
+					for l := 0; l < kc; l++ {
+						panel[l*gemmNR+j] = 0
+					}
+					continue
 				}
-				continue
+				src := b.Data[(jc+q+j)*b.Stride+pc:][:kc]
+				for l, v := range src {
+					panel[l*gemmNR+j] = v
+				}
 			}
-			src := b.Data[(jc+q+j)*b.Stride+pc:][:kc]
-			for l, v := range src {
-				panel[l*gemmNR+j] = v
-			}
+		}
+	}
+}
+
+// packBT16 packs the gemmNR columns j0.. of rows [pc, pc+kc) of the
+// transposed view b into panel: it reads gemmNR stored rows side by side.
+func packBT16(panel []float32, b mat, pc, j0, kc int) {
+	var s [gemmNR][]float32
+	for j := range s {
+		s[j] = b.Data[(j0+j)*b.Stride+pc:][:kc]
+	}
+	for h := 0; h < gemmNR; h += 8 {
+		s0, s1, s2, s3, s4, s5, s6, s7 := s[h][:kc], s[h+1][:kc], s[h+2][:kc], s[h+3][:kc], s[h+4][:kc], s[h+5][:kc], s[h+6][:kc], s[h+7][:kc]
+		for l := range s0 {
+			d := (*[8]float32)(panel[l*gemmNR+h:])
+			d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = s0[l], s1[l], s2[l], s3[l], s4[l], s5[l], s6[l], s7[l]
 		}
 	}
 }

@@ -172,3 +172,98 @@ func TestConvGemmMatchesBlas32(t *testing.T) {
 		}
 	}
 }
+
+// refConvGrads returns the weight, bias and input gradients of Conv2d c
+// at input x for output gradient dy, by direct sums in float64.
+func refConvGrads(c *Conv2d, x, dy *Tensor) (dw, db, dx []float64) {
+	k := c.K
+	dw, db, dx = make([]float64, len(c.Weight.Data)), make([]float64, c.OutC), make([]float64, len(x.Data))
+	for n := 0; n < x.N; n++ {
+		for o := 0; o < c.OutC; o++ {
+			for oy := 0; oy < dy.H; oy++ {
+				for ox := 0; ox < dy.W; ox++ {
+					g := float64(dy.Data[((n*c.OutC+o)*dy.H+oy)*dy.W+ox])
+					db[o] += g
+					for ci := 0; ci < c.InC; ci++ {
+						for ky := 0; ky < k; ky++ {
+							for kx := 0; kx < k; kx++ {
+								iy, ix := oy-c.Pad+ky*c.Dil, ox-c.Pad+kx*c.Dil
+								if iy < 0 || iy >= x.H || ix < 0 || ix >= x.W {
+									continue
+								}
+								wi, xi := ((o*c.InC+ci)*k+ky)*k+kx, ((n*c.InC+ci)*x.H+iy)*x.W+ix
+								dw[wi] += g * float64(x.Data[xi])
+								dx[xi] += g * float64(c.Weight.Data[wi])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return dw, db, dx
+}
+
+// TestConvSkippedRows checks convolutions whose dilation or padding is
+// large enough that bands of output rows leave kernel rows out (some
+// bands all of them): forward against refGConv and the gradients against
+// direct sums, through gemm and through the small-output kernels, at 1
+// and 3 threads.
+func TestConvSkippedRows(t *testing.T) {
+	cases := []struct{ in, out, k, pad, dil, h, w int }{
+		{3, 70, 3, 5, 5, 4, 9},    // only the middle kernel row reads the input
+		{4, 66, 3, 6, 4, 7, 5},    // top and bottom rows of the kernel drop in turn
+		{2, 65, 1, 2, 1, 3, 4},    // the first and last two output rows read padding only
+		{5, 8, 3, 12, 12, 20, 30}, // small-output kernels
+	}
+	for k, tc := range cases {
+		for _, threads := range []int{1, 3} {
+			name := fmt.Sprintf("case %d threads %d", k, threads)
+			rng := rand.New(rand.NewPCG(uint64(k), 11))
+			c := NewConv2d("c", tc.in, tc.out, tc.k, tc.pad, tc.dil, true)
+			c.Threads = threads
+			for _, p := range c.Params() {
+				for i := range p.Data {
+					p.Data[i] = float32(rng.NormFloat64())
+				}
+			}
+			list := c.bandList(threads, 2, tc.h, tc.h+2*tc.pad-tc.dil*(tc.k-1), tc.w+2*tc.pad-tc.dil*(tc.k-1))
+			partial := false
+			for _, bd := range list {
+				partial = partial || bd.ky1-bd.ky0 < tc.k
+			}
+			if !partial {
+				t.Fatalf("%s: no band leaves kernel rows out: %v", name, list)
+			}
+			g := NewGConv2d("ref", ConvSpec{InC: tc.in, OutC: tc.out, Groups: 1, KH: tc.k, KW: tc.k, StrideH: 1, StrideW: 1,
+				PadT: tc.pad, PadL: tc.pad, PadB: tc.pad, PadR: tc.pad, DilH: tc.dil, DilW: tc.dil, Bias: true})
+			copy(g.Weight.Data, c.Weight.Data)
+			copy(g.Bias.Data, c.Bias.Data)
+			x := randTensor(rng, 2, tc.in, tc.h, tc.w, 1)
+			want := refGConv(g, x)
+			y := c.Forward(x, true)
+			dy := randTensor(rng, y.N, y.C, y.H, y.W, 1)
+			dx := c.Backward(dy)
+			wdw, wdb, wdx := refConvGrads(c, x, dy)
+			for _, f := range []struct {
+				what string
+				got  []float32
+				want []float64
+			}{{"output", y.Data, f64(want.Data)}, {"weight gradient", c.Weight.Grad, wdw}, {"bias gradient", c.Bias.Grad, wdb}, {"input gradient", dx.Data, wdx}} {
+				for i, v := range f.got {
+					if d := math.Abs(float64(v) - f.want[i]); d > 1e-3*(1+math.Abs(f.want[i])) || d != d {
+						t.Fatalf("%s: %s[%d] = %g, want %g", name, f.what, i, v, f.want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+func f64(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
