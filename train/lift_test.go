@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 
+	pb "github.com/advancedclimatesystems/gonnx/onnx"
+
 	"github.com/lmpseg/lmpseg/data"
 	"github.com/lmpseg/lmpseg/export"
 	"github.com/lmpseg/lmpseg/graph"
@@ -198,5 +200,44 @@ func TestLiftedCache(t *testing.T) {
 	}
 	if after, _ := filepath.Glob(filepath.Join(cache, "*")); len(keys) != 1 || len(after) != 2 {
 		t.Errorf("cache keys: %d after the lifted runs, %d after a head on feat_s4; want 1 and 2", len(keys), len(after))
+	}
+}
+
+// TestLiftedScoresOutput lifts the decoder of models that end in a softmax or an argmax (a
+// label map cast to uint8): the decoder ends at the class scores those are computed from.
+func TestLiftedScoresOutput(t *testing.T) {
+	initORT(t)
+	_, ds := liftFixture(t)
+	for _, c := range []struct {
+		name string
+		tail func(g *pb.GraphProto) string
+	}{
+		{"softmax", func(g *pb.GraphProto) string {
+			g.Node = append(g.Node, onnx.Node("Softmax", "sm", []string{"out"}, []string{"probs"}, onnx.AttrInt("axis", 1)))
+			return "probs"
+		}},
+		{"argmax cast", func(g *pb.GraphProto) string {
+			g.Node = append(g.Node, onnx.Node("ArgMax", "am", []string{"out"}, []string{"lab64"}, onnx.AttrInt("axis", 1), onnx.AttrInt("keepdims", 1)),
+				onnx.Node("Cast", "cast", []string{"lab64"}, []string{"labels"}, onnx.AttrInt("to", int64(pb.TensorProto_UINT8))))
+			return "labels"
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := modelgen.TinyDynS4()
+			out := c.tail(m.Graph)
+			m.Graph.Output = []*pb.ValueInfoProto{onnx.ValueInfo(out, pb.TensorProto_FLOAT, "batch", "classes", "height", "width")}
+			path := filepath.Join(t.TempDir(), "model.onnx")
+			if err := modelgen.WriteFile(path, m); err != nil {
+				t.Fatal(err)
+			}
+			rc := liftRecipe(path, ds, 2)
+			rc.ValData = ""
+			if _, err := train.Run(context.Background(), filepath.Join(t.TempDir(), "run"), rc, train.Options{Threads: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if rc.Lift.Output != "out" {
+				t.Errorf("the decoder ends at %q, want the scores %q", rc.Lift.Output, "out")
+			}
+		})
 	}
 }

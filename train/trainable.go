@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 
+	pb "github.com/advancedclimatesystems/gonnx/onnx"
+
 	"github.com/lmpseg/lmpseg/graph"
 	"github.com/lmpseg/lmpseg/infer"
 	"github.com/lmpseg/lmpseg/lift"
@@ -124,9 +126,9 @@ func prepareLift(rc *Config) error {
 		var outs, aux []string
 		for _, o := range m.Proto.GetGraph().GetOutput() {
 			if infer.AuxName(o.GetName()) {
-				aux = append(aux, o.GetName())
+				aux = append(aux, scoresOf(m.Proto.GetGraph(), o.GetName()))
 			} else {
-				outs = append(outs, o.GetName())
+				outs = append(outs, scoresOf(m.Proto.GetGraph(), o.GetName()))
 			}
 		}
 		if all := append(outs, aux...); len(all) == 1 {
@@ -166,4 +168,37 @@ func pickOutput(m *onnx.Model, rc *Config, outputs []string) error {
 		return errors.New("train: --trainable-from: the model has no outputs")
 	}
 	return first
+}
+
+// scoresOf returns the class scores an output is computed from when the model ends in a softmax
+// or an argmax (probabilities or a label map, which the pixel losses cannot train): the input of
+// that Softmax, LogSoftmax or ArgMax, through a Cast, Squeeze or Unsqueeze after an ArgMax and
+// through Identity nodes. Any other output is returned as it is.
+func scoresOf(g *pb.GraphProto, output string) string {
+	producer := map[string]*pb.NodeProto{}
+	for _, n := range g.GetNode() {
+		for _, o := range n.GetOutput() {
+			producer[o] = n
+		}
+	}
+	name, labels := output, false
+	for {
+		n := producer[name]
+		if n == nil || len(n.GetInput()) == 0 {
+			return output
+		}
+		switch op := n.GetOpType(); {
+		case op == "Identity":
+		case op == "Cast" || op == "Squeeze" || op == "Unsqueeze":
+			labels = true // only between an ArgMax and the output
+		case op == "ArgMax" || op == "Softmax" || op == "LogSoftmax":
+			if op != "ArgMax" && labels {
+				return output
+			}
+			return n.GetInput()[0]
+		default:
+			return output
+		}
+		name = n.GetInput()[0]
+	}
 }
