@@ -148,9 +148,7 @@ func packB(dst []float32, b mat, pc, jc, kc, nc int) {
 		cols := min(gemmNR, nc-q)
 		switch {
 		case !b.T && cols == gemmNR:
-			for l := 0; l < kc; l++ {
-				*(*[gemmNR]float32)(panel[l*gemmNR:]) = *(*[gemmNR]float32)(b.Data[(pc+l)*b.Stride+jc+q:])
-			}
+			packRows16(panel, b.Data[pc*b.Stride+jc+q:], b.Stride, kc)
 		case !b.T:
 			for l := 0; l < kc; l++ {
 				d := panel[l*gemmNR:][:gemmNR]
@@ -189,6 +187,14 @@ func packBT16(panel []float32, b mat, pc, j0, kc int) {
 			d := (*[8]float32)(panel[l*gemmNR+h:])
 			d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = s0[l], s1[l], s2[l], s3[l], s4[l], s5[l], s6[l], s7[l]
 		}
+	}
+}
+
+// packRows16Go copies rows runs of 16 values of src, stride values apart,
+// into dst one after the other.
+func packRows16Go(dst, src []float32, stride, rows int) {
+	for l := 0; l < rows; l++ {
+		copy(dst[l*16:][:16], src[l*stride:][:16])
 	}
 }
 

@@ -5,6 +5,24 @@ import "unsafe"
 //go:noescape
 func kern6x16FMA(k int, a, b, c *float32, ldc int)
 
+//go:noescape
+func packRows16AVX(dst, src *float32, stride, rows int)
+
+// packRows16 copies rows runs of 16 values of src, stride values apart,
+// into dst one after the other.
+func packRows16(dst, src []float32, stride, rows int) {
+	if rows <= 0 {
+		return
+	}
+	if useFMA {
+		_ = dst[16*rows-1]
+		_ = src[(rows-1)*stride+15]
+		packRows16AVX(unsafe.SliceData(dst), unsafe.SliceData(src), stride, rows)
+		return
+	}
+	packRows16Go(dst, src, stride, rows)
+}
+
 func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 
 func xgetbv0() (eax uint32)

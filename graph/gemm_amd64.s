@@ -105,3 +105,28 @@ store:
 	ROWADD(Y14, Y15)
 	VZEROUPPER
 	RET
+
+// func packRows16AVX(dst, src *float32, stride, rows int)
+// copies rows runs of 16 values, src advancing by stride values, dst by 16.
+TEXT ·packRows16AVX(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ stride+16(FP), DX
+	MOVQ rows+24(FP), CX
+	SHLQ $2, DX
+	TESTQ CX, CX
+	JZ   done
+
+prow:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ DX, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  prow
+
+done:
+	VZEROUPPER
+	RET

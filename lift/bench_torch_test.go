@@ -46,8 +46,10 @@ func deepLabHeadModel() (*onnx.Model, string) {
 	return b.model(b.conv(x, 256, 21, convOpt{k: 1, bias: true})), feat
 }
 
-// heapPeak samples the bytes of live and unswept heap objects every
-// millisecond until stop is called, which returns the largest value seen.
+// heapPeak samples the bytes of live and unswept heap objects every 5 ms
+// until stop is called, which returns the largest value seen (a sampler
+// that woke more often would preempt the benchmark's goroutines at one
+// thread noticeably).
 func heapPeak() (stop func() uint64) {
 	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	var peak uint64
@@ -56,7 +58,7 @@ func heapPeak() (stop func() uint64) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(time.Millisecond)
+		t := time.NewTicker(5 * time.Millisecond)
 		defer t.Stop()
 		for {
 			metrics.Read(s)
