@@ -115,6 +115,9 @@ func (c *Conv2d) bandList(t, n, h, ho, wo int) []convBand {
 			}
 		}
 		ky0 = max(ky0, 0)
+		if convAllRows {
+			ky0, ky1 = 0, c.K
+		}
 		lim := max(1, colLimit/max(1, c.InC*(ky1-ky0)*c.K*wo))
 		nb := max((r1-r0+rows-1)/rows, (r1-r0+lim-1)/lim)
 		for b := 0; b < nb; b++ {
@@ -286,6 +289,11 @@ func (c *Conv2d) Forward(x *Tensor, train bool) *Tensor {
 // blas32.Gemm and the tiled kernels below instead of gemm: the baseline
 // that tests and benchmarks compare gemm with.
 var convBlas32 bool
+
+// convAllRows keeps every kernel row in every band of Conv2d (the
+// padding-only ones included), as before bands left them out: the
+// baseline of the benchmarks.
+var convAllRows bool
 
 // smallOut is the largest number of output channels for which the
 // convolution uses the tiled kernels below instead of gonum's Gemm: with

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"gonum.org/v1/gonum/blas"
@@ -266,4 +267,49 @@ func f64(v []float32) []float64 {
 		out[i] = float64(x)
 	}
 	return out
+}
+
+// BenchmarkConvBaseline measures forward and backward of two dilated 3x3
+// convolutions at one thread (GOMAXPROCS 1, since gonum's Gemm starts its
+// own goroutines): Small, 960->256 channels with dilation 36 on 64x128
+// (the widest ASPP rate of DeepLabV3 at 1/16 of 1024x2048, input
+// gradient not needed), and Large, 256->256 with dilation 12 on 128x256
+// (with the input gradient). blas32 is the implementation before gemm
+// (gonum's Gemm on every kernel row), allrows gemm on every kernel row,
+// gemm the current one, which leaves out kernel rows that read padding
+// only.
+func BenchmarkConvBaseline(b *testing.B) {
+	for _, sz := range []struct {
+		name               string
+		in, out, dil, h, w int
+		skip               bool
+	}{{"Small", 960, 256, 36, 64, 128, true}, {"Large", 256, 256, 12, 128, 256, false}} {
+		rng := rand.New(rand.NewPCG(3, 3))
+		c := NewConv2d("c", sz.in, sz.out, 3, sz.dil, sz.dil, true)
+		for i := range c.Weight.Data {
+			c.Weight.Data[i] = float32(rng.NormFloat64() * 0.03)
+		}
+		c.SkipInputGrad = sz.skip
+		c.Threads = 1
+		x := randTensor(rng, 1, sz.in, sz.h, sz.w, 1)
+		dy := randTensor(rng, 1, sz.out, sz.h, sz.w, 1)
+		for _, v := range []struct {
+			name          string
+			blas, allRows bool
+		}{{"blas32", true, true}, {"allrows", false, true}, {"gemm", false, false}} {
+			b.Run(sz.name+"/"+v.name, func(b *testing.B) {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+				convBlas32, convAllRows = v.blas, v.allRows
+				defer func() { convBlas32, convAllRows = false, false }()
+				c0 := processCPU()
+				for b.Loop() {
+					c.Forward(x, true)
+					c.Backward(dy)
+				}
+				if cpu := processCPU() - c0; cpu > 0 {
+					b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
+				}
+			})
+		}
+	}
 }
