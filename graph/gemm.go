@@ -6,8 +6,8 @@ import "sync"
 // single-goroutine product in the manner of BLIS and GotoBLAS: blocks of B
 // (gemmKC x gemmNC) and of A (gemmMC x gemmKC) are copied into panels of
 // gemmNR columns and gemmMR rows, and a 6 x 16 register-blocked kernel
-// (FMA assembly on amd64 where the processor has it, plain Go elsewhere)
-// multiplies one pair of panels at a time. gemmRef is the plain triple
+// multiplies one pair of panels at a time: AVX-512 or AVX2 with FMA
+// assembly on amd64, whichever the processor has, plain Go elsewhere. gemmRef is the plain triple
 // loop the tests compare it with. The convolutions call gemm from their
 // own workers, so it starts no goroutines.
 

@@ -3,6 +3,9 @@ package graph
 import "unsafe"
 
 //go:noescape
+func kern6x16AVX512(k int, a, b, c *float32, ldc int)
+
+//go:noescape
 func kern6x16FMA(k int, a, b, c *float32, ldc int)
 
 //go:noescape
@@ -42,7 +45,24 @@ func hasFMA() bool {
 	return xgetbv0()&6 == 6
 }
 
-var useFMA = hasFMA()
+// hasAVX512 reports whether the processor and the operating system
+// support AVX-512F (the mask and 512-bit registers saved on context
+// switches).
+func hasAVX512() bool {
+	if !hasFMA() {
+		return false
+	}
+	if max, _, _, _ := cpuid(0, 0); max < 7 {
+		return false
+	}
+	_, ebx, _, _ := cpuid(7, 0)
+	return ebx&(1<<16) != 0 && xgetbv0()&0xe6 == 0xe6
+}
+
+var (
+	useFMA    = hasFMA()
+	useAVX512 = hasAVX512()
+)
 
 // kern6x16 adds the product of the packed 6 x k panel a and k x 16 panel b
 // into the 6 x 16 block of c at c[0] with row stride ldc. The caller
@@ -52,6 +72,10 @@ func kern6x16(k int, a, b, c []float32, ldc int) {
 		_ = a[6*k-1]
 		_ = b[16*k-1]
 		_ = c[5*ldc+15]
+		if useAVX512 {
+			kern6x16AVX512(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc)
+			return
+		}
 		kern6x16FMA(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc)
 		return
 	}

@@ -130,3 +130,68 @@ prow:
 done:
 	VZEROUPPER
 	RET
+
+// KSTEP512 is KSTEP with one 16-wide register per row of the block and
+// the A values broadcast from memory by the FMAs themselves.
+#define KSTEP512(ao0, ao1, ao2, ao3, ao4, ao5, bo) \
+	VMOVUPS bo(DI), Z0; \
+	VFMADD231PS.BCST ao0(SI), Z0, Z4; \
+	VFMADD231PS.BCST ao1(SI), Z0, Z5; \
+	VFMADD231PS.BCST ao2(SI), Z0, Z6; \
+	VFMADD231PS.BCST ao3(SI), Z0, Z7; \
+	VFMADD231PS.BCST ao4(SI), Z0, Z8; \
+	VFMADD231PS.BCST ao5(SI), Z0, Z9
+
+#define ROWADD512(acc) \
+	VADDPS (DX), acc, acc; \
+	VMOVUPS acc, (DX); \
+	ADDQ R8, DX
+
+// func kern6x16AVX512(k int, a, b, c *float32, ldc int)
+TEXT ·kern6x16AVX512(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	CMPQ CX, $4
+	JLT  tail512
+
+loop512:
+	KSTEP512(0, 4, 8, 12, 16, 20, 0)
+	KSTEP512(24, 28, 32, 36, 40, 44, 64)
+	KSTEP512(48, 52, 56, 60, 64, 68, 128)
+	KSTEP512(72, 76, 80, 84, 88, 92, 192)
+	ADDQ $96, SI
+	ADDQ $256, DI
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  loop512
+
+tail512:
+	TESTQ CX, CX
+	JZ    store512
+
+one512:
+	KSTEP512(0, 4, 8, 12, 16, 20, 0)
+	ADDQ $24, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  one512
+
+store512:
+	ROWADD512(Z4)
+	ROWADD512(Z5)
+	ROWADD512(Z6)
+	ROWADD512(Z7)
+	ROWADD512(Z8)
+	ROWADD512(Z9)
+	VZEROUPPER
+	RET

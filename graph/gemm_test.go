@@ -26,25 +26,28 @@ func randMat(rng *rand.Rand, rows, cols, pad int, t bool) mat {
 
 // TestGemm compares gemm with gemmRef over shapes that leave partial
 // panels and blocks on every axis, both transpositions of each operand,
-// strided rows and both accumulation modes, with the assembly kernel and
-// with the Go one.
+// strided rows and both accumulation modes, with each kernel the
+// processor can run (AVX-512, AVX2 with FMA, plain Go).
 func TestGemm(t *testing.T) {
 	shapes := []struct{ m, n, k int }{
 		{1, 1, 1}, {6, 16, 1}, {5, 15, 3}, {7, 17, 9}, {13, 40, 257}, {gemmMC + 7, 33, 20},
 		{21, gemmNC + 19, 5}, {64, 100, 2*gemmKC + 3},
 	}
-	asm := useFMA
-	defer func() { useFMA = asm }()
-	for _, kern := range []bool{true, false} {
-		if kern && !asm {
+	fma, avx512 := useFMA, useAVX512
+	defer func() { useFMA, useAVX512 = fma, avx512 }()
+	for _, kern := range []struct {
+		name        string
+		fma, avx512 bool
+	}{{"avx512", true, true}, {"fma", true, false}, {"go", false, false}} {
+		if kern.fma && !fma || kern.avx512 && !avx512 {
 			continue
 		}
-		useFMA = kern
+		useFMA, useAVX512 = kern.fma, kern.avx512
 		for _, s := range shapes {
 			for _, ta := range []bool{false, true} {
 				for _, tb := range []bool{false, true} {
 					for _, acc := range []bool{false, true} {
-						name := fmt.Sprintf("fma=%v %dx%dx%d ta=%v tb=%v acc=%v", kern, s.m, s.n, s.k, ta, tb, acc)
+						name := fmt.Sprintf("kernel %s %dx%dx%d ta=%v tb=%v acc=%v", kern.name, s.m, s.n, s.k, ta, tb, acc)
 						rng := rand.New(rand.NewPCG(uint64(s.m), uint64(s.n*s.k)))
 						a := randMat(rng, s.m, s.k, 3, ta)
 						b := randMat(rng, s.k, s.n, 2, tb)
