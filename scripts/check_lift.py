@@ -23,7 +23,11 @@ deeplabv3_resnet50 by default) the script
        train   batch norms use batch statistics and update their running statistics; gamma and beta
                train too (torch: the head in train mode with its dropout off);
   5. runs the same head in torch, in float64 (the reference) and in float32 (to show float32's own
-     noise), on the same float32 features and dy, and compares.
+     noise), on the same float32 features and dy, and compares. Torch's ReLUs take lmpseg's decisions
+     (liftgrad writes the input of every Relu of the head): a ReLU input within float32 rounding of
+     zero (a few in two million) would otherwise flip a gradient on or off, and after a global pooling
+     or through batch statistics one flip reaches every pixel. The script prints how many decisions
+     torch's float64 would take differently; the forward comparison covers the values themselves.
 
 The metric, per tensor: max|go - ref| / max|ref|, with ref torch's float64 result (the output, the
 gradient of the first input, each parameter's gradient, each batch-norm buffer after the pass). A
@@ -72,8 +76,18 @@ class Out(torch.nn.Module):
         return self.m(x)["out"]
 
 
+def images(n, size, gen):
+    """Random images of different contrast and brightness, as a real batch has. Images of one kind
+    would give nearly equal pooled features, so that the batch norm after DeepLabV3's global pooling
+    would normalise values that differ only in their last digits (see docs/lift-check.md)."""
+    x = torch.randn(n, 3, *size, generator=gen)
+    s = 0.5 + torch.rand(n, 1, 1, 1, generator=gen)
+    o = torch.rand(n, 1, 1, 1, generator=gen) - 0.5
+    return x * s + o
+
+
 def calibrate(model, size, gen):
-    """Gives every batch norm running statistics of random images (cumulative average of three
+    """Gives every batch norm running statistics of images() (cumulative average of four
     training-mode passes, then jitter) and the head's batch norms random scales and shifts."""
     bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     moms = [m.momentum for m in bns]
@@ -82,8 +96,8 @@ def calibrate(model, size, gen):
         m.momentum = None
     model.train()
     with torch.no_grad():
-        for _ in range(3):
-            model(torch.randn(2, 3, *size, generator=gen))
+        for _ in range(4):
+            model(images(2, size, gen))
         for m, mom in zip(bns, moms):
             m.momentum = mom
             c = m.num_features
@@ -105,11 +119,14 @@ def export(model, size, path):
                           dynamic_axes={"image": {0: "N", 2: "H", 3: "W"}, "out": {0: "N", 2: "H", 3: "W"}})
 
 
-def conv_inputs(path):
-    """Maps each Conv weight initializer of the ONNX model to the Conv's data input."""
+def graph_names(path):
+    """Maps each Conv weight initializer of the ONNX model to the Conv's data input, and lists the
+    inputs of the head's Relu nodes in graph order (the order torch calls its ReLU modules)."""
     import onnx
     g = onnx.load(path, load_external_data=False).graph
-    return {n.input[1]: n.input[0] for n in g.node if n.op_type == "Conv"}
+    convs = {n.input[1]: n.input[0] for n in g.node if n.op_type == "Conv"}
+    relus = [n.input[0] for n in g.node if n.op_type == "Relu" and n.name.startswith("/m/classifier/")]
+    return convs, relus
 
 
 def head_forward(head, kind, feats, size):
@@ -120,21 +137,37 @@ def head_forward(head, kind, feats, size):
     return F.interpolate(y, size=size, mode="bilinear", align_corners=False)
 
 
-def run_torch(head, kind, feats, dy, size, train, dtype):
-    """One forward and backward pass of a copy of head in dtype; returns output, input grad, the
-    parameter gradients and the buffers after the pass (by torch name)."""
+def run_torch(head, kind, feats, dy, size, train, dtype, masks):
+    """One forward and backward pass of a copy of head in dtype whose ReLUs let through where masks
+    (one per ReLU call, in call order) are true; returns output, input grad, the parameter gradients,
+    the buffers after the pass (by torch name) and the count of ReLU inputs whose sign disagrees with
+    its mask."""
     h = copy.deepcopy(head).to(dtype)
     h.train(train)
+    calls = []
+
+    def relu(mod, inp, out):
+        k = len(calls)
+        if k >= len(masks) or tuple(masks[k].shape) != tuple(inp[0].shape):
+            raise RuntimeError(f"ReLU call {k} with input {list(inp[0].shape)} has no mask")
+        mk = torch.from_numpy(masks[k]).to(dtype)
+        calls.append(int(((inp[0] > 0).to(dtype) != mk).sum()))
+        return inp[0] * mk
+
     for m in h.modules():
         if isinstance(m, torch.nn.Dropout):
             m.eval()
+        if isinstance(m, torch.nn.ReLU):
+            m.register_forward_hook(relu)
     xs = {k: torch.from_numpy(v).to(dtype).requires_grad_(True) for k, v in feats.items()}
     y = head_forward(h, kind, xs, size)
     y.backward(torch.from_numpy(dy).to(dtype))
     first = "out" if kind == "deeplab" else "high"
     grads = {n: p.grad.detach().double().numpy() for n, p in h.named_parameters()}
     bufs = {n: b.detach().double().numpy() for n, b in h.named_buffers() if not n.endswith("num_batches_tracked")}
-    return y.detach().double().numpy(), xs[first].grad.double().numpy(), grads, bufs
+    if len(calls) != len(masks):
+        raise RuntimeError(f"{len(calls)} ReLU calls, {len(masks)} masks")
+    return y.detach().double().numpy(), xs[first].grad.double().numpy(), grads, bufs, sum(calls)
 
 
 def rel(a, ref):
@@ -162,13 +195,13 @@ def check_model(name, args, work, liftgrad):
     onnx_path = os.path.join(mdir, "model.onnx")
     t0 = time.time()
     export(model, size, onnx_path)
-    convs = conv_inputs(onnx_path)
+    convs, relus = graph_names(onnx_path)
     prefix = "m.classifier."
     src = {"out" if kind == "deeplab" else "high": convs[prefix + FIRST_CONV[kind]]}
     if kind == "lraspp":
         src["low"] = convs[prefix + LOW_CONV]
 
-    x = torch.randn(args.batch, 3, *size, generator=gen)
+    x = images(args.batch, size, gen)
     with torch.no_grad():
         feats = {k: v.numpy().astype(np.float32) for k, v in model.backbone(x).items() if k in src}
         y0 = model(x)["out"]
@@ -185,7 +218,7 @@ def check_model(name, args, work, liftgrad):
     for case, freeze in cases:
         mf = dict(model="model.onnx", **{"from": src["out" if kind == "deeplab" else "high"]}, output="",
                   h=size[0], w=size[1], freeze_bn=freeze, train=True, inputs=inputs,
-                  dy={"file": "dy.f32", "shape": list(dy.shape)}, out="go_" + case)
+                  dy={"file": "dy.f32", "shape": list(dy.shape)}, out="go_" + case, dump=relus)
         p = os.path.join(mdir, case + ".json")
         with open(p, "w") as fh:
             json.dump(mf, fh)
@@ -207,8 +240,13 @@ def check_model(name, args, work, liftgrad):
         gdir = os.path.join(mdir, "go_" + case)
         with open(os.path.join(gdir, "result.json")) as fh:
             res = json.load(fh)
-        ref = run_torch(head, kind, feats, dy, size, not freeze, torch.float64)
-        t32 = run_torch(head, kind, feats, dy, size, not freeze, torch.float32)
+        # The gradient of a ReLU at an input within rounding of zero depends on which side float32
+        # puts it: torch runs with lmpseg's ReLU decisions (its Relu inputs > 0), and the decisions
+        # torch's float64 would take differently are counted.
+        masks = [load(gdir, tf) > 0 for tf in res["dumps"]]
+        nrelu = sum(mk.size for mk in masks)
+        ref = run_torch(head, kind, feats, dy, size, not freeze, torch.float64, masks)
+        t32 = run_torch(head, kind, feats, dy, size, not freeze, torch.float32, masks)
         rows = [("forward", "output", load(gdir, res["output"]), ref[0], t32[0]),
                 ("input grad", res["input_grad"]["name"], load(gdir, res["input_grad"]), ref[1], t32[1])]
         problems = []
@@ -233,6 +271,8 @@ def check_model(name, args, work, liftgrad):
         worst = {}
         print(f"-- {case}: {'FreezeBN (running statistics)' if freeze else 'batch statistics'}; "
               f"{len(go_params)} parameters; lmpseg: {res['describe']}")
+        print(f"   ReLU decisions: {len(masks)} ReLUs, {nrelu} values, {ref[4]} where torch float64 would "
+              f"decide otherwise (torch float32: {t32[4]})")
         if args.verbose:
             print(f"   {'kind':<11}{'tensor':<52}{'shape':<20}{'max|ref|':>10}{'lmpseg':>10}{'torch32':>10}")
         for kindname, tname, got, r, r32 in rows:
@@ -265,13 +305,14 @@ def is_bn_param(head, name):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated, of: " + ", ".join(MODELS))
-    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--perturb", type=float, default=0.0,
                     help="relative change of one weight element in torch's copy (shows the check trips)")
     ap.add_argument("--keep", help="work in this folder and keep it (default: a temporary folder)")
     ap.add_argument("--verbose", action="store_true", help="print every tensor, not only failures")
+    ap.add_argument("--liftgrad", help="a liftgrad binary built beforehand (default: go build ./scripts/liftgrad)")
     args = ap.parse_args()
     names = [n for n in args.models.split(",") if n]
     for n in names:
@@ -282,8 +323,10 @@ def main():
     work = args.keep or tempfile.mkdtemp(prefix="check_lift_")
     os.makedirs(work, exist_ok=True)
     try:
-        liftgrad = os.path.join(work, "liftgrad")
-        subprocess.run(["go", "build", "-o", liftgrad, "./scripts/liftgrad"], cwd=ROOT, check=True)
+        liftgrad = args.liftgrad
+        if not liftgrad:
+            liftgrad = os.path.join(work, "liftgrad")
+            subprocess.run(["go", "build", "-o", liftgrad, "./scripts/liftgrad"], cwd=ROOT, check=True)
         summary = []
         for n in names:
             summary += check_model(n, args, work, liftgrad)

@@ -20,7 +20,9 @@
 // the folder named by "out": result.json lists the net's inputs and every
 // tensor written (output.f32, input_grad.f32, one file per parameter
 // gradient and per buffer) with its name and shape. The net is lifted with
-// lift.Options{Threads: 1, InputGrad: true} and the case's FreezeBN.
+// lift.Options{Threads: 1, InputGrad: true} and the case's FreezeBN. An
+// optional "dump" lists tensors of the tail (the inputs of its Relu nodes)
+// whose values the same forward pass computes, written as dumpNNN.f32.
 package main
 
 import (
@@ -30,6 +32,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/lmpseg/lmpseg/graph"
 	"github.com/lmpseg/lmpseg/lift"
@@ -53,6 +56,7 @@ type manifest struct {
 	Inputs   map[string]tensorFile `json:"inputs"`
 	Dy       tensorFile            `json:"dy"`
 	Out      string                `json:"out"`
+	Dump     []string              `json:"dump"`
 }
 
 type result struct {
@@ -62,6 +66,7 @@ type result struct {
 	InputGrad tensorFile   `json:"input_grad"`
 	Params    []tensorFile `json:"params"`
 	Buffers   []tensorFile `json:"buffers"`
+	Dumps     []tensorFile `json:"dumps"`
 }
 
 func main() {
@@ -153,6 +158,25 @@ func run(path string, models map[string]*onnx.Model) error {
 			return err
 		}
 		res.Buffers = append(res.Buffers, tf)
+	}
+	// Each dumped tensor comes from a net lifted to it with the same
+	// options and run on the same inputs in the same mode, so that its
+	// values are those of the full pass.
+	for i, name := range mf.Dump {
+		dn, err := lift.Lift(m, mf.From, lift.Options{Output: name, H: mf.H, W: mf.W, FreezeBN: mf.FreezeBN, Threads: 1})
+		if err != nil {
+			return err
+		}
+		ins := make([]*graph.Tensor, len(dn.Inputs()))
+		for k, in := range dn.Inputs() {
+			ins[k] = xs[slices.Index(net.Inputs(), in)]
+		}
+		v := dn.ForwardInputs(ins, mf.Train)
+		tf, err := write(name, fmt.Sprintf("dump%03d.f32", i), []int{v.N, v.C, v.H, v.W}, v.Data)
+		if err != nil {
+			return err
+		}
+		res.Dumps = append(res.Dumps, tf)
 	}
 	js, err := json.MarshalIndent(res, "", " ")
 	if err != nil {
