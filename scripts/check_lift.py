@@ -32,7 +32,7 @@ deeplabv3_resnet50 by default) the script
 The metric, per tensor: max|go - ref| / max|ref|, with ref torch's float64 result (the output, the
 gradient of the first input, each parameter's gradient, each batch-norm buffer after the pass). A
 model passes when every figure is at most --tol (1e-4). The script exits 1 when any case fails, 2 on
-a set-up error. --perturb REL multiplies one element of the head's first convolution weight by
+a set-up error. --perturb REL multiplies the head's first convolution weight (all of it) by
 (1 + REL) in torch's copy only (not in the ONNX model): a check that the comparison can fail.
 """
 import argparse
@@ -230,7 +230,7 @@ def check_model(name, args, work, liftgrad):
     head = model.classifier
     if args.perturb:
         with torch.no_grad():
-            dict(head.named_parameters())[FIRST_CONV[kind]].view(-1)[0] *= 1 + args.perturb
+            dict(head.named_parameters())[FIRST_CONV[kind]].mul_(1 + args.perturb)
 
     print(f"\n== {name}: image {args.batch}x3x{size[0]}x{size[1]}, features "
           + ", ".join(f"{k} {list(v.shape)}" for k, v in feats.items())
@@ -309,7 +309,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--perturb", type=float, default=0.0,
-                    help="relative change of one weight element in torch's copy (shows the check trips)")
+                    help="scale the head's first convolution weight by 1+REL in torch's copy (shows the check trips)")
     ap.add_argument("--keep", help="work in this folder and keep it (default: a temporary folder)")
     ap.add_argument("--verbose", action="store_true", help="print every tensor, not only failures")
     ap.add_argument("--liftgrad", help="a liftgrad binary built beforehand (default: go build ./scripts/liftgrad)")
