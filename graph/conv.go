@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"slices"
+	"sync"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
@@ -210,10 +211,7 @@ func (c *Conv2d) bandWeights(buf *[]float32, ky0, ky1 int) blas32.General {
 	}
 	run := (ky1 - ky0) * c.K
 	kb := c.InC * run
-	if cap(*buf) < c.OutC*kb {
-		*buf = make([]float32, c.OutC*kb)
-	}
-	*buf = (*buf)[:c.OutC*kb]
+	grow(buf, c.OutC*kb)
 	for o := 0; o < c.OutC; o++ {
 		for ci := 0; ci < c.InC; ci++ {
 			copy((*buf)[o*kb+ci*run:][:run], c.Weight.Data[o*kk+ci*c.K*c.K+ky0*c.K:][:run])
@@ -237,7 +235,9 @@ func (c *Conv2d) Forward(x *Tensor, train bool) *Tensor {
 	t := threadsOr(c.Threads)
 	list := c.bandList(t, x.N, x.H, ho, wo)
 	parallel(t, x.N*len(list), func(_, lo, hi int) {
-		var cols, wbuf []float32
+		cols, wbuf := getScratch(), getScratch()
+		defer putScratch(cols)
+		defer putScratch(wbuf)
 		for it := lo; it < hi; it++ {
 			n, bd := it/len(list), list[it%len(list)]
 			r0, r1 := bd.r0, bd.r1
@@ -264,9 +264,9 @@ func (c *Conv2d) Forward(x *Tensor, train bool) *Tensor {
 				}
 				continue
 			}
-			wm := c.bandWeights(&wbuf, bd.ky0, bd.ky1)
+			wm := c.bandWeights(wbuf, bd.ky0, bd.ky1)
 			xn := x.Data[n*c.InC*x.H*x.W : (n+1)*c.InC*x.H*x.W]
-			xm := c.inputMatrix(&cols, xn, x.H, x.W, wo, bd)
+			xm := c.inputMatrix(cols, xn, x.H, x.W, wo, bd)
 			switch {
 			case c.OutC <= smallOut:
 				if beta == 0 {
@@ -385,15 +385,25 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 			dB[w] = c.partB[w-1]
 		}
 		if overlap {
-			dX[w] = make([]float32, len(dx.Data))
+			// Cleared by its worker.
+			b := getScratch()
+			grow(b, len(dx.Data))
+			dX[w] = *b
 		}
 	}
 	parallel(t, x.N*len(list), func(wk, lo, hi int) {
 		if wk > 0 {
 			clear(dW[wk])
 			clear(dB[wk])
+			clear(dX[wk])
 		}
-		var cols, dcols, wbuf, gbuf []float32
+		cols, dcols, wbuf, gbuf := getScratch(), getScratch(), getScratch(), getScratch()
+		defer func() {
+			putScratch(cols)
+			putScratch(dcols)
+			putScratch(wbuf)
+			putScratch(gbuf)
+		}()
 		for it := lo; it < hi; it++ {
 			n, bd := it/len(list), list[it%len(list)]
 			r0, r1 := bd.r0, bd.r1
@@ -414,19 +424,16 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 				continue
 			}
 			xn := x.Data[n*c.InC*x.H*x.W : (n+1)*c.InC*x.H*x.W]
-			xm := c.inputMatrix(&cols, xn, x.H, x.W, wo, bd)
+			xm := c.inputMatrix(cols, xn, x.H, x.W, wo, bd)
 			kb := xm.Rows
 			// dW += dY * cols^T, into a matrix of the band's kernel rows
 			// when it has not all of them.
 			gw := blas32.General{Rows: c.OutC, Cols: kk, Stride: kk, Data: dW[wk]}
 			part := kb != kk
 			if part {
-				if cap(gbuf) < c.OutC*kb {
-					gbuf = make([]float32, c.OutC*kb)
-				}
-				gbuf = gbuf[:c.OutC*kb]
-				clear(gbuf)
-				gw = blas32.General{Rows: c.OutC, Cols: kb, Stride: kb, Data: gbuf}
+				grow(gbuf, c.OutC*kb)
+				clear(*gbuf)
+				gw = blas32.General{Rows: c.OutC, Cols: kb, Stride: kb, Data: *gbuf}
 			}
 			switch {
 			case c.OutC <= smallOut:
@@ -440,7 +447,7 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 				run := (bd.ky1 - bd.ky0) * c.K
 				for o := 0; o < c.OutC; o++ {
 					for ci := 0; ci < c.InC; ci++ {
-						addTo(dW[wk][o*kk+ci*c.K*c.K+bd.ky0*c.K:][:run], gbuf[o*kb+ci*run:][:run])
+						addTo(dW[wk][o*kk+ci*c.K*c.K+bd.ky0*c.K:][:run], (*gbuf)[o*kb+ci*run:][:run])
 					}
 				}
 			}
@@ -448,14 +455,11 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 				continue
 			}
 			// dX = W^T * dY, into dx itself for a direct convolution.
-			wm := c.bandWeights(&wbuf, bd.ky0, bd.ky1)
+			wm := c.bandWeights(wbuf, bd.ky0, bd.ky1)
 			dxm := blas32.General{Rows: kb, Cols: p, Stride: x.H * x.W, Data: dx.Data[n*c.InC*x.H*x.W+r0*wo:]}
 			if !c.direct() {
-				if cap(dcols) < kb*p {
-					dcols = make([]float32, kb*p)
-				}
-				dcols = dcols[:kb*p]
-				dxm = blas32.General{Rows: kb, Cols: p, Stride: p, Data: dcols}
+				grow(dcols, kb*p)
+				dxm = blas32.General{Rows: kb, Cols: p, Stride: p, Data: *dcols}
 			}
 			if convBlas32 {
 				blas32.Gemm(blas.Trans, blas.NoTrans, 1, wm, dym, 0, dxm)
@@ -465,7 +469,7 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 			if c.direct() {
 				continue
 			}
-			c.col2im(dX[wk][n*c.InC*x.H*x.W:(n+1)*c.InC*x.H*x.W], dcols, x.H, x.W, wo, r0, r1, bd.ky0, bd.ky1)
+			c.col2im(dX[wk][n*c.InC*x.H*x.W:(n+1)*c.InC*x.H*x.W], *dcols, x.H, x.W, wo, r0, r1, bd.ky0, bd.ky1)
 		}
 	})
 	for w := 1; w < nw; w++ {
@@ -475,6 +479,8 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 		}
 		if overlap {
 			addTo(dx.Data, dX[w])
+			b := dX[w]
+			putScratch(&b)
 		}
 	}
 	return dx
@@ -489,12 +495,37 @@ func (c *Conv2d) inputMatrix(cols *[]float32, xn []float32, h, w, wo int, bd con
 	if c.direct() {
 		return blas32.General{Rows: kb, Cols: p, Stride: h * w, Data: xn[bd.r0*wo:]}
 	}
-	if cap(*cols) < kb*p {
-		*cols = make([]float32, kb*p)
-	}
-	*cols = (*cols)[:kb*p]
+	grow(cols, kb*p)
 	c.im2col(*cols, xn, h, w, wo, bd.r0, bd.r1, bd.ky0, bd.ky1)
 	return blas32.General{Rows: kb, Cols: p, Stride: p, Data: *cols}
+}
+
+// scratch holds the buffers the convolutions' workers borrow for column
+// matrices, band weights and partial gradients, so that a training step
+// does not allocate them anew (their contents are not kept).
+var scratch sync.Pool
+
+// getScratch returns a buffer from scratch, of any length.
+func getScratch() *[]float32 {
+	if b, ok := scratch.Get().(*[]float32); ok {
+		return b
+	}
+	return new([]float32)
+}
+
+// putScratch returns a buffer to scratch.
+func putScratch(b *[]float32) {
+	if cap(*b) > 0 {
+		scratch.Put(b)
+	}
+}
+
+// grow sets *b to n values, reallocating when its capacity is short.
+func grow(b *[]float32, n int) {
+	if cap(*b) < n {
+		*b = make([]float32, n)
+	}
+	*b = (*b)[:n]
 }
 
 func addTo(dst, src []float32) {
