@@ -2,15 +2,16 @@
 """Compare lmpseg's lifted decoder heads with PyTorch autograd: forward, input gradient, parameter gradients.
 
 Usage: /usr/bin/python3 scripts/check_lift.py [--models NAME,NAME] [--batch N] [--tol 1e-4]
-                                               [--perturb REL] [--keep DIR] [--verbose]
+                                               [--perturb REL] [--keep DIR] [--verbose] [--liftgrad BIN]
 
 Needs Debian's python3-torch, python3-torchvision, python3-onnx and python3-numpy, and Go (it builds
 scripts/liftgrad). Weights are random (weights=None, weights_backbone=None): nothing is downloaded.
 
 For each torchvision model (deeplabv3_mobilenet_v3_large, lraspp_mobilenet_v3_large and
 deeplabv3_resnet50 by default) the script
-  1. builds it with random weights, gives its batch norms non-trivial running statistics (a few
-     training-mode passes over random images with a cumulative average, then random jitter) and its
+  1. builds it with random weights, gives its batch norms non-trivial running statistics (four
+     training-mode passes over random images of different contrast and brightness, averaged, then
+     random jitter) and its
      head's batch norms random scales and shifts;
   2. exports it in eval mode to ONNX with training=TrainingMode.PRESERVE and do_constant_folding=False,
      so that the BatchNormalization nodes and the initializer names (m.classifier....) survive;
