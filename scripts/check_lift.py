@@ -52,6 +52,8 @@ import torch
 import torch.nn.functional as F
 import torchvision.models.segmentation as seg
 
+from _torchexport import Out  # out["out"]; its ONNX names get the prefix m.
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # name -> (constructor, kind, image size H x W)
@@ -64,17 +66,6 @@ MODELS = {
 # Torch's head parameter that --perturb changes, and whose convolution's input is the lifted tensor.
 FIRST_CONV = {"deeplab": "0.convs.0.0.weight", "lraspp": "cbr.0.weight"}
 LOW_CONV = "low_classifier.weight"
-
-
-class Out(torch.nn.Module):
-    """Returns out["out"] of a torchvision segmentation model (its ONNX names get the prefix m.)."""
-
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, x):
-        return self.m(x)["out"]
 
 
 def images(n, size, gen):
