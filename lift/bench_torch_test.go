@@ -46,13 +46,14 @@ func deepLabHeadModel() (*onnx.Model, string) {
 	return b.model(b.conv(x, 256, 21, convOpt{k: 1, bias: true})), feat
 }
 
-// heapPeak samples the bytes of live and unswept heap objects every 5 ms
-// until stop is called, which returns the largest value seen (a sampler
-// that woke more often would preempt the benchmark's goroutines at one
-// thread noticeably).
-func heapPeak() (stop func() uint64) {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	var peak uint64
+// heapPeak samples every 5 ms, until stop is called, the bytes of heap
+// objects (live and garbage not yet swept) and the bytes the last
+// collection found live; stop returns the largest value of each (a
+// sampler that woke more often would preempt the benchmark's goroutines
+// at one thread noticeably).
+func heapPeak() (stop func() (objects, live uint64)) {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/live:bytes"}}
+	var objects, live uint64
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -62,7 +63,8 @@ func heapPeak() (stop func() uint64) {
 		defer t.Stop()
 		for {
 			metrics.Read(s)
-			peak = max(peak, s[0].Value.Uint64())
+			objects = max(objects, s[0].Value.Uint64())
+			live = max(live, s[1].Value.Uint64())
 			select {
 			case <-done:
 				return
@@ -70,10 +72,10 @@ func heapPeak() (stop func() uint64) {
 			}
 		}
 	}()
-	return func() uint64 {
+	return func() (uint64, uint64) {
 		close(done)
 		wg.Wait()
-		return peak
+		return objects, live
 	}
 }
 
@@ -89,7 +91,8 @@ func cpuTime() time.Duration {
 // benchThreads runs step as sub-benchmarks threads=1 and threads=2, with
 // GOMAXPROCS set to the thread count (PyTorch's torch.set_num_threads),
 // after one untimed warm-up step, and reports the CPU milliseconds per
-// step and the peak heap in MB.
+// step, the peak heap in MB (objects, garbage not yet collected included)
+// and the peak of what the collections found live.
 func benchThreads(b *testing.B, setThreads func(int), step func()) {
 	for _, t := range []int{1, 2} {
 		b.Run(fmt.Sprintf("threads=%d", t), func(b *testing.B) {
@@ -105,7 +108,9 @@ func benchThreads(b *testing.B, setThreads func(int), step func()) {
 			}
 			b.StopTimer()
 			cpu := cpuTime() - c0
-			b.ReportMetric(float64(stop())/(1<<20), "peak-heap-MB")
+			objects, live := stop()
+			b.ReportMetric(float64(objects)/(1<<20), "peak-heap-MB")
+			b.ReportMetric(float64(live)/(1<<20), "peak-live-MB")
 			b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
 		})
 	}
