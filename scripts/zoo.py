@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Export a zoo of torchvision models (random weights) to ONNX, as users bring them, for scripts/zoo.sh.
 
-Usage: /usr/bin/python3 scripts/zoo.py OUTDIR [--only NAME,NAME] [--big] [--list]
+Usage: /usr/bin/python3 scripts/zoo.py OUTDIR [--only NAME,NAME] [--big] [--heads] [--list]
 
 Needs Debian's python3-torch, python3-torchvision and python3-onnx (apt-get install python3-torch
 python3-torchvision python3-onnx); the project's tests do not. Weights are random (weights=None,
 weights_backbone=None): nothing is downloaded. Each model is written as OUTDIR/NAME.onnx, and
 OUTDIR/NAME.json says how it was made (input name, layout, dtype, shape, opset, what the output is).
 ResNet-50 models are about 100-170 MB each: write them outside the repository (/tmp/zoo/models).
---big adds fcn_resnet101 and deeplabv3_resnet101.
+--big adds fcn_resnet101 and deeplabv3_resnet101. --heads exports only the dynamic opset-17 and opset-11 forms of
+torchvision's six segmentation models (the four and the two ResNet-101 ones), what lift/zoo_test.go and
+scripts/zoo_lift.sh need.
 
 Variants:
   SEG_opsetK_dyn    torchvision segmentation model, out["out"], dynamic batch/height/width
@@ -102,6 +104,9 @@ SEG_BIG = {
     "fcn_resnet101": segm(seg.fcn_resnet101, aux_loss=False),
     "deeplabv3_resnet101": segm(seg.deeplabv3_resnet101, aux_loss=False),
 }
+
+# The six segmentation models, as lift/zoo_test.go's zooHeads names them.
+HEADS = list(SEG) + list(SEG_BIG)
 
 
 def zoo(big):
@@ -269,10 +274,14 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--only", default="", help="comma-separated names (default: all)")
     ap.add_argument("--big", action="store_true", help="also the ResNet-101 models")
+    ap.add_argument("--heads", action="store_true",
+                    help="only the six segmentation models, dynamic, opset 17 and 11 (implies --big)")
     ap.add_argument("--list", action="store_true", help="print the names in run order and exit")
     ap.add_argument("--force", action="store_true", help="export again models already in OUT")
     a = ap.parse_args()
-    z = zoo(a.big)
+    z = zoo(a.big or a.heads)
+    if a.heads:
+        z = {k: v for k, v in z.items() if any(k == f"{s}_opset{op}_dyn" for s in HEADS for op in (17, 11))}
     if a.list:
         print("\n".join(z))
         return

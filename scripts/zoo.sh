@@ -254,13 +254,14 @@ def lift_cell(rid):
         return ""
     st = r["steps"]
     frm = st.get("from", ("?",))[0]
+    ex = f", {st['extra'][0]}" if st.get("extra", ("",))[0] else ""
     bad = [s for s in ["from"] + lsteps1 + lsteps0 if st.get(s, ("",))[0] == "fail"]
     if bad:
-        return "**FAIL** " + ", ".join(bad) + f" (from `{frm}`)"
+        return "**FAIL** " + ", ".join(bad) + f" (from `{frm}`{ex})"
     missing = [s for s in lsteps1 + lsteps0 if s != "agree" and st.get(s, ("",))[0] != "pass"]
     if missing:
-        return "incomplete: " + ", ".join(missing) + f" (from `{frm}`)"
-    return f"pass (from `{frm}`)"
+        return "incomplete: " + ", ".join(missing) + f" (from `{frm}`{ex})"
+    return f"pass (from `{frm}`{ex})"
 
 
 for rid in ids:
@@ -297,13 +298,14 @@ if lift:
     out.append("`scripts/zoo_lift.sh` runs, for each of torchvision's six segmentation models, the pipeline with the "
                "decoder lifted from the tensor its classifier reads (`scripts/zoo_lift.py from`; LR-ASPP's decoder also "
                "reads a low-level backbone tensor, which lmpseg finds itself): `train --trainable-from TENSOR` on the "
-               "12-class set (a new classifier; --iters 10 --crop 256x256 --batch 2 --threads 2), eval --run, export, "
+               "12-class set (a new classifier; --iters 10 --crop 256x256 --batch 2 --threads 2, and the flags in brackets: "
+               "see zoo_lift.sh for why), eval --run, export, "
                "eval --model (the two mIoUs must be equal), predict. Then `train --trainable-from TENSOR --iters 0` "
                "with the models' own 21 classes (the same images, 21 class names: the classifier is kept), export, "
                "and the exported model against the original: `TestZooParity` (lift/zoo_test.go: onnxruntime on the 4 "
                "val images, largest score difference relative to the scores' largest magnitude, tolerance 1e-4, and "
                "the argmax), and the masks of `lmpseg predict` with each model (at least 99.99% of the pixels the "
-               "same). Regenerate: `/usr/bin/python3 scripts/zoo.py /tmp/zoo/models --big && bash scripts/zoo_lift.sh "
+               "same). Regenerate: `/usr/bin/python3 scripts/zoo.py /tmp/zoo/models --heads && bash scripts/zoo_lift.sh "
                "/tmp/zoo/models`.\n")
     cols = ["train", "eval-run", "export", "eval-model", "predict"]
     cols0 = ["train0", "export0", "parity", "predict0"]
@@ -344,7 +346,8 @@ if lift:
         mc = "" if mk is None else (f"{mk[0]}: {mk[2]}" if mk[0] in ("pass", "fail") else mk[0])
         if mk is not None and mk[0] == "fail":
             lerrs.append(f"L{len(lerrs) + 1}. **{rid}**, masks: `{mk[2]}`\n   command: `{mk[3]}`")
-        row = [rid, f"`{st.get('from', ('?',))[0]}`"] + [cell(s) for s in cols] + [mi, par] + \
+        ex = st.get("extra", ("",))[0]
+        row = [rid, f"`{st.get('from', ('?',))[0]}`" + (f" ({ex})" if ex else "")] + [cell(s) for s in cols] + [mi, par] + \
               [cell("train0"), cell("export0"), pc, cell("predict0"), mc, st.get("commit", ("?",))[0]]
         out.append("| " + " | ".join(row) + " |")
     out.append("")

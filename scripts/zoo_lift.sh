@@ -4,9 +4,9 @@
 # --big exports them into MODELS_DIR, and writes the "trainable-from" column and section of
 # docs/models.md (through zoo.sh's table step).
 #
-# Per model (default: the six *_opset17_dyn files), with T the decoder input (scripts/zoo_lift.py
-# from: what the classifier reads; LR-ASPP's decoder also reads a low-level feature, which lmpseg
-# finds itself):
+# Per model (default: the six *_opset17_dyn files; scripts/zoo.py MODELS_DIR --heads exports them),
+# with T the decoder input (scripts/zoo_lift.py from: what the classifier reads; LR-ASPP's decoder
+# also reads a low-level feature, which lmpseg finds itself):
 #   1. train --trainable-from T on the 12-class synthetic set (--iters $ITERS --crop 256x256 --batch 2
 #      --threads 2; a new classifier, since the model has 21 classes) -> eval --run -> export ->
 #      eval --model (the two mIoUs must be equal) -> predict;
@@ -14,7 +14,9 @@
 #      classifier kept) -> export -> TestZooParity (lift/zoo_test.go: the exported model against the
 #      original on the val images, scores within 1e-4 of their scale, argmax on >= 99.99% of the
 #      pixels) -> predict with both models and compare the masks (zoo_lift.py masks).
-# Each step is bounded by `timeout $STEP_TIMEOUT`; a failing step marks the rest of its part
+# The ResNet-101 models train with --clip 1: with random weights their backbone features reach about
+# 1e4 (ResNet-50's: about 16), and plain SGD on them diverges within three iterations even at
+# --lr 1e-4 ("non-finite values in head logits"). Each step is bounded by `timeout $STEP_TIMEOUT`; a failing step marks the rest of its part
 # "skipped". Results go to $WORK/lift-results (one TSV per model, the format of zoo.sh's).
 #
 # Environment: WORK (default /tmp/zoo), LMPSEG (default: built from the tree into $WORK/lmpseg),
@@ -123,10 +125,13 @@ for name in "${names[@]}"; do
 	fi
 	note "$name" "$name" from "$from"
 	common=(--backbone "$m" --trainable-from "$from" --crop 256x256 --batch 2 --threads 2 --quiet)
+	extra=()
+	case $name in *resnet101*) extra=(--clip 1) ;; esac
+	[ ${#extra[@]} -gt 0 ] && note "$name" "$name" extra "${extra[*]}"
 
 	# 1. fine-tune on the 12-class set, the whole pipeline
 	step "$name" "$name" train "$logd" "$LMPSEG" train "${common[@]}" --data "$ds/train" --val-data "$ds/val" \
-		--out "$run" --iters "$ITERS"
+		--out "$run" --iters "$ITERS" "${extra[@]+"${extra[@]}"}"
 	step "$name" "$name" eval-run "$logd" "$LMPSEG" eval --run "$run" --data "$ds/val" --threads 2 --json "$run/eval-run.json" &&
 		note "$name" "$name" miou-eval-run "$(miou "$run/eval-run.json")"
 	step "$name" "$name" export "$logd" "$LMPSEG" export --run "$run" --out "$run/model.onnx" --threads 2 &&
