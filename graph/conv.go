@@ -12,9 +12,11 @@ import (
 // Conv2d is a stride-1 2-D convolution with square kernel K (1 or 3 in the
 // heads, any odd or even size works), zero padding Pad and dilation Dil.
 // Weight has shape OutC x InC x K x K; Bias (nil when absent) has OutC
-// values. A 1x1 kernel without padding is computed as a direct GEMM per
-// image, larger kernels through im2col over bands of output rows, so the
-// column buffer never holds more than one band.
+// values. A 1x1 kernel without padding is computed as a direct matrix
+// product (gemm) per image, larger kernels through im2col over bands of
+// output rows, so the column buffer never holds more than one band; a
+// band leaves out the kernel rows that read only padding for all its
+// rows (with a large dilation, whole kernel rows near the top and bottom).
 //
 // When SkipInputGrad is set, Backward computes only the parameter gradients
 // and returns nil; heads use it for their first layer because the backbone
