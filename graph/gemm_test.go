@@ -224,13 +224,7 @@ func TestConvSkippedRows(t *testing.T) {
 		for _, threads := range []int{1, 3} {
 			name := fmt.Sprintf("case %d threads %d", k, threads)
 			rng := rand.New(rand.NewPCG(uint64(k), 11))
-			c := NewConv2d("c", tc.in, tc.out, tc.k, tc.pad, tc.dil, true)
-			c.Threads = threads
-			for _, p := range c.Params() {
-				for i := range p.Data {
-					p.Data[i] = float32(rng.NormFloat64())
-				}
-			}
+			c := randomConv2d(rng, tc.in, tc.out, tc.k, tc.pad, tc.dil, threads)
 			list := c.bandList(threads, 2, tc.h, tc.h+2*tc.pad-tc.dil*(tc.k-1), tc.w+2*tc.pad-tc.dil*(tc.k-1))
 			partial := false
 			for _, bd := range list {

@@ -91,3 +91,16 @@ func layerOf[T Layer](h *Head) T {
 	}
 	return zero
 }
+
+// randomConv2d returns a Conv2d (with bias) of normally distributed weights drawn from rng that
+// runs on threads goroutines.
+func randomConv2d(rng *rand.Rand, in, out, k, pad, dil, threads int) *Conv2d {
+	c := NewConv2d("c", in, out, k, pad, dil, true)
+	c.Threads = threads
+	for _, p := range c.Params() {
+		for i := range p.Data {
+			p.Data[i] = float32(rng.NormFloat64())
+		}
+	}
+	return c
+}

@@ -20,13 +20,7 @@ func TestConvReference(t *testing.T) {
 	for k, tc := range cases {
 		for _, threads := range []int{1, 4} {
 			rng := rand.New(rand.NewPCG(uint64(k), 3))
-			c := NewConv2d("c", tc.in, tc.out, tc.k, tc.pad, tc.dil, true)
-			c.Threads = threads
-			for _, p := range c.Params() {
-				for i := range p.Data {
-					p.Data[i] = float32(rng.NormFloat64())
-				}
-			}
+			c := randomConv2d(rng, tc.in, tc.out, tc.k, tc.pad, tc.dil, threads)
 			x := randTensor(rng, tc.n, tc.in, tc.h, tc.w, 1)
 			y := c.Forward(x, false)
 			ho, wo := c.OutSize(tc.h, tc.w)
