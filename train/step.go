@@ -60,7 +60,7 @@ type NumericError struct {
 }
 
 func (e *NumericError) Error() string {
-	return fmt.Sprintf("train: non-finite values in %s at iteration %d (sample %s); lower --lr or check the data", e.Tensor, e.Iter, e.Sample)
+	return fmt.Sprintf("train: non-finite values in %s at iteration %d (sample %s); lower --lr, clip the gradient norm (--clip 1) or check the data", e.Tensor, e.Iter, e.Sample)
 }
 
 func firstNonFinite(x []float32, per int) int {
