@@ -193,77 +193,12 @@ func recipe(c *cli.Context) (*train.Config, error) {
 		*rc = *base
 	}
 	set := func(name string) bool { return base == nil || c.IsSet(name) }
-	newLoss := false
-	if name := c.String("loss"); set("loss") && name != rc.Loss.Name {
-		rc.Loss, newLoss = train.LossConfig{Name: name}, true // a new loss takes every loss flag
-	}
-	lossSet := func(name string) bool { return newLoss || set(name) }
-	lo := &rc.Loss.Options
-	for name, dst := range map[string]*string{"backbone": &rc.Backbone, "feature": &rc.Feature, "data": &rc.Data,
-		"val-data": &rc.ValData, "format": &rc.Format, "split": &rc.Split, "head": &rc.Head.Kind, "optimizer": &rc.Optim.Name,
-		"cache-dir": &rc.CacheDir} {
-		if set(name) {
-			*dst = c.String(name)
-		}
-	}
-	for name, dst := range map[string]*float64{"lr": &rc.LR, "momentum": &rc.Optim.Momentum, "weight-decay": &rc.Optim.WeightDecay, "clip": &rc.Optim.ClipNorm} {
-		if set(name) {
-			*dst = c.Float64(name)
-		}
-	}
-	for name, dst := range map[string]*float64{"lmp-p": &lo.P, "lmp-ratio": &lo.Ratio, "focal-gamma": &lo.Gamma, "ohem-thresh": &lo.Thresh, "topk": &lo.TopK} {
-		if lossSet(name) {
-			*dst = c.Float64(name)
-		}
-	}
-	for name, dst := range map[string]*int{"batch": &rc.Batch, "warmup": &rc.Warmup, "val-every": &rc.ValEvery, "ckpt-every": &rc.CkptEvery} {
-		if set(name) {
-			*dst = c.Int(name)
-		}
-	}
-	for name, dst := range map[string]*bool{"flip": &rc.Flip, "nesterov": &rc.Optim.Nesterov, "cache-features": &rc.CacheFeatures} {
-		if set(name) {
-			*dst = c.Bool(name)
-		}
-	}
-	if lossSet("ohem-min-kept") {
-		lo.MinKept = c.Int("ohem-min-kept")
-	}
-	if lossSet("lmp-per-batch") {
-		lo.PerBatch = c.Bool("lmp-per-batch")
-	}
-	if lossSet("class-weighting") {
-		rc.Loss.ClassWeight = c.String("class-weighting")
-	}
-	if set("ignore") {
-		rc.Ignore = int32(c.Int("ignore"))
-	}
-	if set("seed") {
-		rc.Seed = c.Int64("seed")
-	}
-	if set("sampler") {
-		rc.Sampler = c.String("sampler")
-	}
-	if rc.Sampler == train.SamplerUniform {
-		rc.Sampler = "" // uniform is no key in config.json, as before samplers existed
-	}
-	if set("sampler-mix") || rc.Sampler != "" && rc.SamplerMix == 0 {
-		rc.SamplerMix = c.Float64("sampler-mix")
-	}
-	if rc.Sampler == "" {
-		rc.SamplerMix = 0
-	}
-	if err := train.CheckSampler(rc.Sampler, rc.SamplerMix); err != nil {
+	recipeFields(c, rc, set)
+	if err := recipeLoss(c, rc, set); err != nil {
 		return nil, err
 	}
-	if c.IsSet("split") {
-		rc.ValSplit = rc.Split
-	}
-	if rc.Loss.Name != "wce" {
-		rc.Loss.ClassWeight = ""
-	}
-	if v := c.Float64("topk"); c.IsSet("topk") && !(v > 0 && v <= 1) {
-		return nil, fmt.Errorf("--topk %v: want the fraction of hardest pixels, in (0, 1]", v)
+	if err := recipeSampler(c, rc, set); err != nil {
+		return nil, err
 	}
 	if c.IsSet("class-names") {
 		rc.Classes = strings.Split(c.String("class-names"), ",")
@@ -288,6 +223,90 @@ func recipe(c *cli.Context) (*train.Config, error) {
 	}
 	rc.Preprocess, err = preprocessFrom(c, basePre)
 	return rc, err
+}
+
+// recipeFields sets the recipe's plain fields from the flags that set gives.
+func recipeFields(c *cli.Context, rc *train.Config, set func(string) bool) {
+	for name, dst := range map[string]*string{"backbone": &rc.Backbone, "feature": &rc.Feature, "data": &rc.Data,
+		"val-data": &rc.ValData, "format": &rc.Format, "split": &rc.Split, "head": &rc.Head.Kind, "optimizer": &rc.Optim.Name,
+		"cache-dir": &rc.CacheDir} {
+		if set(name) {
+			*dst = c.String(name)
+		}
+	}
+	for name, dst := range map[string]*float64{"lr": &rc.LR, "momentum": &rc.Optim.Momentum, "weight-decay": &rc.Optim.WeightDecay, "clip": &rc.Optim.ClipNorm} {
+		if set(name) {
+			*dst = c.Float64(name)
+		}
+	}
+	for name, dst := range map[string]*int{"batch": &rc.Batch, "warmup": &rc.Warmup, "val-every": &rc.ValEvery, "ckpt-every": &rc.CkptEvery} {
+		if set(name) {
+			*dst = c.Int(name)
+		}
+	}
+	for name, dst := range map[string]*bool{"flip": &rc.Flip, "nesterov": &rc.Optim.Nesterov, "cache-features": &rc.CacheFeatures} {
+		if set(name) {
+			*dst = c.Bool(name)
+		}
+	}
+	if set("ignore") {
+		rc.Ignore = int32(c.Int("ignore"))
+	}
+	if set("seed") {
+		rc.Seed = c.Int64("seed")
+	}
+	if c.IsSet("split") {
+		rc.ValSplit = rc.Split
+	}
+}
+
+// recipeLoss sets the loss and its options. A loss other than the base recipe's takes every loss
+// flag, given or not.
+func recipeLoss(c *cli.Context, rc *train.Config, set func(string) bool) error {
+	newLoss := false
+	if name := c.String("loss"); set("loss") && name != rc.Loss.Name {
+		rc.Loss, newLoss = train.LossConfig{Name: name}, true
+	}
+	lossSet := func(name string) bool { return newLoss || set(name) }
+	lo := &rc.Loss.Options
+	for name, dst := range map[string]*float64{"lmp-p": &lo.P, "lmp-ratio": &lo.Ratio, "focal-gamma": &lo.Gamma, "ohem-thresh": &lo.Thresh, "topk": &lo.TopK} {
+		if lossSet(name) {
+			*dst = c.Float64(name)
+		}
+	}
+	if lossSet("ohem-min-kept") {
+		lo.MinKept = c.Int("ohem-min-kept")
+	}
+	if lossSet("lmp-per-batch") {
+		lo.PerBatch = c.Bool("lmp-per-batch")
+	}
+	if lossSet("class-weighting") {
+		rc.Loss.ClassWeight = c.String("class-weighting")
+	}
+	if rc.Loss.Name != "wce" {
+		rc.Loss.ClassWeight = ""
+	}
+	if v := c.Float64("topk"); c.IsSet("topk") && !(v > 0 && v <= 1) {
+		return fmt.Errorf("--topk %v: want the fraction of hardest pixels, in (0, 1]", v)
+	}
+	return nil
+}
+
+// recipeSampler sets the training image sampler and its mix.
+func recipeSampler(c *cli.Context, rc *train.Config, set func(string) bool) error {
+	if set("sampler") {
+		rc.Sampler = c.String("sampler")
+	}
+	if rc.Sampler == train.SamplerUniform {
+		rc.Sampler = "" // uniform is no key in config.json, as before samplers existed
+	}
+	if set("sampler-mix") || rc.Sampler != "" && rc.SamplerMix == 0 {
+		rc.SamplerMix = c.Float64("sampler-mix")
+	}
+	if rc.Sampler == "" {
+		rc.SamplerMix = 0
+	}
+	return train.CheckSampler(rc.Sampler, rc.SamplerMix)
 }
 
 // recipeBase is the recipe that flags override: --config, or the run folder's with --resume.
