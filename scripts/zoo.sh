@@ -59,12 +59,17 @@ else
 fi
 [ "${TABLE_ONLY:-}" = 1 ] && names=()
 
-# first_error LOG: the first line that says what went wrong.
-first_error() {
-	local l
-	l=$(grep -m1 -iE 'error|panic|fatal|fail|refuse|cannot|invalid' "$1")
-	[ -n "$l" ] || l=$(grep -v '^\s*$' "$1" | tail -n1)
-	printf '%s' "$l" | tr '\t' ' ' | cut -c1-400
+# shellcheck source=zoo_lib.sh
+. "$here/scripts/zoo_lib.sh"
+
+# step_verify STEP: an evaluation whose output holds no mIoU is no pass.
+step_verify() {
+	case $1 in eval-run | eval-model)
+		if ! grep -q '"miou"' "$run/$1.json" 2>/dev/null && ! grep -qi 'miou' "$logd/$1.out"; then
+			echo "no mIoU in the output"
+			return 1
+		fi ;;
+	esac
 }
 
 # row ID MODEL FEATURE [EXTRA TRAIN/EVAL FLAGS...]: runs the steps, one result line per step.
@@ -91,45 +96,14 @@ row() {
 	cmd[export]="$LMPSEG export --run $run --out $run/model.onnx --threads 2"
 	cmd[eval-model]="$LMPSEG eval --model $run/model.onnx --data $ds/val --threads 2 --json $run/eval-model.json"
 	cmd[predict]="$LMPSEG predict --model $run/model.onnx --out $run/pred --threads 2 $ds/val/images"
-	local failed="" s t0 t1 rc status err secs
+	local failed="" s m
 	for s in "${steps[@]}"; do
-		if [ -n "$failed" ]; then
-			printf '%s\t%s\t%s\tskipped\t\t\t\n' "$id" "$model" "$s" >>"$res"
-			continue
-		fi
-		echo "== $id: $s: ${cmd[$s]}" >&2
-		t0=$(date +%s.%N)
 		# shellcheck disable=SC2086
-		timeout "$STEP_TIMEOUT" ${cmd[$s]} >"$logd/$s.out" 2>"$logd/$s.err"
-		rc=$?
-		t1=$(date +%s.%N)
-		secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')
-		err=""
-		if [ $rc -eq 0 ]; then
-			status=pass
-			# a run whose evaluation is not a number is not a pass
-			case $s in eval-run | eval-model)
-				if ! grep -q '"miou"' "$run/$s.json" 2>/dev/null && ! grep -qi 'miou' "$logd/$s.out"; then
-					status=fail err="no mIoU in the output"
-				fi ;;
-			esac
-		elif [ $rc -eq 124 ]; then
-			status=fail err="timeout after ${STEP_TIMEOUT} s"
-		else
-			status=fail
-			err=$(first_error "$logd/$s.err")
-			[ -n "$err" ] || err=$(first_error "$logd/$s.out")
-			err="exit $rc: $err"
-		fi
-		[ $status = fail ] && failed=1
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$model" "$s" "$status" "$secs" "$err" "${cmd[$s]}" >>"$res"
-		if [ $status = pass ]; then
-			case $s in eval-run | eval-model)
-				m=$("$PY" -c 'import json,sys; print("%.2f" % (100*json.load(open(sys.argv[1]))["metrics"]["mIoU"]))' "$run/$s.json" 2>/dev/null)
-				printf '%s\t%s\tmiou-%s\t%s\t\t\t\n' "$id" "$model" "$s" "${m:-?}" >>"$res" ;;
-			esac
-		fi
-		echo "   $status ${secs}s $err" >&2
+		step "$id" "$model" "$s" "$logd" ${cmd[$s]} || continue
+		case $s in eval-run | eval-model)
+			m=$("$PY" -c 'import json,sys; print("%.2f" % (100*json.load(open(sys.argv[1]))["metrics"]["mIoU"]))' "$run/$s.json" 2>/dev/null)
+			printf '%s\t%s\tmiou-%s\t%s\t\t\t\n' "$id" "$model" "$s" "${m:-?}" >>"$res" ;;
+		esac
 	done
 }
 
