@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -87,6 +88,8 @@ func FuzzConfig(f *testing.F) {
 		`{"head":{"kind":"fcn","in_channels":4,"classes":3,"hidden":2},"lr":0.1,"batch":1,"ckpt_every":1,"iters":1,"scale":[1,1]}`,
 		`{"crop":[1],"scale":[1,2,3],"optimizer":{"name":"adamw"},"epochs":-1}`,
 		`{"loss":{"name":"wce","class_weighting":"median"}}`, `{"loss":{"name":"topk","options":{"TopK":0}}}`,
+		`{"lift":{"from":"feat_s4","lr_mult":0.1,"inputs":["feat_s4","feat_s2"]},"head":{"kind":"lifted"},"iters":0}`,
+		`{"lift":{"lr_mult":-1}}`, `{"lift":null}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -255,6 +258,11 @@ func FuzzRunFolder(f *testing.F) {
 	f.Add([]byte(`{"head":{"kind":"fcn","in_channels":1,"classes":2,"hidden":1}}`), small,
 		[]byte("{\"iter\":2}\n{\"iter\":1.5,\"loss\":1}\n{\"iter\":2,\"val_miou\":0.5}\r\n"), []byte("x,y\n-1,2\n9,9"), true, false, 2)
 	f.Add([]byte{}, []byte{}, []byte{}, []byte{}, false, false, -1)
+	// A lifted decoder: OpenRun lifts it from the model before reading the checkpoint.
+	if bb, err := filepath.Abs(filepath.Join("..", "testdata", "models", "tiny_dyn_s4.onnx")); err == nil {
+		lifted := fmt.Sprintf(`{"backbone":%q,"classes":["a","b"],"head":{"kind":"lifted"},"lift":{"from":"feat_s4","lr_mult":0.1,"inputs":["feat_s4"]}}`, bb)
+		f.Add([]byte(lifted), small, bytes.Join(metrics[:4], nil), bytes.Join(csv[:3], nil), false, true, 3)
+	}
 	root := fuzzDir(f) // each fuzz worker runs inputs one at a time
 	n := 0
 	f.Fuzz(func(t *testing.T, cfg, ckpt, metrics, csv []byte, fix, isBest bool, k int) {
