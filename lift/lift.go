@@ -402,8 +402,10 @@ func Lift(m *onnx.Model, from string, o Options) (*Net, error) {
 			if len(g.Node[ci].GetInput()) < 2 {
 				continue
 			}
-			w := b.inits[g.Node[ci].GetInput()[1]]
-			if w != nil && len(w.GetDims()) > 0 && w.GetDims()[0] != int64(o.Classes) {
+			// The weight as the Conv reads it: an initializer, or one computed from
+			// constants (a float16 initializer through Cast).
+			w, err := b.staticValue(g.Node[ci].GetInput()[1])
+			if err == nil && len(w.dims) > 0 && w.dims[0] != int64(o.Classes) {
 				reset = true
 			}
 		}

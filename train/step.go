@@ -108,6 +108,11 @@ func (s *Stepper) Step(b *Batch, it int) (StepStats, error) {
 	}
 	s.Head.SetDropoutSeed(uint64(s.Seed)*0x9e3779b97f4a7c15 ^ uint64(it))
 	logits := s.Head.Forward(b.Feat, true)
+	if logits.C != s.Head.Classes() {
+		// A lifted decoder whose classifier Lift could not find and replace scores the model's
+		// classes, not the data's.
+		return StepStats{}, fmt.Errorf("train: iteration %d: the net scores %d classes, the data has %d; give --reset-classifier, or --classes %d", it, logits.C, s.Head.Classes(), logits.C)
+	}
 	if k := firstNonFinite(logits.Data, logits.C*logits.H*logits.W); k >= 0 {
 		return StepStats{}, &NumericError{Iter: it, Tensor: "head logits", Sample: name(k)}
 	}
