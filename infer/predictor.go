@@ -91,6 +91,13 @@ func (p *Predictor) scores(s *data.Sample) (*graph.Tensor, []int32, int, int, er
 	if err == nil {
 		err = p.checkClasses(sc)
 	}
+	if _, run := p.Scorer.(*HeadScorer); err == nil && run && p.Mode.Name == "resize" && sc != nil && (sc.H != in.H || sc.W != in.W) {
+		// A run's exported model upsamples its scores to its input size inside the graph, and
+		// eval then resizes those to the image: the run is scored the same way, in two steps.
+		up := graph.NewTensor(sc.N, sc.C, in.H, in.W)
+		graph.ResizeBilinear(up, sc)
+		sc = up
+	}
 	if err != nil {
 		return nil, nil, 0, 0, fmt.Errorf("infer: %s: %w", s.Name, err)
 	}
@@ -283,7 +290,11 @@ func (s *HeadScorer) Score(x []float32, h, w int) (*graph.Tensor, []int32, int, 
 	if err := s.Head.CheckTensor(t); err != nil {
 		return nil, nil, 0, 0, fmt.Errorf("%w (the run's config.json names another feature tensor than its head was trained on?)", err)
 	}
-	return s.Head.Forward(t, false), nil, 0, 0, nil
+	y := s.Head.Forward(t, false)
+	if y.C != s.Head.Classes() {
+		return nil, nil, 0, 0, fmt.Errorf("infer: the run's net scores %d classes, its config.json names %d", y.C, s.Head.Classes())
+	}
+	return y, nil, 0, 0, nil
 }
 
 // ModelScorer scores with a whole ONNX segmentation model, reading its output with Adapter

@@ -2,11 +2,14 @@ package cli_test
 
 import (
 	"math"
+	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/lmpseg/lmpseg/internal/modelgen"
+	"github.com/lmpseg/lmpseg/internal/synth"
 	"github.com/lmpseg/lmpseg/train"
 )
 
@@ -133,12 +136,21 @@ func TestTrainableFrom(t *testing.T) {
 		extra      []string
 	}{
 		{"one input", "feat_s4", 1, []string{"--reset-classifier"}},
+		// float16 weights reach the classifier through Cast: it must still be replaced for the
+		// data's 12 classes (it was kept at the model's 5, and the loss panicked).
+		{"float16_weights", "feat_s4", 1, nil},
 		{"two inputs", "feat_s4", 2, []string{"--freeze-bn", "--lr-lifted", "0.5"}},
 		{"two inputs, bn trained", "feat_s4", 2, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := fastTempDir(t)
 			bb := modelPath("tiny_dyn_s4.onnx")
+			if m, err := modelgen.PatternModel(c.name); err == nil {
+				bb = filepath.Join(dir, c.name+".onnx")
+				if err := modelgen.WriteFile(bb, m); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if c.inputs == 2 {
 				bb = filepath.Join(dir, "two_branch.onnx")
 				if err := modelgen.WriteFile(bb, modelgen.TinyTwoBranch(12)); err != nil {
@@ -197,5 +209,41 @@ func TestTrainableFromRefusals(t *testing.T) {
 				t.Errorf("%v: panic %v, err %v; want an error containing %q; stderr:\n%s", c.args, r.panic, r.err, c.want, r.stderr)
 			}
 		})
+	}
+}
+
+// TestStaticRunScoredAsExport: on a model of fixed input size (eval resizes each image to it), a
+// run is scored as its exported model is: scores upsampled to the input size, then to the image.
+// After three steps the scores are near ties almost everywhere, so the confusion matrices of eval
+// --run and eval --model must be equal, not only close (a one-step upsampling moved 1.3% of the
+// pixels).
+func TestStaticRunScoredAsExport(t *testing.T) {
+	dir := fastTempDir(t)
+	// Images of twice the model's 64x128, so that eval resizes them.
+	ds := filepath.Join(dir, "ds")
+	if err := synth.Generate(ds, synth.Options{Seed: 3, Train: 4, Val: 2, H: 128, W: 256}); err != nil {
+		t.Fatal(err)
+	}
+	val := filepath.Join(ds, "val")
+	bb := filepath.Join(dir, "fixed.onnx")
+	m, err := modelgen.PatternModel("fixed_shape")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := modelgen.WriteFile(bb, m); err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range [][]string{{"--feature", modelgen.PatternFeature}, {"--trainable-from", modelgen.PatternFeature}} {
+		run := filepath.Join(dir, from[0][2:])
+		mustRun(t, "train", "--backbone", bb, from[0], from[1], "--data", filepath.Join(ds, "train"), "--out", run,
+			"--iters", "3", "--batch", "2", "--threads", "1", "--quiet")
+		sub := filepath.Join(dir, from[0][2:]+"-eval")
+		os.MkdirAll(sub, 0o755)
+		exportAndEval(t, sub, run, val)
+		_, _, c1 := reportMetrics(t, filepath.Join(sub, "run.json"))
+		_, _, c2 := reportMetrics(t, filepath.Join(sub, "model.json"))
+		if !reflect.DeepEqual(c1, c2) {
+			t.Errorf("%s: eval --run and eval --model give different confusion matrices", from[0])
+		}
 	}
 }
