@@ -314,12 +314,12 @@ func Lift(m *onnx.Model, from string, o Options) (*Net, error) {
 		}
 	}
 	if from == output {
-		return nil, fmt.Errorf("lift: from and output are both %q: nothing to lift", from)
+		return nil, fmt.Errorf("lift: from and output are both %q: nothing to lift; lift from a tensor the layers before it read", from)
 	}
 	// needed: the nodes the output needs.
 	need, seen := b.reach(output)
 	if !seen[from] {
-		return nil, fmt.Errorf("lift: the output %q does not depend on %q", output, from)
+		return nil, fmt.Errorf("lift: the output %q does not depend on %q, so nothing between them can be lifted; lift from a tensor the output is computed from", output, from)
 	}
 	// The frozen part is what computing from needs (onnx.Cut(m, from));
 	// every other node the output needs is lifted, with the shape
