@@ -151,6 +151,16 @@ func synthData(t testing.TB) string {
 	return dsDir
 }
 
+// synthAt generates a synthetic dataset of its own into dir/name and returns its folder.
+func synthAt(t testing.TB, dir, name string, o synth.Options) string {
+	t.Helper()
+	ds := filepath.Join(dir, name)
+	if err := synth.Generate(ds, o); err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
 // trainArgs are the flags of a quick deterministic run on the synthetic data.
 func trainArgs(ds, out string, extra ...string) []string {
 	a := []string{"train", "--backbone", modelPath("tiny_dyn_s4.onnx"), "--feature", "feat_s4",

@@ -171,14 +171,8 @@ func TestTrainConfigRerun(t *testing.T) {
 // and with the default mode (resize) on both.
 func TestStaticModelSlide(t *testing.T) {
 	dir := fastTempDir(t)
-	ds := filepath.Join(dir, "ds")
-	if err := synth.Generate(ds, synth.Options{Seed: 4, Train: 2, Val: 2, H: 96, W: 160}); err != nil {
-		t.Fatal(err)
-	}
-	small := filepath.Join(dir, "small")
-	if err := synth.Generate(small, synth.Options{Seed: 5, Train: 1, Val: 2, H: 48, W: 80}); err != nil {
-		t.Fatal(err)
-	}
+	ds := synthAt(t, dir, "ds", synth.Options{Seed: 4, Train: 2, Val: 2, H: 96, W: 160})
+	small := synthAt(t, dir, "small", synth.Options{Seed: 5, Train: 1, Val: 2, H: 48, W: 80})
 	run := filepath.Join(dir, "run")
 	mustRun(t, "train", "--backbone", modelPath("tiny_static_s8.onnx"), "--feature", "feat_s8", "--data", filepath.Join(ds, "train"),
 		"--out", run, "--iters", "2", "--batch", "1", "--scale", "1,1", "--threads", "1", "--quiet")

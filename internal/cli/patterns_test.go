@@ -220,10 +220,7 @@ func TestTrainableFromRefusals(t *testing.T) {
 func TestStaticRunScoredAsExport(t *testing.T) {
 	dir := fastTempDir(t)
 	// Images of twice the model's 64x128, so that eval resizes them.
-	ds := filepath.Join(dir, "ds")
-	if err := synth.Generate(ds, synth.Options{Seed: 3, Train: 4, Val: 2, H: 128, W: 256}); err != nil {
-		t.Fatal(err)
-	}
+	ds := synthAt(t, dir, "ds", synth.Options{Seed: 3, Train: 4, Val: 2, H: 128, W: 256})
 	val := filepath.Join(ds, "val")
 	bb := filepath.Join(dir, "fixed.onnx")
 	m, err := modelgen.PatternModel("fixed_shape")
