@@ -150,8 +150,12 @@ func Run(ctx context.Context, dir string, rc *Config, o Options) (*Summary, erro
 	if err != nil {
 		return nil, fmt.Errorf("train: --backbone: %w", err)
 	}
+	var liftModel *onnx.Model // the backbone model a lifted decoder comes from, loaded once
 	if rc.Lift != nil {
-		if err := prepareLift(rc); err != nil {
+		if liftModel, err = onnx.Load(rc.Backbone); err != nil {
+			return nil, fmt.Errorf("train: --trainable-from: %w", err)
+		}
+		if err := prepareLift(rc, liftModel); err != nil {
 			return nil, err
 		}
 	}
@@ -188,7 +192,7 @@ func Run(ctx context.Context, dir string, rc *Config, o Options) (*Summary, erro
 	if err != nil {
 		return nil, err
 	}
-	return fit(ctx, dir, rc, start, ds, val, bb, o)
+	return fit(ctx, dir, rc, start, ds, val, bb, liftModel, o)
 }
 
 // openData opens the training and validation datasets of rc and fills rc.Classes.
@@ -374,14 +378,15 @@ func buildLoss(lc LossConfig, ds data.Dataset) (lmp.Loss, error) {
 	return lmp.New(lc.Name, o)
 }
 
-// fit trains cfg into the run folder from iteration start.
-func fit(ctx context.Context, run string, cfg *Config, start int, ds, val data.Dataset, feats onnx.Features, o Options) (*Summary, error) {
+// fit trains cfg into the run folder from iteration start; liftModel, when not nil, is the backbone
+// model a lifted decoder is lifted from (loaded again when nil).
+func fit(ctx context.Context, run string, cfg *Config, start int, ds, val data.Dataset, feats onnx.Features, liftModel *onnx.Model, o Options) (*Summary, error) {
 	prog := o.Progress
 	loss, err := buildLoss(cfg.Loss, ds)
 	if err != nil {
 		return nil, err
 	}
-	head, err := newTrainable(cfg, o.Threads)
+	head, err := newTrainable(cfg, liftModel, o.Threads)
 	if err != nil {
 		return nil, err
 	}

@@ -41,8 +41,9 @@ type LiftConfig struct {
 const LiftedKind = "lifted"
 
 // newTrainable builds the net cfg trains, initialised as at iteration 0: a new head of cfg.Head,
-// or with cfg.Lift the backbone's decoder lifted from cfg.Lift.From.
-func newTrainable(cfg *Config, threads int) (graph.Trainable, error) {
+// or with cfg.Lift the backbone's decoder lifted from cfg.Lift.From out of m, the backbone model
+// (loaded from cfg.Backbone when nil).
+func newTrainable(cfg *Config, m *onnx.Model, threads int) (graph.Trainable, error) {
 	if cfg.Lift == nil {
 		h, err := graph.NewHead(cfg.Head, cfg.Seed)
 		if err != nil {
@@ -51,9 +52,11 @@ func newTrainable(cfg *Config, threads int) (graph.Trainable, error) {
 		h.SetThreads(threads)
 		return h, nil
 	}
-	m, err := onnx.Load(cfg.Backbone)
-	if err != nil {
-		return nil, fmt.Errorf("train: --trainable-from: %w", err)
+	if m == nil {
+		var err error
+		if m, err = onnx.Load(cfg.Backbone); err != nil {
+			return nil, fmt.Errorf("train: --trainable-from: %w", err)
+		}
 	}
 	return liftFrom(m, cfg, threads)
 }
@@ -81,7 +84,7 @@ func loadTrainable(cfg *Config, b []byte, threads int) (graph.Trainable, error) 
 		h.SetThreads(threads)
 		return h, nil
 	}
-	t, err := newTrainable(cfg, threads)
+	t, err := newTrainable(cfg, nil, threads)
 	if err != nil {
 		return nil, err
 	}
@@ -111,17 +114,16 @@ func (l *LiftConfig) check() error {
 	return nil
 }
 
-// prepareLift lifts the decoder of rc once before the job starts, to refuse what cannot be
-// trained before anything runs, and records the tensors it reads in rc.Lift.Inputs.
-func prepareLift(rc *Config) error {
-	m, err := onnx.Load(rc.Backbone)
-	if err != nil {
-		return fmt.Errorf("train: --trainable-from: %w", err)
-	}
+// prepareLift lifts the decoder of rc out of the backbone model m once before the job starts, to
+// refuse what cannot be trained before anything runs, and records the output it ends at and the
+// tensors it reads in rc.Lift. (The job lifts it again from the final recipe: resolve may still
+// set the crop, whose size the decoder's shape nodes read.)
+func prepareLift(rc *Config, m *onnx.Model) error {
 	l := rc.Lift
 	if t := onnx.TensorType(m, l.From); t != "" && t != "float32" {
 		return fmt.Errorf("train: --trainable-from %s: the tensor is %s; the decoder is lifted from a float32 tensor: pick one of the float32 part of %s", l.From, t, rc.Backbone)
 	}
+	var h *lift.Head
 	if l.Output == "" {
 		var outs, aux []string
 		for _, o := range m.Proto.GetGraph().GetOutput() {
@@ -133,13 +135,18 @@ func prepareLift(rc *Config) error {
 		}
 		if all := append(outs, aux...); len(all) == 1 {
 			l.Output = all[0]
-		} else if err := pickOutput(m, rc, all); err != nil {
-			return err
+		} else {
+			var err error
+			if h, err = pickOutput(m, rc, all); err != nil {
+				return err
+			}
 		}
 	}
-	h, err := liftFrom(m, rc, 1)
-	if err != nil {
-		return err
+	if h == nil {
+		var err error
+		if h, err = liftFrom(m, rc, 1); err != nil {
+			return err
+		}
 	}
 	l.Inputs = h.Net.Inputs()
 	rc.Feature = l.From
@@ -149,15 +156,15 @@ func prepareLift(rc *Config) error {
 	return nil
 }
 
-// pickOutput sets rc.Lift.Output to the first of outputs the decoder can end at, or returns the
-// error of lifting to the first when none works.
-func pickOutput(m *onnx.Model, rc *Config, outputs []string) error {
+// pickOutput sets rc.Lift.Output to the first of outputs the decoder can end at and returns the
+// decoder lifted to it, or returns the error of lifting to the first when none works.
+func pickOutput(m *onnx.Model, rc *Config, outputs []string) (*lift.Head, error) {
 	var first error
 	for _, o := range outputs {
 		rc.Lift.Output = o
-		_, err := liftFrom(m, rc, 1)
+		h, err := liftFrom(m, rc, 1)
 		if err == nil {
-			return nil
+			return h, nil
 		}
 		if first == nil {
 			first = err
@@ -165,9 +172,9 @@ func pickOutput(m *onnx.Model, rc *Config, outputs []string) error {
 	}
 	rc.Lift.Output = ""
 	if first == nil {
-		return errors.New("train: --trainable-from: the model has no outputs")
+		return nil, errors.New("train: --trainable-from: the model has no outputs")
 	}
-	return first
+	return nil, first
 }
 
 // scoresOf returns the class scores an output is computed from when the model ends in a softmax
